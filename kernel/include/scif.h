@@ -1,0 +1,137 @@
+/*
+ * scif.h - the libscif user API (Intel MPSS), as implemented by scif-net's
+ * virtual SCIF fabric.
+ *
+ * Names, types, values and calling conventions follow MPSS libscif so that a
+ * program written for MPSS compiles and runs against this header unchanged:
+ * every call returns -1 (or SCIF_OPEN_FAILED / SCIF_REGISTER_FAILED /
+ * SCIF_MMAP_FAILED) and sets errno on failure.
+ *
+ * Fabric-specific notes (see kernel/README.md):
+ *  - a process's node is SCIF_NET_NODE (default 0, the host); the fabric is
+ *    the directory SCIF_NET_FABRIC (default per user, mode 0700);
+ *  - the endpoint descriptor is a file descriptor that becomes readable when
+ *    something changed (data, space, a connection request, the peer leaving);
+ *    scif_poll() reports the exact state and re-arms those wake-ups.
+ */
+#ifndef SCIF_H
+#define SCIF_H
+
+#include <stdint.h>
+#include <unistd.h>
+#include <errno.h>
+#include <sys/types.h>
+#include <poll.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SCIF_ACCEPT_SYNC 1
+#define SCIF_SEND_BLOCK  1
+#define SCIF_RECV_BLOCK  1
+
+enum { SCIF_PROT_READ = 1 << 0, SCIF_PROT_WRITE = 1 << 1 };
+enum { SCIF_MAP_FIXED = 0x10, SCIF_MAP_KERNEL = 0x20 };
+enum { SCIF_FENCE_INIT_SELF = 1 << 0, SCIF_FENCE_INIT_PEER = 1 << 1 };
+enum { SCIF_FENCE_RAS_SELF = 1 << 2, SCIF_FENCE_RAS_PEER = 1 << 3 };
+enum { SCIF_SIGNAL_LOCAL = 1 << 4, SCIF_SIGNAL_REMOTE = 1 << 5 };
+
+#define SCIF_RMA_USECPU   (1 << 0)
+#define SCIF_RMA_USECACHE (1 << 1)
+#define SCIF_RMA_SYNC     (1 << 2)
+#define SCIF_RMA_ORDERED  (1 << 3)
+
+#define SCIF_POLLIN   POLLIN
+#define SCIF_POLLOUT  POLLOUT
+#define SCIF_POLLERR  POLLERR
+#define SCIF_POLLHUP  POLLHUP
+#define SCIF_POLLNVAL POLLNVAL
+
+/* Well-known port ranges (MPSS): COI 40-49, OFED 60-69, NETDEV 80-89,
+ * RAS 100-109, PM 120-129, board tools 130-139, MPSS daemon 160-169,
+ * MYO 1025-1034, SSG tools 1044-1053. */
+#define SCIF_COI_PORT_0    40
+#define SCIF_OFED_PORT_0   60
+#define SCIF_NETDEV_PORT_0 80
+#define SCIF_RAS_PORT_0    100
+#define SCIF_PM_PORT_0     120
+#define SCIF_BT_PORT_0     130
+#define MPSSD_MONRECV      160
+#define SCIF_MYO_PORT_0    1025
+#define SCIF_ST_PORT_0     1044
+
+/* Ports below this need privilege (EACCES otherwise). */
+#define SCIF_ADMIN_PORT_END 1024
+/* scif_bind(epd, 0) assigns a port at or above this. */
+#define SCIF_PORT_RSVD 1088
+
+typedef int scif_epd_t;
+
+struct scif_pollepd {
+	scif_epd_t epd;
+	short events;
+	short revents;
+};
+
+struct scif_portID {
+	uint16_t node;
+	uint16_t port;
+};
+typedef struct scif_portID portID_t;
+
+#define SCIF_OPEN_FAILED     ((scif_epd_t)-1)
+#define SCIF_REGISTER_FAILED ((off_t)-1)
+#define SCIF_MMAP_FAILED     ((void *)-1)
+
+/* Connections. */
+scif_epd_t scif_open(void);
+int scif_close(scif_epd_t epd);
+int scif_bind(scif_epd_t epd, uint16_t pn);
+int scif_listen(scif_epd_t epd, int backlog);
+/* Blocking unless the descriptor is O_NONBLOCK: then EINPROGRESS, wait for
+ * SCIF_POLLOUT with scif_poll(), and call scif_connect() again for the result. */
+int scif_connect(scif_epd_t epd, struct scif_portID *dst);
+int scif_accept(scif_epd_t epd, struct scif_portID *peer, scif_epd_t *newepd,
+		int flags);
+
+/* Messaging: byte streams; without the BLOCK flag, move what fits now. */
+int scif_send(scif_epd_t epd, void *msg, int len, int flags);
+int scif_recv(scif_epd_t epd, void *msg, int len, int flags);
+
+/* Memory registration, remote mapping, RMA and fences. */
+off_t scif_register(scif_epd_t epd, void *addr, size_t len, off_t offset,
+		    int prot_flags, int map_flags);
+int scif_unregister(scif_epd_t epd, off_t offset, size_t len);
+void *scif_mmap(void *addr, size_t len, int prot_flags, int map_flags,
+		scif_epd_t epd, off_t offset);
+int scif_munmap(void *addr, size_t len);
+int scif_readfrom(scif_epd_t epd, off_t loffset, size_t len, off_t roffset,
+		  int rma_flags);
+int scif_writeto(scif_epd_t epd, off_t loffset, size_t len, off_t roffset,
+		 int rma_flags);
+int scif_vreadfrom(scif_epd_t epd, void *addr, size_t len, off_t roffset,
+		   int rma_flags);
+int scif_vwriteto(scif_epd_t epd, void *addr, size_t len, off_t roffset,
+		  int rma_flags);
+int scif_fence_mark(scif_epd_t epd, int flags, int *mark);
+int scif_fence_wait(scif_epd_t epd, int mark);
+int scif_fence_signal(scif_epd_t epd, off_t loff, uint64_t lval, off_t roff,
+		      uint64_t rval, int flags);
+
+/* Nodes and readiness. */
+int scif_get_nodeIDs(uint16_t *nodes, int len, uint16_t *self);
+
+/* The descriptor to hand to poll()/select(): the endpoint descriptor itself. */
+static inline int scif_get_fd(scif_epd_t epd)
+{
+	return (int)epd;
+}
+
+int scif_poll(struct scif_pollepd *epds, unsigned int nepds, long timeout);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SCIF_H */

@@ -1,0 +1,76 @@
+/*
+ * endpoint.h - a SCIF endpoint of this process: its state, its queue pair and
+ * the table that maps descriptors (which are its socket's file descriptors)
+ * to endpoints.
+ *
+ * Inside the fabric, functions return 0 or a negative errno; the libscif
+ * entry points turn that into -1 and errno at the boundary.
+ */
+#ifndef SCIF_NET_ENDPOINT_H
+#define SCIF_NET_ENDPOINT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fabric.h"
+#include "qp.h"
+
+enum ep_state {
+	EP_UNBOUND,
+	EP_BOUND,
+	EP_LISTENING,
+	EP_CONNECTING,
+	EP_CONNECTED,
+	EP_DISCONNECTED,	/* the peer is gone; what it sent can still be read */
+};
+
+struct endpoint {
+	int fd;			/* the descriptor: a Unix stream socket */
+	struct fabric *fabric;
+
+	pthread_mutex_t lock;	/* guards everything below but the rings */
+	pthread_cond_t wake;	/* followers waiting for the poller (see ep_wait) */
+	enum ep_state state;
+	uint16_t port;		/* local port, 0 if none */
+	bool owns_port;		/* bound or listening; accepted endpoints share their listener's */
+	bool named;		/* the socket carries its fabric address */
+	bool closing;
+	struct scif_portID peer;
+	struct qp qp;
+
+	/* One thread at a time polls the socket and swallows its doorbells; other
+	 * blocked threads wait for it to bump wake_gen (leader/follower), so no
+	 * thread can swallow a wake-up another one is sleeping on. */
+	bool poller;
+	uint64_t wake_gen;
+
+	pthread_mutex_t send_lock;	/* one writer per ring */
+	pthread_mutex_t recv_lock;	/* one reader per ring */
+	_Atomic bool peer_gone;
+
+	unsigned refs;		/* guarded by the table lock */
+};
+
+/* A new endpoint owning fd, entered in the table. */
+int ep_create(struct fabric *f, int fd, struct endpoint **out);
+/* Takes a reference: NULL with errno EBADF if epd is not an open endpoint. */
+struct endpoint *ep_get(int epd);
+void ep_put(struct endpoint *ep);
+/* Removes epd from the table, wakes its blocked threads, waits for them to
+ * leave, and frees it. */
+int ep_destroy(int epd);
+
+/* Swallows pending doorbells, unless another thread is the poller (as_poller:
+ * we are), notes a departed peer and wakes followers. Call with ep->lock held. */
+void ep_drain_locked(struct endpoint *ep, bool as_poller);
+uint64_t ep_wake_gen(struct endpoint *ep);
+/* Sleeps until the socket shows a doorbell, the peer leaves, the endpoint
+ * closes (-EINTR) or timeout_ms passes (-ETIMEDOUT; <0 waits for ever) -
+ * unless wake_gen has moved past gen already. */
+int ep_wait(struct endpoint *ep, uint64_t gen, int timeout_ms);
+
+bool ep_peer_gone(struct endpoint *ep);
+
+#endif

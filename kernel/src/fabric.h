@@ -1,0 +1,76 @@
+/*
+ * fabric.h - the shared state of a virtual SCIF fabric: a directory holding
+ * the node table, one port registry per node and the listeners' rendezvous
+ * sockets. Everything a dead process held (ports, listeners, connections) is
+ * released by the kernel when it dies, so nothing here needs cleaning up.
+ */
+#ifndef SCIF_NET_FABRIC_H
+#define SCIF_NET_FABRIC_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "scif.h"
+#include "scif_net.h"
+
+#define FABRIC_DEFAULT_NODES 4
+#define FABRIC_DEFAULT_RING (256u * 1024)
+
+/* The node table, mapped shared by every process of the fabric. */
+struct fabric_table {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t node_count;
+	uint32_t reserved;
+	_Atomic uint64_t online;			/* bit n: node n is up */
+	_Atomic uint32_t epoch[SCIF_NET_MAX_NODES];	/* bumped when a node goes down */
+};
+
+struct fabric {
+	char dir[4096];
+	int dirfd;
+	unsigned long long dev, ino;	/* names this fabric in socket addresses */
+	uint16_t self;
+	uint32_t ring_size;		/* bytes per direction for connections we accept */
+	struct fabric_table *table;
+
+	/* Port registry of our node: an open file whose byte n is locked by the
+	 * process holding port n, and which of those locks are this process's. */
+	int ports_fd;
+	pthread_mutex_t ports_lock;
+	uint8_t ports_mine[65536 / 8];
+	uint16_t next_ephemeral;
+};
+
+/* The process's fabric, opened on first use; NULL with errno (and a sentence
+ * for scif_net_last_error()) when it cannot be. */
+struct fabric *fabric_get(void);
+
+bool fabric_node_exists(const struct fabric *f, uint16_t node);
+bool fabric_node_online(const struct fabric *f, uint16_t node);
+
+/* Claim a port on our node: 0, -EADDRINUSE, -EACCES (below 1024, unprivileged). */
+int fabric_port_claim(struct fabric *f, uint16_t port);
+/* Claim some free port >= SCIF_PORT_RSVD: the port, or -ENOSPC. */
+int fabric_port_claim_any(struct fabric *f);
+void fabric_port_release(struct fabric *f, uint16_t port);
+
+/* Where a listener on (node, port) waits for connections. */
+int fabric_listener_addr(const struct fabric *f, uint16_t node, uint16_t port,
+			 struct sockaddr_un *sa, socklen_t *len);
+/* The name a connecting endpoint bound to (node, port) carries, so the
+ * acceptor learns who is calling without waiting for a message. */
+void fabric_caller_addr(const struct fabric *f, uint16_t node, uint16_t port,
+			struct sockaddr_un *sa, socklen_t *len);
+bool fabric_parse_caller(const struct fabric *f, const struct sockaddr_un *sa,
+			 socklen_t len, struct scif_portID *id);
+
+/* Record a sentence for scif_net_last_error() in this thread. */
+void fabric_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fabric_clear_error(void);
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * rb.h - one direction of a queue pair: a single-producer single-consumer
+ * byte ring in memory shared by two processes.
+ *
+ * Design (after the SCIF driver's scif_rb): the size is a power of two and the
+ * offsets run freely (64-bit, never wrapped), so used = write - read. The
+ * writer only ever reads the reader's published offset and the reader only the
+ * writer's; each offset sits alone on a cache line. Writing and publishing are
+ * separate steps, so several writes cost one publication and at most one
+ * doorbell.
+ *
+ * Wake-ups use an event-count handshake instead of a doorbell per write: a
+ * side about to sleep raises its "waiting" flag, issues a full fence and looks
+ * again; the other side publishes, issues a full fence and takes the flag. One
+ * of the two always sees the other, so a sleeper is never forgotten, and a
+ * busy reader costs the writer no doorbells at all.
+ */
+#ifndef SCIF_NET_RB_H
+#define SCIF_NET_RB_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RB_CACHELINE 64
+
+/* The shared part of one ring; lives at the head of the queue pair. */
+struct rb_shared {
+	_Alignas(RB_CACHELINE) _Atomic uint64_t write;	/* published by the writer */
+	_Alignas(RB_CACHELINE) _Atomic uint64_t read;	/* published by the reader */
+	_Alignas(RB_CACHELINE) _Atomic uint32_t reader_waiting;	/* raised by reader, taken by writer */
+	_Alignas(RB_CACHELINE) _Atomic uint32_t writer_waiting;	/* raised by writer, taken by reader */
+};
+
+/* One process's view of a ring: its own offset and a cache of the peer's. */
+struct rb {
+	struct rb_shared *sh;
+	uint8_t *data;
+	uint64_t size;		/* power of two */
+	uint64_t local;		/* writer: next write offset; reader: next read offset */
+	uint64_t peer;		/* cached copy of the other side's published offset */
+};
+
+void rb_init_shared(struct rb_shared *sh);
+void rb_attach(struct rb *rb, struct rb_shared *sh, void *data, uint64_t size, bool writer);
+
+/* Writer half. rb_space() and rb_used() look at the peer's offset afresh. */
+size_t rb_space(struct rb *rb);
+size_t rb_write(struct rb *rb, const void *src, size_t len);
+bool rb_commit(struct rb *rb);
+bool rb_writer_arm(const struct rb *rb);
+
+/* Reader half. */
+size_t rb_used(struct rb *rb);
+size_t rb_read(struct rb *rb, void *dst, size_t len);
+bool rb_consume(struct rb *rb);
+bool rb_reader_arm(const struct rb *rb);
+
+/* Either side, any thread: bytes published and not yet consumed. The arm
+ * functions use only this, so a poller need not own the ring's halves. */
+uint64_t rb_shared_used(const struct rb_shared *sh);
+
+#endif

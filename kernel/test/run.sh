@@ -1,0 +1,16 @@
+#!/bin/sh
+# Runs each fabric test in a fabric of its own, with a time limit so that a
+# hang is a failure and not a stuck CI job.
+out=$1; shift
+failed=0
+for t in "$@"; do
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/scif-fabric-test.XXXXXX")
+	if SCIF_NET_FABRIC="$dir" timeout 120 "$out/$t"; then
+		echo "ok - kernel/$t"
+	else
+		echo "not ok - kernel/$t"
+		failed=1
+	fi
+	rm -rf "$dir"
+done
+exit $failed
