@@ -6,11 +6,15 @@
 #define SCIF_NET_CHECK_H
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "scif.h"
@@ -118,6 +122,91 @@ static inline void expect_exit(pid_t pid, int code)
 		fprintf(stderr, "child %d: status %#x, wanted exit %d\n", (int)pid, status, code);
 		exit(1);
 	}
+}
+
+/* A child that was killed with sig (and did not exit on its own first). */
+static inline void expect_signal(pid_t pid, int sig)
+{
+	int status;
+
+	CHECK(waitpid(pid, &status, 0) == pid);
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != sig) {
+		fprintf(stderr, "child %d: status %#x, wanted signal %d\n", (int)pid, status, sig);
+		exit(1);
+	}
+}
+
+static inline double now_ms(void)
+{
+	struct timespec t;
+
+	CHECK(clock_gettime(CLOCK_MONOTONIC, &t) == 0);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/*
+ * Waits until thread tid of this process sleeps in poll or on a futex: it is
+ * blocked in the call under test, not merely on its way there. This looks at
+ * the thread instead of sleeping a while and hoping, so a test that then
+ * wakes it knows it woke a sleeper. (Only the tests' own threads are watched,
+ * and nothing else contends for the fabric's locks meanwhile, so a futex
+ * sleep is the followers' condition wait.)
+ */
+static inline void wait_blocked(pid_t tid)
+{
+	char path[64], buf[512];
+
+	for (;;) {
+		FILE *f;
+		char *paren, state = '?';
+		long nr = -1;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+		f = fopen(path, "r");
+		CHECK(f != NULL);
+		if (fgets(buf, sizeof(buf), f) && (paren = strrchr(buf, ')')) && paren[1] == ' ')
+			state = paren[2];
+		fclose(f);
+		snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+		f = fopen(path, "r");
+		if (f) {
+			if (fscanf(f, "%ld", &nr) != 1)
+				nr = -1;	/* "running" */
+			fclose(f);
+		}
+		if (state == 'S' && (!f || nr == SYS_futex || nr == SYS_ppoll
+#ifdef SYS_poll
+				     || nr == SYS_poll
+#endif
+				     ))
+			return;
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	}
+}
+
+/* A connected pair in this process: a listener on port, a client endpoint
+ * connected to it without a thread (non-blocking connect, accept, finish),
+ * and the accepted endpoint. The listener is closed again. */
+static inline void connect_pair(uint16_t port, int *client, int *server)
+{
+	struct scif_portID to = { .node = (uint16_t)scif_net_self_node(), .port = port }, peer;
+	struct scif_pollepd pe;
+	int l = scif_open(), c = scif_open(), flags, cport;
+
+	CHECK(l >= 0 && c >= 0);
+	CHECK(scif_bind(l, port) == port);
+	CHECK(scif_listen(l, 4) == 0);
+	flags = fcntl(c, F_GETFL);
+	CHECK(flags >= 0 && fcntl(c, F_SETFL, flags | O_NONBLOCK) == 0);
+	CHECK_ERR(scif_connect(c, &to), EINPROGRESS);
+	CHECK(scif_accept(l, &peer, server, SCIF_ACCEPT_SYNC) == 0);
+	pe = (struct scif_pollepd){ .epd = c, .events = POLLOUT };
+	CHECK(scif_poll(&pe, 1, -1) == 1 && pe.revents == POLLOUT);
+	cport = scif_connect(c, &to);
+	CHECK(cport == peer.port);
+	CHECK(fcntl(c, F_SETFL, flags) == 0);
+	CHECK(scif_close(l) == 0);
+	*client = c;
 }
 
 #endif

@@ -128,8 +128,10 @@ static void check_offsets(void)
 	CHECK(rb_space(&w) == sizeof(data) - 3);
 	CHECK(!rb_consume(&r));
 	CHECK(rb_space(&w) == sizeof(data) - 1);
-	/* A full ring takes nothing more, and the writer's arm says so. */
-	CHECK(rb_write(&w, data, sizeof(data)) == sizeof(data) - 1);
+	/* A full ring takes nothing more, and the writer's arm says so. (The
+	 * source is not the ring's own memory: memcpy must not overlap.) */
+	memset(out, 'f', sizeof(out));
+	CHECK(rb_write(&w, out, sizeof(out)) == sizeof(data) - 1);
 	rb_commit(&w);
 	CHECK(rb_write(&w, "x", 1) == 0);
 	CHECK(!rb_writer_arm(&w));

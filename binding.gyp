@@ -1,0 +1,31 @@
+{
+  "targets": [
+    {
+      "target_name": "scif_net",
+      "sources": [
+        "native/binding.cc",
+        "native/endpoint.cc",
+        "kernel/src/rb.c",
+        "kernel/src/fabric.c",
+        "kernel/src/qp.c",
+        "kernel/src/endpoint.c",
+        "kernel/src/connection.c",
+        "kernel/src/message.c",
+        "kernel/src/poll.c",
+        "kernel/src/nodes.c"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "kernel/include",
+        "kernel/src",
+        "native"
+      ],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "_GNU_SOURCE"],
+      "cflags": ["-Wall", "-Wextra", "-O2", "-pthread"],
+      "cflags_c": ["-std=c11"],
+      "cflags_cc": ["-std=c++17"],
+      "ldflags": ["-pthread"]
+    }
+  ]
+}

@@ -1,0 +1,576 @@
+// endpoint.cc - see endpoint.h.
+#include "endpoint.h"
+
+#include <fcntl.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+
+#include "addon.h"
+
+namespace scifnet {
+
+namespace {
+
+constexpr size_t kReadSize = 128 * 1024;
+constexpr size_t kCopyBelow = kReadSize / 4;  // smaller reads are copied out, the buffer reused
+constexpr int kReadsPerTurn = 16;
+constexpr int kAcceptsPerTurn = 64;
+constexpr int kRoundsPerTurn = 8;
+constexpr size_t kDirectFrom = 8 * 1024;  // segments this large skip the staging copy
+
+int Errno() { return errno > 0 ? -errno : -EIO; }
+
+}  // namespace
+
+struct Endpoint::LoopHandles {
+  uv_poll_t poll;
+  uv_idle_t idle;
+  Endpoint* owner;
+  bool poll_init = false;
+  int open = 0;
+};
+
+Napi::Function Endpoint::Define(Napi::Env env) {
+  return DefineClass(
+      env, "Endpoint",
+      {
+          InstanceMethod<&Endpoint::Open>("open"),
+          InstanceMethod<&Endpoint::Bind>("bind"),
+          InstanceMethod<&Endpoint::Listen>("listen"),
+          InstanceMethod<&Endpoint::Connect>("connect"),
+          InstanceMethod<&Endpoint::ReadStart>("readStart"),
+          InstanceMethod<&Endpoint::ReadStop>("readStop"),
+          InstanceMethod<&Endpoint::Writev>("writev"),
+          InstanceMethod<&Endpoint::Shutdown>("shutdown"),
+          InstanceMethod<&Endpoint::Close>("close"),
+          InstanceMethod<&Endpoint::Ref>("ref"),
+          InstanceMethod<&Endpoint::Unref>("unref"),
+          InstanceAccessor<&Endpoint::GetFd>("fd"),
+          InstanceAccessor<&Endpoint::GetLocalPort>("localPort"),
+          InstanceAccessor<&Endpoint::GetPeerNode>("peerNode"),
+          InstanceAccessor<&Endpoint::GetPeerPort>("peerPort"),
+          InstanceAccessor<&Endpoint::GetWriteQueueSize>("writeQueueSize"),
+      });
+}
+
+Endpoint::Endpoint(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Endpoint>(info) {}
+
+Endpoint::~Endpoint() {
+  // Only reached once JS dropped an endpoint it never opened or already
+  // closed: an open one holds a reference to itself.
+  if (state_ != State::kClosed && state_ != State::kNone) Teardown(true);
+  delete async_;
+}
+
+Napi::Object Endpoint::Adopt(Napi::Env env, scif_epd_t epd, scif_portID peer) {
+  Napi::Object obj = AddonData::Get(env)->endpoint_ctor.New({});
+  Endpoint* ep = Unwrap(obj);
+  ep->epd_ = epd;
+  ep->peer_ = peer;
+  ep->state_ = State::kConnected;
+  ep->ObjectWrap::Ref();
+  ep->Watch();
+  return obj;
+}
+
+// ---- verbs ----
+
+Napi::Value Endpoint::Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (state_ != State::kNone) return Napi::Number::New(env, -EISCONN);
+  epd_ = scif_open();
+  if (epd_ < 0) return Napi::Number::New(env, Errno());
+  state_ = State::kOpen;
+  ObjectWrap::Ref();  // an open endpoint lives until closed
+  return Napi::Number::New(env, 0);
+}
+
+Napi::Value Endpoint::Bind(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (state_ != State::kOpen) return Napi::Number::New(env, -EINVAL);
+  int port = scif_bind(epd_, static_cast<uint16_t>(info[0].As<Napi::Number>().Uint32Value()));
+  if (port < 0) return Napi::Number::New(env, Errno());
+  local_port_ = static_cast<uint16_t>(port);
+  return Napi::Number::New(env, port);
+}
+
+Napi::Value Endpoint::Listen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (state_ != State::kOpen) return Napi::Number::New(env, -EINVAL);
+  if (scif_listen(epd_, info[0].As<Napi::Number>().Int32Value()) < 0)
+    return Napi::Number::New(env, Errno());
+  state_ = State::kListening;
+  Watch();
+  return Napi::Number::New(env, 0);
+}
+
+Napi::Value Endpoint::Connect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (state_ != State::kOpen) return Napi::Number::New(env, -EINVAL);
+  peer_.node = static_cast<uint16_t>(info[0].As<Napi::Number>().Uint32Value());
+  peer_.port = static_cast<uint16_t>(info[1].As<Napi::Number>().Uint32Value());
+  // Non-blocking: EINPROGRESS now, the answer when the descriptor says so.
+  int fd = scif_get_fd(epd_);
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return Napi::Number::New(env, Errno());
+  int port = scif_connect(epd_, &peer_);
+  if (port < 0 && errno != EINPROGRESS) return Napi::Number::New(env, Errno());
+  state_ = State::kConnecting;
+  if (port >= 0) {
+    // Accepted at once: still reported from the loop, never from inside connect().
+    local_port_ = static_cast<uint16_t>(port);
+    connect_result_ = 0;
+    Schedule();
+  }
+  Watch();
+  return Napi::Number::New(env, 0);
+}
+
+Napi::Value Endpoint::ReadStart(const Napi::CallbackInfo& info) {
+  if (state_ == State::kConnected && !reading_ && !eof_) {
+    reading_ = true;
+    // Bytes may already wait in the ring with no doorbell coming for them.
+    Schedule();
+  }
+  return Napi::Number::New(info.Env(), 0);
+}
+
+Napi::Value Endpoint::ReadStop(const Napi::CallbackInfo& info) {
+  reading_ = false;
+  return Napi::Number::New(info.Env(), 0);
+}
+
+// writev(buffers): 0 when every byte is in the ring already, 1 when the rest
+// follows and onwrite() will say how it went, or -errno.
+Napi::Value Endpoint::Writev(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (state_ != State::kConnected) return Napi::Number::New(env, -ENOTCONN);
+  if (TxPending() || fin_sent_) return Napi::Number::New(env, -EPIPE);
+  if (!info[0].IsArray()) return Napi::Number::New(env, -EINVAL);
+  Napi::Array list = info[0].As<Napi::Array>();
+  uint32_t count = list.Length();
+  size_t total = 0;
+  segs_.clear();
+  segs_.reserve(count * 2 + 1);
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Value v = list.Get(i);
+    if (!v.IsTypedArray()) return Napi::Number::New(env, -EINVAL);
+    Napi::Uint8Array b = v.As<Napi::Uint8Array>();
+    if (b.ByteLength() > 0) segs_.push_back({b.Data(), b.ByteLength()});
+    total += b.ByteLength();
+  }
+  if (total == 0) return Napi::Number::New(env, 0);
+  // Frame the payload: a header before every kFrameMaxPayload bytes.
+  size_t frames = (total + kFrameMaxPayload - 1) / kFrameMaxPayload;
+  headers_.assign(frames * kFrameHeader, 0);
+  std::vector<Segment> framed;
+  framed.reserve(segs_.size() + frames * 2);
+  size_t frame_left = 0, remaining = total, h = 0;
+  for (const Segment& s : segs_) {
+    const uint8_t* p = s.data;
+    size_t len = s.len;
+    while (len > 0) {
+      if (frame_left == 0) {
+        frame_left = std::min(remaining, kFrameMaxPayload);
+        EncodeHeader(&headers_[h * kFrameHeader], kFrameData, static_cast<uint32_t>(frame_left));
+        framed.push_back({&headers_[h * kFrameHeader], kFrameHeader});
+        h++;
+      }
+      size_t take = std::min(len, frame_left);
+      framed.push_back({p, take});
+      p += take;
+      len -= take;
+      frame_left -= take;
+      remaining -= take;
+    }
+  }
+  segs_.swap(framed);
+  seg_idx_ = seg_off_ = 0;
+  tx_ = Tx::kWrite;
+  tx_async_ = false;
+  int r = FlushTx();
+  if (r == 1 || r < 0) {
+    tx_ = Tx::kIdle;
+    segs_.clear();
+    return Napi::Number::New(env, r < 0 ? r : 0);
+  }
+  tx_async_ = true;
+  tx_hold_ = Napi::Persistent(info[0]);
+  Schedule();  // arm for space (and catch space that appeared meanwhile)
+  return Napi::Number::New(env, 1);
+}
+
+// shutdown(): sends FIN after everything written; 0, 1 (onshutdown follows) or -errno.
+Napi::Value Endpoint::Shutdown(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (state_ != State::kConnected) return Napi::Number::New(env, -ENOTCONN);
+  if (TxPending()) return Napi::Number::New(env, -EBUSY);
+  if (fin_sent_) return Napi::Number::New(env, 0);
+  fin_sent_ = true;
+  headers_.assign(kFrameHeader, 0);
+  EncodeHeader(headers_.data(), kFrameFin, 0);
+  segs_.assign(1, Segment{headers_.data(), kFrameHeader});
+  seg_idx_ = seg_off_ = 0;
+  tx_ = Tx::kShutdown;
+  tx_async_ = false;
+  int r = FlushTx();
+  if (r == 1 || r == -ECONNRESET) {
+    // A peer that is gone no longer needs to hear that we are done.
+    tx_ = Tx::kIdle;
+    return Napi::Number::New(env, 0);
+  }
+  if (r < 0) {
+    tx_ = Tx::kIdle;
+    return Napi::Number::New(env, r);
+  }
+  tx_async_ = true;
+  Schedule();
+  return Napi::Number::New(env, 1);
+}
+
+// close(reset): idempotent. Without reset the peer reads an orderly end of
+// stream if we had not sent one; with reset (or when that cannot be said
+// without waiting) it reads ECONNRESET.
+Napi::Value Endpoint::Close(const Napi::CallbackInfo& info) {
+  bool reset = info.Length() > 0 && info[0].ToBoolean().Value();
+  if (state_ != State::kClosed && state_ != State::kNone) {
+    Teardown(reset);
+    ObjectWrap::Unref();
+  }
+  state_ = State::kClosed;
+  return info.Env().Undefined();
+}
+
+Napi::Value Endpoint::Ref(const Napi::CallbackInfo& info) {
+  referenced_ = true;
+  if (loop_) {
+    if (loop_->poll_init) uv_ref(reinterpret_cast<uv_handle_t*>(&loop_->poll));
+    uv_ref(reinterpret_cast<uv_handle_t*>(&loop_->idle));
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value Endpoint::Unref(const Napi::CallbackInfo& info) {
+  referenced_ = false;
+  if (loop_) {
+    if (loop_->poll_init) uv_unref(reinterpret_cast<uv_handle_t*>(&loop_->poll));
+    uv_unref(reinterpret_cast<uv_handle_t*>(&loop_->idle));
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value Endpoint::GetFd(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), epd_ >= 0 ? scif_get_fd(epd_) : -1);
+}
+
+Napi::Value Endpoint::GetLocalPort(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), local_port_);
+}
+
+Napi::Value Endpoint::GetPeerNode(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), peer_.node);
+}
+
+Napi::Value Endpoint::GetPeerPort(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), peer_.port);
+}
+
+Napi::Value Endpoint::GetWriteQueueSize(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(TxBytes()));
+}
+
+// ---- the loop side ----
+
+void Endpoint::Watch() {
+  if (!loop_) {
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(Env(), &loop);
+    loop_ = new LoopHandles();
+    loop_->owner = this;
+    uv_idle_init(loop, &loop_->idle);
+    loop_->idle.data = loop_;
+    loop_->open = 1;
+    if (uv_poll_init(loop, &loop_->poll, scif_get_fd(epd_)) == 0) {
+      loop_->poll.data = loop_;
+      loop_->poll_init = true;
+      loop_->open++;
+    }
+    if (!referenced_) {
+      uv_unref(reinterpret_cast<uv_handle_t*>(&loop_->idle));
+      if (loop_->poll_init) uv_unref(reinterpret_cast<uv_handle_t*>(&loop_->poll));
+    }
+  }
+  if (!watching_ && loop_->poll_init) {
+    // The fabric's descriptor turns readable for every kind of news (rings,
+    // connection requests, a departed peer), so reading is all we watch.
+    watching_ = uv_poll_start(&loop_->poll, UV_READABLE, OnPoll) == 0;
+  }
+}
+
+void Endpoint::Unwatch() {
+  if (watching_) uv_poll_stop(&loop_->poll);
+  watching_ = false;
+}
+
+void Endpoint::Schedule() {
+  if (loop_ && !uv_is_active(reinterpret_cast<uv_handle_t*>(&loop_->idle)))
+    uv_idle_start(&loop_->idle, OnIdle);
+}
+
+void Endpoint::OnPoll(uv_poll_t* handle, int status, int events) {
+  auto* h = static_cast<LoopHandles*>(handle->data);
+  if (!h->owner) return;
+  Napi::HandleScope scope(h->owner->Env());
+  h->owner->Service();
+}
+
+void Endpoint::OnIdle(uv_idle_t* handle) {
+  auto* h = static_cast<LoopHandles*>(handle->data);
+  uv_idle_stop(handle);
+  if (!h->owner) return;
+  Napi::HandleScope scope(h->owner->Env());
+  h->owner->Service();
+}
+
+// Asks the fabric what changed and acts on it until nothing is left to do, at
+// which point scif_poll() has armed the wake-ups that bring us back.
+void Endpoint::Service() {
+  if (connect_result_ != 1 && state_ == State::kConnecting) {
+    int status = connect_result_;
+    connect_result_ = 1;
+    state_ = status == 0 ? State::kConnected : State::kOpen;
+    Emit("onconnect", {Napi::Number::New(Env(), status)});
+  }
+  for (int round = 0; round < kRoundsPerTurn; round++) {
+    if (state_ == State::kClosed) return;
+    short want = 0;
+    if (state_ == State::kListening) want = POLLIN;
+    if (state_ == State::kConnecting) want = POLLOUT;
+    if (state_ == State::kConnected)
+      want = static_cast<short>((reading_ ? POLLIN : 0) | (TxPending() ? POLLOUT : 0));
+    scif_pollepd pe = {epd_, want, 0};
+    if (scif_poll(&pe, 1, 0) < 0) return;
+    if (pe.revents == 0 || !Dispatch(pe.revents)) return;
+  }
+  Schedule();  // still busy: give the rest of the loop a turn first
+}
+
+// Acts on one scif_poll() answer; false when there was nothing to act on.
+bool Endpoint::Dispatch(short revents) {
+  switch (state_) {
+    case State::kListening:
+      if (!(revents & POLLIN)) return false;
+      AcceptSome();
+      return true;
+    case State::kConnecting:
+      if (!(revents & (POLLOUT | POLLERR | POLLHUP))) return false;
+      FinishConnect();
+      return true;
+    case State::kConnected: {
+      bool acted = false;
+      if (revents & POLLHUP) peer_gone_ = true;
+      if (TxPending() && (revents & (POLLOUT | POLLHUP))) {
+        int r = FlushTx();
+        if (r != 0) FinishTx(r == 1 ? 0 : r);
+        acted = true;
+      }
+      if (state_ == State::kConnected && reading_ && (revents & (POLLIN | POLLHUP))) {
+        ReadSome();
+        acted = true;
+      }
+      // A departed peer cannot wake us again; stop watching once we want nothing.
+      if (peer_gone_ && state_ == State::kConnected && !reading_ && !TxPending()) {
+        Unwatch();
+        return false;
+      }
+      return acted;
+    }
+    case State::kNone:
+    case State::kOpen:
+    case State::kClosed:
+      return false;
+  }
+  return false;
+}
+
+void Endpoint::AcceptSome() {
+  Napi::Env env = Env();
+  for (int i = 0; i < kAcceptsPerTurn && state_ == State::kListening; i++) {
+    scif_portID peer;
+    scif_epd_t nepd;
+    if (scif_accept(epd_, &peer, &nepd, 0) < 0) {
+      if (errno == EAGAIN) return;
+      Emit("onconnection", {Napi::Number::New(env, Errno())});
+      return;
+    }
+    Napi::HandleScope scope(env);
+    Napi::Object child = Adopt(env, nepd, peer);
+    Emit("onconnection", {Napi::Number::New(env, 0), child, Napi::Number::New(env, peer.node),
+                          Napi::Number::New(env, peer.port)});
+  }
+}
+
+void Endpoint::FinishConnect() {
+  int port = scif_connect(epd_, &peer_);
+  if (port < 0 && errno == EINPROGRESS) return;
+  int status = port < 0 ? Errno() : 0;
+  if (port >= 0) local_port_ = static_cast<uint16_t>(port);
+  state_ = status == 0 ? State::kConnected : State::kOpen;
+  Emit("onconnect", {Napi::Number::New(Env(), status)});
+}
+
+void Endpoint::ReadSome() {
+  Napi::Env env = Env();
+  AddonData* data = AddonData::Get(env);
+  for (int i = 0; i < kReadsPerTurn && reading_ && state_ == State::kConnected; i++) {
+    Napi::HandleScope scope(env);
+    if (read_buf_.IsEmpty()) read_buf_ = Napi::Persistent(Napi::Buffer<uint8_t>::New(env, kReadSize));
+    Napi::Buffer<uint8_t> buf = read_buf_.Value();
+    int n = scif_recv(epd_, buf.Data(), static_cast<int>(kReadSize), 0);
+    if (n < 0) {
+      int err = Errno();
+      reading_ = false;
+      Emit("onread", {Napi::Number::New(env, err)});
+      return;
+    }
+    if (n == 0) return;  // drained; scif_recv armed the doorbell
+    FrameDecoder::Result f = decoder_.Decode(buf.Data(), static_cast<size_t>(n));
+    if (f.length > 0) {
+      Napi::Value out;
+      size_t offset = f.offset;
+      if (f.length < kCopyBelow) {
+        out = Napi::Buffer<uint8_t>::Copy(env, buf.Data() + f.offset, f.length);
+        offset = 0;
+      } else {
+        out = buf;
+        read_buf_.Reset();  // handed to JS; the next read takes a new one
+      }
+      Emit("onread", {Napi::Number::New(env, static_cast<double>(f.length)), out,
+                      Napi::Number::New(env, static_cast<double>(offset))});
+    }
+    if (f.error || f.fin) {
+      if (state_ != State::kConnected) return;
+      reading_ = false;
+      eof_ = f.fin && !f.error;
+      Emit("onread", {Napi::Number::New(env, f.error ? -f.error : kUvEof)});
+      return;
+    }
+    if (static_cast<size_t>(n) < kReadSize) return;  // the ring ran dry
+  }
+  (void)data;
+}
+
+void Endpoint::FinishTx(int status) {
+  Tx kind = tx_;
+  bool async = tx_async_;
+  tx_ = Tx::kIdle;
+  segs_.clear();
+  leftover_.clear();
+  tx_hold_.Reset();
+  if (kind == Tx::kShutdown && status == -ECONNRESET) status = 0;
+  if (!async) return;
+  Emit(kind == Tx::kShutdown ? "onshutdown" : "onwrite", {Napi::Number::New(Env(), status)});
+}
+
+int Endpoint::Send(const uint8_t* data, size_t len) {
+  int n = scif_send(epd_, const_cast<uint8_t*>(data), static_cast<int>(std::min<size_t>(len, INT_MAX)), 0);
+  return n < 0 ? Errno() : n;
+}
+
+// Moves queued bytes into the ring: 1 when all are in, 0 when the ring is
+// full, or -errno. Small pieces are gathered into one staging copy, so a
+// batch of tiny writes costs one scif_send().
+int Endpoint::FlushTx() {
+  uint8_t* stage = AddonData::Get(Env())->stage;
+  for (;;) {
+    if (!leftover_.empty()) {
+      int n = Send(leftover_.data(), leftover_.size());
+      if (n < 0) return n;
+      leftover_.erase(leftover_.begin(), leftover_.begin() + n);
+      if (!leftover_.empty()) return 0;
+    }
+    if (seg_idx_ == segs_.size()) return 1;
+    size_t staged = 0;
+    while (seg_idx_ < segs_.size()) {
+      const Segment& s = segs_[seg_idx_];
+      size_t rest = s.len - seg_off_;
+      if (rest >= kDirectFrom || staged + rest > AddonData::kStageSize) break;
+      std::memcpy(stage + staged, s.data + seg_off_, rest);
+      staged += rest;
+      seg_idx_++;
+      seg_off_ = 0;
+    }
+    if (staged > 0) {
+      int n = Send(stage, staged);
+      if (n < 0) return n;
+      if (static_cast<size_t>(n) < staged) {
+        leftover_.assign(stage + n, stage + staged);
+        return 0;
+      }
+      continue;
+    }
+    const Segment& s = segs_[seg_idx_];
+    int n = Send(s.data + seg_off_, s.len - seg_off_);
+    if (n < 0) return n;
+    seg_off_ += static_cast<size_t>(n);
+    if (seg_off_ < s.len) return 0;
+    seg_idx_++;
+    seg_off_ = 0;
+  }
+}
+
+size_t Endpoint::TxBytes() const {
+  size_t total = leftover_.size();
+  for (size_t i = seg_idx_; i < segs_.size(); i++) total += segs_[i].len;
+  return total - (seg_idx_ < segs_.size() ? seg_off_ : 0);
+}
+
+void Endpoint::Teardown(bool reset) {
+  if (!reset && state_ == State::kConnected && !fin_sent_ && !peer_gone_ && !TxPending() &&
+      leftover_.empty()) {
+    uint8_t fin[kFrameHeader];
+    EncodeHeader(fin, kFrameFin, 0);
+    // Best effort, without waiting: if the ring is full the peer reads a reset.
+    if (Send(fin, kFrameHeader) == static_cast<int>(kFrameHeader)) fin_sent_ = true;
+  }
+  state_ = State::kClosed;
+  reading_ = false;
+  if (loop_) {
+    loop_->owner = nullptr;
+    Unwatch();
+    auto done = [](uv_handle_t* handle) {
+      auto* h = static_cast<LoopHandles*>(handle->data);
+      if (--h->open == 0) delete h;
+    };
+    uv_idle_stop(&loop_->idle);
+    uv_close(reinterpret_cast<uv_handle_t*>(&loop_->idle), done);
+    if (loop_->poll_init) uv_close(reinterpret_cast<uv_handle_t*>(&loop_->poll), done);
+    loop_ = nullptr;
+  }
+  if (epd_ >= 0) scif_close(epd_);
+  epd_ = -1;
+  tx_ = Tx::kIdle;
+  segs_.clear();
+  leftover_.clear();
+  if (!tx_hold_.IsEmpty()) tx_hold_.Reset();
+  if (!read_buf_.IsEmpty()) read_buf_.Reset();
+}
+
+void Endpoint::Emit(const char* hook, std::initializer_list<napi_value> args) {
+  Napi::Env env = Env();
+  Napi::Object self = Value();
+  Napi::Value fn = self.Get(hook);
+  if (!fn.IsFunction()) return;
+  if (!async_) async_ = new Napi::AsyncContext(env, "SCIFENDPOINT", self);
+  fn.As<Napi::Function>().MakeCallback(self, args, *async_);
+  if (env.IsExceptionPending()) {
+    // As for any callback from the loop: the process's uncaughtException.
+    Napi::Error e = env.GetAndClearPendingException();
+    napi_fatal_exception(env, e.Value());
+  }
+}
+
+}  // namespace scifnet

@@ -1,0 +1,121 @@
+// endpoint.h - one SCIF endpoint, as a JS object.
+//
+// The endpoint moves bytes and reports readiness; the JS socket that owns it
+// decides everything else (the stream state machine, timeouts, errors). Verbs
+// return 0 or a negative errno, and results arrive through a few hooks that
+// the owner sets on the object:
+//
+//   onconnection(status, endpoint, peerNode, peerPort)  a listener accepted
+//   onconnect(status)                                   a connect finished
+//   onread(nread, buffer, offset)   nread > 0: bytes at buffer[offset..];
+//                                   UV_EOF: the peer ended; else -errno
+//   onwrite(status)                 an asynchronous writev() finished
+//   onshutdown(status)              an asynchronous shutdown() finished
+//
+// The descriptor is watched with uv_poll. On every wake-up the endpoint asks
+// scif_poll() for the exact state, which also re-arms the wake-ups it needs;
+// work that cannot wait for the descriptor (a resumed reader, a budget used
+// up) is picked up by an idle handle on the next turn of the loop.
+#ifndef SCIF_NET_ENDPOINT_H
+#define SCIF_NET_ENDPOINT_H
+
+#include <napi.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "frame.h"
+
+extern "C" {
+#include "scif.h"
+}
+
+namespace scifnet {
+
+constexpr int kUvEof = -4095;  // UV_EOF, as node:net's onread sees it
+
+class Endpoint : public Napi::ObjectWrap<Endpoint> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  // A JS object for an endpoint scif_accept() returned.
+  static Napi::Object Adopt(Napi::Env env, scif_epd_t epd, scif_portID peer);
+
+  explicit Endpoint(const Napi::CallbackInfo& info);
+  ~Endpoint() override;
+
+ private:
+  enum class State { kNone, kOpen, kListening, kConnecting, kConnected, kClosed };
+  enum class Tx { kIdle, kWrite, kShutdown };
+  struct Segment {
+    const uint8_t* data;
+    size_t len;
+  };
+  struct LoopHandles;
+
+  // Verbs (JS).
+  Napi::Value Open(const Napi::CallbackInfo& info);
+  Napi::Value Bind(const Napi::CallbackInfo& info);
+  Napi::Value Listen(const Napi::CallbackInfo& info);
+  Napi::Value Connect(const Napi::CallbackInfo& info);
+  Napi::Value ReadStart(const Napi::CallbackInfo& info);
+  Napi::Value ReadStop(const Napi::CallbackInfo& info);
+  Napi::Value Writev(const Napi::CallbackInfo& info);
+  Napi::Value Shutdown(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Ref(const Napi::CallbackInfo& info);
+  Napi::Value Unref(const Napi::CallbackInfo& info);
+  Napi::Value GetFd(const Napi::CallbackInfo& info);
+  Napi::Value GetLocalPort(const Napi::CallbackInfo& info);
+  Napi::Value GetPeerNode(const Napi::CallbackInfo& info);
+  Napi::Value GetPeerPort(const Napi::CallbackInfo& info);
+  Napi::Value GetWriteQueueSize(const Napi::CallbackInfo& info);
+
+  // The loop side.
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+  static void OnIdle(uv_idle_t* handle);
+  void Watch();
+  void Unwatch();
+  void Schedule();
+  void Service();
+  bool Dispatch(short revents);
+  void AcceptSome();
+  void FinishConnect();
+  void ReadSome();
+  void FinishTx(int status);
+  int FlushTx();
+  int Send(const uint8_t* data, size_t len);
+  void Teardown(bool reset);
+  bool TxPending() const { return tx_ != Tx::kIdle; }
+  size_t TxBytes() const;
+  void Emit(const char* hook, std::initializer_list<napi_value> args);
+
+  scif_epd_t epd_ = -1;
+  State state_ = State::kNone;
+  LoopHandles* loop_ = nullptr;
+  bool watching_ = false;
+  bool referenced_ = true;
+  bool reading_ = false;
+  bool peer_gone_ = false;
+  bool fin_sent_ = false;
+  bool eof_ = false;
+  int connect_result_ = 1;  // 1: none waiting to be reported
+  uint16_t local_port_ = 0;
+  scif_portID peer_ = {0, 0};
+  Napi::AsyncContext* async_ = nullptr;
+
+  FrameDecoder decoder_;
+  Napi::Reference<Napi::Buffer<uint8_t>> read_buf_;
+
+  Tx tx_ = Tx::kIdle;
+  bool tx_async_ = false;
+  std::vector<Segment> segs_;
+  size_t seg_idx_ = 0, seg_off_ = 0;
+  std::vector<uint8_t> headers_;
+  std::vector<uint8_t> leftover_;  // staged bytes the ring had no room for
+  Napi::Reference<Napi::Value> tx_hold_;  // keeps the written buffers alive
+};
+
+}  // namespace scifnet
+
+#endif
