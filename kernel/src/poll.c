@@ -56,6 +56,12 @@ static short endpoint_revents(struct endpoint *ep, short events, bool as_poller)
 	enum ep_state state;
 
 	pthread_mutex_lock(&ep->lock);
+	if (ep->closing) {
+		/* Closed by another thread meanwhile: no longer a descriptor, and
+		 * draining would mistake our own shutdown for the peer's POLLHUP. */
+		pthread_mutex_unlock(&ep->lock);
+		return POLLNVAL;
+	}
 	ep_drain_locked(ep, as_poller);
 	state = ep->state;
 	pthread_mutex_unlock(&ep->lock);
@@ -100,8 +106,13 @@ static long ms_left(const struct timespec *until)
 {
 	struct timespec now;
 
+	long long ns;
+
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (until->tv_sec - now.tv_sec) * 1000 + (until->tv_nsec - now.tv_nsec) / 1000000;
+	ns = (long long)(until->tv_sec - now.tv_sec) * 1000000000LL + (until->tv_nsec - now.tv_nsec);
+	/* Rounded up, as poll(2) does: truncating would end the wait up to a
+	 * millisecond before the timeout. */
+	return ns <= 0 ? 0 : (long)((ns + 999999) / 1000000);
 }
 
 int scif_poll(struct scif_pollepd *epds, unsigned int nepds, long timeout)

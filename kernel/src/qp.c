@@ -111,11 +111,11 @@ int qp_drain_doorbells(int fd)
 
 		if (n == 0)
 			return 1;
-		if (n > 0) {
-			if ((size_t)n < sizeof(buf))
-				return 0;
+		/* Read on even after a short read: a peer that rang and then died
+		 * left its EOF behind the doorbells, and stopping here would report
+		 * it as alive (POLLOUT, no POLLHUP) until the next look. */
+		if (n > 0)
 			continue;
-		}
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			return 0;
 		if (errno == EINTR)

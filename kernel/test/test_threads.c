@@ -1,0 +1,294 @@
+/*
+ * Threads sharing one endpoint. A sender blocked in SCIF_SEND_BLOCK, a
+ * receiver blocked in SCIF_RECV_BLOCK and a third thread in scif_poll, all at
+ * once on the same endpoint, move 64 MiB each way through 4 KiB rings: only
+ * one of them may sleep in poll(2) on the socket and swallow doorbells, the
+ * others wait for it (endpoint.c's leader/follower), and a doorbell taken by
+ * the wrong thread hangs the test. Then scif_close from another thread wakes
+ * threads blocked in recv, send, scif_poll, scif_accept and scif_connect:
+ * SCIF says EINTR, "closed meanwhile".
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "check.h"
+
+#define TOTAL (64u << 20)
+
+struct side {
+	int epd;
+	uint32_t seed;
+	pthread_t sender, receiver, poller;
+	atomic_bool done;
+	unsigned long polls, ready;
+};
+
+static void *sender_main(void *arg)
+{
+	struct side *s = arg;
+	uint8_t *buf = malloc(65536);
+	uint32_t seed = s->seed;
+	uint64_t sent = 0;
+
+	CHECK(buf != NULL);
+	while (sent < TOTAL) {
+		size_t len = 1 + xorshift(&seed) % 65536;
+
+		if (len > TOTAL - sent)
+			len = TOTAL - sent;
+		for (size_t i = 0; i < len; i++)
+			buf[i] = pattern_byte(sent + i);
+		CHECK(scif_send(s->epd, buf, (int)len, SCIF_SEND_BLOCK) == (int)len);
+		sent += len;
+	}
+	free(buf);
+	return NULL;
+}
+
+static void *receiver_main(void *arg)
+{
+	struct side *s = arg;
+	uint8_t *buf = malloc(65536);
+	uint32_t seed = s->seed * 7 + 1;
+	uint64_t got = 0;
+
+	CHECK(buf != NULL);
+	while (got < TOTAL) {
+		size_t len = 1 + xorshift(&seed) % 65536;
+
+		if (len > TOTAL - got)
+			len = TOTAL - got;
+		CHECK(scif_recv(s->epd, buf, (int)len, SCIF_RECV_BLOCK) == (int)len);
+		for (size_t i = 0; i < len; i++)
+			if (buf[i] != pattern_byte(got + i)) {
+				fprintf(stderr, "byte %llu differs\n", (unsigned long long)(got + i));
+				exit(1);
+			}
+		got += len;
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Takes the poller role again and again - sometimes asking for nothing, so
+ * that it holds the role for its whole timeout and the sender and receiver
+ * can only follow. */
+static void *poller_main(void *arg)
+{
+	static const short asks[] = { 0, POLLIN, 0, POLLOUT, POLLIN | POLLOUT };
+	struct side *s = arg;
+
+	for (unsigned i = 0; !atomic_load(&s->done); i++) {
+		struct scif_pollepd pe = { .epd = s->epd, .events = asks[i % 5] };
+		int n = scif_poll(&pe, 1, 1 + i % 4);
+
+		CHECK(n == 0 || n == 1);
+		/* The peer stays until both sides are done. */
+		CHECK((pe.revents & ~pe.events) == 0);
+		s->polls++;
+		s->ready += (unsigned long)n;
+	}
+	return NULL;
+}
+
+static void start_side(struct side *s, int epd, uint32_t seed)
+{
+	s->epd = epd;
+	s->seed = seed;
+	atomic_init(&s->done, false);
+	s->polls = s->ready = 0;
+	CHECK(pthread_create(&s->sender, NULL, sender_main, s) == 0);
+	CHECK(pthread_create(&s->receiver, NULL, receiver_main, s) == 0);
+	CHECK(pthread_create(&s->poller, NULL, poller_main, s) == 0);
+}
+
+static void finish_side(struct side *s)
+{
+	char c;
+
+	CHECK(pthread_join(s->sender, NULL) == 0);
+	CHECK(pthread_join(s->receiver, NULL) == 0);
+	atomic_store(&s->done, true);
+	CHECK(pthread_join(s->poller, NULL) == 0);
+	/* Neither closes before the other is done. */
+	CHECK(scif_send(s->epd, "k", 1, SCIF_SEND_BLOCK) == 1);
+	CHECK(scif_recv(s->epd, &c, 1, SCIF_RECV_BLOCK) == 1 && c == 'k');
+	CHECK(scif_close(s->epd) == 0);
+}
+
+/* Role on node 1: the other end of the cross-process run. */
+static int peer(void)
+{
+	int l = scif_open(), e;
+	struct scif_portID who;
+	struct side s;
+
+	CHECK(l >= 0 && scif_bind(l, 5000) == 5000 && scif_listen(l, 1) == 0);
+	report_ready(5000);
+	CHECK(scif_accept(l, &who, &e, SCIF_ACCEPT_SYNC) == 0);
+	CHECK(scif_close(l) == 0);
+	start_side(&s, e, 0xbeef);
+	finish_side(&s);
+	return 0;
+}
+
+static void check_shared_endpoint(void)
+{
+	struct scif_portID to = { .node = 1, .port = 5000 };
+	struct side a, b;
+	int ready, c, s;
+	double t0 = now_ms();
+	pid_t pid = spawn_role(1, "peer", NULL, &ready);
+
+	/* Another process at the other end... */
+	CHECK(await_ready(ready) == 5000);
+	c = scif_open();
+	CHECK(c >= 0 && scif_connect(c, &to) >= SCIF_PORT_RSVD);
+	start_side(&a, c, 0xf00d);
+	finish_side(&a);
+	expect_exit(pid, 0);
+	CHECK(close(ready) == 0);
+	printf("# 3 threads, other process: %u MiB each way in %.0f ms, %lu polls (%lu ready)\n",
+	       TOTAL >> 20, now_ms() - t0, a.polls, a.ready);
+
+	/* ...and both ends in this one, six threads. */
+	t0 = now_ms();
+	connect_pair(5001, &c, &s);
+	start_side(&a, c, 0x1111);
+	start_side(&b, s, 0x2222);
+	finish_side(&a);
+	finish_side(&b);
+	printf("# 3+3 threads, one process: %u MiB each way in %.0f ms\n", TOTAL >> 20, now_ms() - t0);
+}
+
+/* ---- scif_close from another thread ---- */
+
+enum call { RECV, SEND, POLL, ACCEPT, CONNECT };
+static const char *const call_name[] = { "recv", "send", "poll", "accept", "connect" };
+
+struct blocked {
+	enum call call;
+	int epd;
+	pthread_t thread;
+	_Atomic pid_t tid;
+	int ret, err;
+	short revents;
+};
+
+static void *blocked_main(void *arg)
+{
+	struct blocked *b = arg;
+	char buf[100] = { 0 };
+	struct scif_pollepd pe = { .epd = b->epd, .events = POLLIN | POLLOUT };
+	struct scif_portID peer = { .node = 0, .port = 5101 };
+	int epd;
+
+	b->tid = gettid();
+	switch (b->call) {
+	case RECV:
+		b->ret = scif_recv(b->epd, buf, sizeof(buf), SCIF_RECV_BLOCK);
+		break;
+	case SEND:
+		b->ret = scif_send(b->epd, buf, sizeof(buf), SCIF_SEND_BLOCK);
+		break;
+	case POLL:
+		b->ret = scif_poll(&pe, 1, -1);
+		b->revents = pe.revents;
+		break;
+	case ACCEPT:
+		b->ret = scif_accept(b->epd, &peer, &epd, SCIF_ACCEPT_SYNC);
+		break;
+	case CONNECT:
+		b->ret = scif_connect(b->epd, &peer);
+		break;
+	}
+	b->err = errno;
+	return NULL;
+}
+
+static void block_in(struct blocked *b, enum call call, int epd)
+{
+	b->call = call;
+	b->epd = epd;
+	b->tid = 0;
+	CHECK(pthread_create(&b->thread, NULL, blocked_main, b) == 0);
+	while (!b->tid)
+		sched_yield();
+	wait_blocked(b->tid);
+}
+
+static void expect_eintr(struct blocked *b)
+{
+	CHECK(pthread_join(b->thread, NULL) == 0);
+	if (b->ret != -1 || b->err != EINTR) {
+		fprintf(stderr, "scif_%s blocked during scif_close: %d, errno %s; wanted EINTR\n",
+			call_name[b->call], b->ret, strerrorname_np(b->err));
+		exit(1);
+	}
+}
+
+static void check_close_wakes(void)
+{
+	struct blocked r, w, p, a, k;
+	int c, s, l, n;
+	char buf[8192];
+
+	/* Alone: the receiver sleeps in poll(2) itself. */
+	connect_pair(5100, &c, &s);
+	block_in(&r, RECV, c);
+	CHECK(scif_close(c) == 0);
+	expect_eintr(&r);
+	CHECK_ERR(scif_recv(s, buf, 1, SCIF_RECV_BLOCK), ECONNRESET);
+	CHECK(scif_close(s) == 0);
+
+	/* Together: a receiver, a sender on a full ring and a poller, two of
+	 * them waiting behind whichever sleeps in poll(2). */
+	connect_pair(5100, &c, &s);
+	do {
+		n = scif_send(c, buf, sizeof(buf), 0);
+		CHECK(n >= 0);
+	} while (n > 0);
+	block_in(&r, RECV, c);
+	block_in(&w, SEND, c);
+	block_in(&p, POLL, c);
+	CHECK(scif_close(c) == 0);
+	expect_eintr(&r);
+	expect_eintr(&w);
+	CHECK(pthread_join(p.thread, NULL) == 0);
+	/* Not the peer's POLLHUP: it is our descriptor that went away. */
+	CHECK(p.ret == 1 && p.revents == POLLNVAL);
+	/* The peer still reads what was sent, then learns of the close. */
+	do {
+		n = scif_recv(s, buf, sizeof(buf), 0);
+	} while (n > 0);
+	CHECK(n == -1 && errno == ECONNRESET);
+	CHECK(scif_close(s) == 0);
+
+	/* A listener in scif_accept(SCIF_ACCEPT_SYNC). */
+	l = scif_open();
+	CHECK(l >= 0 && scif_bind(l, 5101) == 5101 && scif_listen(l, 1) == 0);
+	block_in(&a, ACCEPT, l);
+	CHECK(scif_close(l) == 0);
+	expect_eintr(&a);
+
+	/* A caller in scif_connect, waiting for a listener that never accepts. */
+	l = scif_open();
+	c = scif_open();
+	CHECK(l >= 0 && c >= 0 && scif_bind(l, 5101) == 5101 && scif_listen(l, 1) == 0);
+	block_in(&k, CONNECT, c);
+	CHECK(scif_close(c) == 0);
+	expect_eintr(&k);
+	CHECK(scif_close(l) == 0);
+}
+
+int main(int argc, char **argv)
+{
+	/* Small rings make the threads sleep and wake all the time. */
+	CHECK(setenv("SCIF_NET_RING", "4096", 1) == 0);
+	if (argc > 1 && strcmp(argv[1], "peer") == 0)
+		return peer();
+	check_shared_endpoint();
+	check_close_wakes();
+	return 0;
+}

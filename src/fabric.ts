@@ -1,0 +1,30 @@
+// The fabric this process is on: its nodes, and taking one off line.
+import { binding } from './binding';
+import { errnoException } from './net/errors';
+
+export interface NodeIds {
+  /** This process's node (SCIF_NET_NODE). */
+  self: number;
+  /** The nodes that are online, this one included. */
+  nodes: number[];
+}
+
+/** scif_get_nodeIDs(): which nodes are online. */
+export function getNodeIds(): NodeIds {
+  const r = binding.nodeIds();
+  if (typeof r === 'number') throw errnoException(r, 'scif_get_nodeIDs');
+  return r;
+}
+
+/** The fabric directory this process uses (SCIF_NET_FABRIC or the per-user default). */
+export function fabricPath(): string {
+  const r = binding.fabricPath();
+  if (typeof r === 'number') throw errnoException(r, 'scif_open');
+  return r;
+}
+
+/** Takes a node off line (as a card reset would) or brings it back. */
+export function setNodeOnline(node: number, online: boolean): void {
+  const r = binding.setNodeOnline(node, online);
+  if (r < 0) throw errnoException(r, 'scif_net_set_node_online');
+}

@@ -1,0 +1,123 @@
+// Errors shaped as node:net's: system errors built in one place from
+// (errno, syscall, address, port), and Node's coded argument/state errors.
+import util from 'node:util';
+import { binding } from '../binding';
+
+export interface SystemError extends Error {
+  errno: number;
+  code: string;
+  syscall: string;
+  address?: string;
+  port?: number;
+}
+
+function codeOf(status: number): string {
+  try {
+    return util.getSystemErrorName(status);
+  } catch {
+    return `Unknown system error ${status}`;
+  }
+}
+
+// The fabric's own sentence, when errno alone does not say why (a fabric
+// directory that cannot be used, a node that does not exist).
+function detail(): string {
+  const text = binding.lastError();
+  return text ? ` (${text})` : '';
+}
+
+/** `syscall CODE` — node:net's ErrnoException. */
+export function errnoException(status: number, syscall: string): SystemError {
+  const code = codeOf(status);
+  const err = new Error(`${syscall} ${code}${detail()}`) as SystemError;
+  err.errno = status;
+  err.code = code;
+  err.syscall = syscall;
+  return err;
+}
+
+/** `connect ECONNREFUSED scif:1:2000` — node:net's ExceptionWithHostPort. */
+export function exceptionWithHostPort(status: number, syscall: string, address: string, port: number): SystemError {
+  const code = codeOf(status);
+  const err = new Error(`${syscall} ${code} ${address}:${port}${detail()}`) as SystemError;
+  err.errno = status;
+  err.code = code;
+  err.syscall = syscall;
+  err.address = address;
+  err.port = port;
+  return err;
+}
+
+/** `listen EADDRINUSE: address already in use scif:0:2000` — as node:net's listen errors read. */
+export function uvExceptionWithHostPort(status: number, syscall: string, address: string, port: number): SystemError {
+  const code = codeOf(status);
+  const [, message] = util.getSystemErrorMap().get(status) ?? [code, 'unknown error'];
+  const err = new Error(`${syscall} ${code}: ${message} ${address}:${port}${detail()}`) as SystemError;
+  err.errno = status;
+  err.code = code;
+  err.syscall = syscall;
+  err.address = address;
+  err.port = port;
+  return err;
+}
+
+type ErrorClass = new (message: string) => Error;
+
+function coded(Base: ErrorClass, code: string, message: string): Error & { code: string } {
+  const err = new Base(message) as Error & { code: string };
+  err.code = code;
+  // Node prints these as "TypeError [ERR_X]: message".
+  Object.defineProperty(err, 'name', { value: `${Base.name} [${code}]`, configurable: true, writable: true });
+  err.stack; // materialise the stack with the coded name, as Node does
+  Object.defineProperty(err, 'name', { value: Base.name, configurable: true, writable: true });
+  return err;
+}
+
+function describe(value: unknown): string {
+  if (value == null) return ` Received ${value}`;
+  if (typeof value === 'function') return ` Received function ${value.name || '<anonymous>'}`;
+  if (typeof value === 'object') {
+    const name = (value as object).constructor?.name;
+    return name ? ` Received an instance of ${name}` : ` Received ${util.inspect(value, { depth: -1 })}`;
+  }
+  let shown = util.inspect(value, { colors: false });
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
+  return ` Received type ${typeof value} (${shown})`;
+}
+
+export function ERR_INVALID_ARG_TYPE(name: string, expected: string, actual: unknown) {
+  const what = name.includes('.') ? 'property' : 'argument';
+  return coded(TypeError, 'ERR_INVALID_ARG_TYPE', `The "${name}" ${what} must be ${expected}.${describe(actual)}`);
+}
+
+export function ERR_INVALID_ARG_VALUE(name: string, value: unknown, reason = 'is invalid') {
+  const what = name.includes('.') ? 'property' : 'argument';
+  return coded(TypeError, 'ERR_INVALID_ARG_VALUE', `The ${what} '${name}' ${reason}. Received ${util.inspect(value)}`);
+}
+
+export function ERR_OUT_OF_RANGE(name: string, range: string, value: unknown) {
+  return coded(RangeError, 'ERR_OUT_OF_RANGE', `The value of "${name}" is out of range. It must be ${range}. Received ${util.inspect(value)}`);
+}
+
+export function ERR_SOCKET_BAD_PORT(name: string, port: unknown, allowZero = true) {
+  const op = allowZero ? '>=' : '>';
+  return coded(RangeError, 'ERR_SOCKET_BAD_PORT', `${name} should be ${op} 0 and < 65536. Received ${util.inspect(port)}.`);
+}
+
+export function ERR_MISSING_ARGS(...names: string[]) {
+  return coded(TypeError, 'ERR_MISSING_ARGS', `The ${names.map((n) => `"${n}"`).join(' or ')} argument must be specified`);
+}
+
+export const ERR_SOCKET_CLOSED = () => coded(Error, 'ERR_SOCKET_CLOSED', 'Socket is closed');
+export const ERR_SOCKET_CLOSED_BEFORE_CONNECTION = () =>
+  coded(Error, 'ERR_SOCKET_CLOSED_BEFORE_CONNECTION', 'Socket closed before the connection was established');
+export const ERR_SERVER_ALREADY_LISTEN = () =>
+  coded(Error, 'ERR_SERVER_ALREADY_LISTEN', 'Listen method has been called more than once without closing.');
+export const ERR_SERVER_NOT_RUNNING = () => coded(Error, 'ERR_SERVER_NOT_RUNNING', 'Server is not running.');
+
+/** EPIPE for a write after the peer ended and we did not allow half-open. */
+export function writeAfterFIN(): SystemError {
+  const err = new Error('This socket has been ended by the other party') as SystemError;
+  err.code = 'EPIPE';
+  return err;
+}
