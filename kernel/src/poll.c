@@ -105,7 +105,6 @@ static void wake_followers(struct endpoint *ep, bool release)
 static long ms_left(const struct timespec *until)
 {
 	struct timespec now;
-
 	long long ns;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);

@@ -62,7 +62,8 @@ size_t rb_write(struct rb *rb, const void *src, size_t len)
 	if (space < len)
 		space = rb_space(rb);	/* the cache only ever understates the space */
 	n = len < space ? len : space;
-
+	if (n == 0)
+		return 0;	/* src may be NULL then, and memcpy must not see it */
 	copy_in(rb, rb->local, src, n);
 	rb->local += n;
 	return n;
@@ -107,6 +108,8 @@ size_t rb_read(struct rb *rb, void *dst, size_t len)
 	if (used < len)
 		used = rb_used(rb);	/* the cache only ever understates what is there */
 	n = len < used ? len : used;
+	if (n == 0)
+		return 0;	/* dst may be NULL then, and memcpy must not see it */
 	copy_out(rb, rb->local, dst, n);
 	rb->local += n;
 	return n;

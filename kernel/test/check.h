@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -76,26 +77,54 @@ static inline uint32_t xorshift(uint32_t *s)
  */
 static inline pid_t spawn_role(int node, const char *role, const char *arg, int *ready)
 {
+	char self[4096];
+	ssize_t len;
 	int p[2];
-	pid_t pid;
+	pid_t pid, parent;
 
+	/* By name, not as /proc/self/exe: under valgrind that is valgrind
+	 * itself, while readlink() gives the program's own path. */
+	len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	CHECK(len > 0 && (size_t)len < sizeof(self) - 1);
+	self[len] = '\0';
 	CHECK(pipe(p) == 0);
+	parent = getpid();
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		char nodebuf[16], fdbuf[16];
 
+		/* A role must not outlive a test that failed, or hung and was
+		 * killed by the runner: many of them wait for ever to be killed. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+			_exit(126);
 		close(p[0]);
 		snprintf(nodebuf, sizeof(nodebuf), "%d", node);
 		snprintf(fdbuf, sizeof(fdbuf), "%d", p[1]);
 		setenv("SCIF_NET_NODE", nodebuf, 1);
 		setenv("SCIF_TEST_READY", fdbuf, 1);
-		execl("/proc/self/exe", "child", role, arg ? arg : "", (char *)NULL);
+		execl(self, "child", role, arg ? arg : "", (char *)NULL);
 		_exit(127);
 	}
 	close(p[1]);
 	*ready = p[0];
 	return pid;
+}
+
+/*
+ * A pipe for telling a role when to act: returns the write end (which only
+ * this process holds); *rd is the read end, which the role inherits and
+ * whose number goes into arg; close it here after spawning.
+ */
+static inline int go_pipe(char *arg, size_t len, int *rd)
+{
+	int p[2];
+
+	CHECK(pipe(p) == 0);
+	CHECK(fcntl(p[1], F_SETFD, FD_CLOEXEC) == 0);
+	snprintf(arg, len, "%d", p[0]);
+	*rd = p[0];
+	return p[1];
 }
 
 /* In a role process: tell the parent a value (a port, say) and go on. */

@@ -5,7 +5,8 @@ out=$1; shift
 failed=0
 for t in "$@"; do
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/scif-fabric-test.XXXXXX")
-	if SCIF_NET_FABRIC="$dir" timeout 120 "$out/$t"; then
+	# SCIF_TEST_WRAP: a command to run each test under (make test-valgrind).
+	if SCIF_NET_FABRIC="$dir" timeout 120 $SCIF_TEST_WRAP "$out/$t"; then
 		echo "ok - kernel/$t"
 	else
 		echo "not ok - kernel/$t"

@@ -4,22 +4,27 @@
  * once on the same endpoint, move 64 MiB each way through 4 KiB rings: only
  * one of them may sleep in poll(2) on the socket and swallow doorbells, the
  * others wait for it (endpoint.c's leader/follower), and a doorbell taken by
- * the wrong thread hangs the test. Then scif_close from another thread wakes
- * threads blocked in recv, send, scif_poll, scif_accept and scif_connect:
- * SCIF says EINTR, "closed meanwhile".
+ * the wrong thread hangs the test. The same with a scif_poll that holds the
+ * poller role for a minute: the others must not wait for it to end. Then
+ * scif_close from another thread wakes threads blocked in recv, send,
+ * scif_accept and scif_connect with EINTR (SCIF: "closed meanwhile"), and one
+ * in scif_poll with POLLNVAL.
  */
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "check.h"
 
-#define TOTAL (64u << 20)
+/* Bytes each way: SCIF_TEST_MIB, or 64 MiB (valgrind runs use less). */
+static uint64_t total = 64u << 20;
 
 struct side {
 	int epd;
 	uint32_t seed;
 	pthread_t sender, receiver, poller;
+	bool with_poller;
 	atomic_bool done;
 	unsigned long polls, ready;
 };
@@ -32,11 +37,11 @@ static void *sender_main(void *arg)
 	uint64_t sent = 0;
 
 	CHECK(buf != NULL);
-	while (sent < TOTAL) {
+	while (sent < total) {
 		size_t len = 1 + xorshift(&seed) % 65536;
 
-		if (len > TOTAL - sent)
-			len = TOTAL - sent;
+		if (len > total - sent)
+			len = total - sent;
 		for (size_t i = 0; i < len; i++)
 			buf[i] = pattern_byte(sent + i);
 		CHECK(scif_send(s->epd, buf, (int)len, SCIF_SEND_BLOCK) == (int)len);
@@ -54,11 +59,11 @@ static void *receiver_main(void *arg)
 	uint64_t got = 0;
 
 	CHECK(buf != NULL);
-	while (got < TOTAL) {
+	while (got < total) {
 		size_t len = 1 + xorshift(&seed) % 65536;
 
-		if (len > TOTAL - got)
-			len = TOTAL - got;
+		if (len > total - got)
+			len = total - got;
 		CHECK(scif_recv(s->epd, buf, (int)len, SCIF_RECV_BLOCK) == (int)len);
 		for (size_t i = 0; i < len; i++)
 			if (buf[i] != pattern_byte(got + i)) {
@@ -92,26 +97,34 @@ static void *poller_main(void *arg)
 	return NULL;
 }
 
-static void start_side(struct side *s, int epd, uint32_t seed)
+static void start_side(struct side *s, int epd, uint32_t seed, bool poller)
 {
 	s->epd = epd;
 	s->seed = seed;
+	s->with_poller = poller;
 	atomic_init(&s->done, false);
 	s->polls = s->ready = 0;
 	CHECK(pthread_create(&s->sender, NULL, sender_main, s) == 0);
 	CHECK(pthread_create(&s->receiver, NULL, receiver_main, s) == 0);
-	CHECK(pthread_create(&s->poller, NULL, poller_main, s) == 0);
+	if (poller)
+		CHECK(pthread_create(&s->poller, NULL, poller_main, s) == 0);
 }
 
+static void join_side(struct side *s)
+{
+	CHECK(pthread_join(s->sender, NULL) == 0);
+	CHECK(pthread_join(s->receiver, NULL) == 0);
+	atomic_store(&s->done, true);
+	if (s->with_poller)
+		CHECK(pthread_join(s->poller, NULL) == 0);
+}
+
+/* Across processes: neither closes before the other is done. */
 static void finish_side(struct side *s)
 {
 	char c;
 
-	CHECK(pthread_join(s->sender, NULL) == 0);
-	CHECK(pthread_join(s->receiver, NULL) == 0);
-	atomic_store(&s->done, true);
-	CHECK(pthread_join(s->poller, NULL) == 0);
-	/* Neither closes before the other is done. */
+	join_side(s);
 	CHECK(scif_send(s->epd, "k", 1, SCIF_SEND_BLOCK) == 1);
 	CHECK(scif_recv(s->epd, &c, 1, SCIF_RECV_BLOCK) == 1 && c == 'k');
 	CHECK(scif_close(s->epd) == 0);
@@ -128,7 +141,7 @@ static int peer(void)
 	report_ready(5000);
 	CHECK(scif_accept(l, &who, &e, SCIF_ACCEPT_SYNC) == 0);
 	CHECK(scif_close(l) == 0);
-	start_side(&s, e, 0xbeef);
+	start_side(&s, e, 0xbeef, true);
 	finish_side(&s);
 	return 0;
 }
@@ -145,21 +158,74 @@ static void check_shared_endpoint(void)
 	CHECK(await_ready(ready) == 5000);
 	c = scif_open();
 	CHECK(c >= 0 && scif_connect(c, &to) >= SCIF_PORT_RSVD);
-	start_side(&a, c, 0xf00d);
+	start_side(&a, c, 0xf00d, true);
 	finish_side(&a);
 	expect_exit(pid, 0);
 	CHECK(close(ready) == 0);
-	printf("# 3 threads, other process: %u MiB each way in %.0f ms, %lu polls (%lu ready)\n",
-	       TOTAL >> 20, now_ms() - t0, a.polls, a.ready);
+	printf("# 3 threads, other process: %llu MiB each way in %.0f ms, %lu polls (%lu ready)\n",
+	       (unsigned long long)(total >> 20), now_ms() - t0, a.polls, a.ready);
 
 	/* ...and both ends in this one, six threads. */
 	t0 = now_ms();
 	connect_pair(5001, &c, &s);
-	start_side(&a, c, 0x1111);
-	start_side(&b, s, 0x2222);
-	finish_side(&a);
-	finish_side(&b);
-	printf("# 3+3 threads, one process: %u MiB each way in %.0f ms\n", TOTAL >> 20, now_ms() - t0);
+	start_side(&a, c, 0x1111, true);
+	start_side(&b, s, 0x2222, true);
+	join_side(&a);
+	join_side(&b);
+	CHECK(scif_close(c) == 0 && scif_close(s) == 0);
+	printf("# 3+3 threads, one process: %llu MiB each way in %.0f ms\n",
+	       (unsigned long long)(total >> 20), now_ms() - t0);
+}
+
+struct long_poll {
+	pthread_t thread;
+	_Atomic pid_t tid;
+	int epd, ret;
+	short revents;
+	atomic_bool returned;
+};
+
+static void *long_poll_main(void *arg)
+{
+	struct long_poll *p = arg;
+	struct scif_pollepd pe = { .epd = p->epd, .events = 0 };
+
+	p->tid = gettid();
+	p->ret = scif_poll(&pe, 1, 60000);
+	p->revents = pe.revents;
+	atomic_store(&p->returned, true);
+	return NULL;
+}
+
+/* A scif_poll that asks for nothing holds the poller role for its whole
+ * timeout: the sender and receiver of that endpoint can only follow, and
+ * must be woken by each doorbell it sees, not when it gives up. */
+static void check_followers_of_poll(void)
+{
+	struct long_poll p = { 0 };
+	struct side a, b;
+	int c, s;
+	double t0 = now_ms();
+
+	connect_pair(5002, &c, &s);
+	p.epd = c;
+	atomic_init(&p.returned, false);
+	CHECK(pthread_create(&p.thread, NULL, long_poll_main, &p) == 0);
+	while (!p.tid)
+		sched_yield();
+	wait_blocked(p.tid);
+	start_side(&a, c, 0x3333, false);
+	start_side(&b, s, 0x4444, false);
+	join_side(&a);
+	join_side(&b);
+	CHECK(!atomic_load(&p.returned));
+	printf("# 2 threads following a 60 s scif_poll: %llu MiB each way in %.0f ms\n",
+	       (unsigned long long)(total >> 20), now_ms() - t0);
+	/* The peer leaving ends the poll: nothing was asked, POLLHUP is told anyway. */
+	CHECK(scif_close(s) == 0);
+	CHECK(pthread_join(p.thread, NULL) == 0);
+	CHECK(p.ret == 1 && p.revents == POLLHUP);
+	CHECK(scif_close(c) == 0);
 }
 
 /* ---- scif_close from another thread ---- */
@@ -285,10 +351,16 @@ static void check_close_wakes(void)
 int main(int argc, char **argv)
 {
 	/* Small rings make the threads sleep and wake all the time. */
+	const char *mib = getenv("SCIF_TEST_MIB");
+
+	if (mib && *mib)
+		total = (uint64_t)atoi(mib) << 20;
+	CHECK(total > 0);
 	CHECK(setenv("SCIF_NET_RING", "4096", 1) == 0);
 	if (argc > 1 && strcmp(argv[1], "peer") == 0)
 		return peer();
 	check_shared_endpoint();
+	check_followers_of_poll();
 	check_close_wakes();
 	return 0;
 }
