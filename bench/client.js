@@ -1,0 +1,194 @@
+'use strict';
+// The client side of every benchmark, one child process per transport:
+//
+//   node bench/client.js <transport>
+//
+// It runs what the orchestrator asks for against a peer's address and answers
+// with raw figures (nanoseconds, bytes, counts); bench/run.js does the maths.
+const { serve } = require('./lib/proc');
+const T = require('./lib/transports');
+
+const [transport] = process.argv.slice(2);
+const now = () => process.hrtime.bigint();
+const held = [];
+
+/** Writes `total` bytes in `size`-byte writes as fast as backpressure allows; ns until the server has them all. */
+async function throughput({ address, size, total }) {
+  const sock = await T.connect(transport, address);
+  const buf = Buffer.alloc(size, 0x61);
+  const header = Buffer.alloc(8);
+  header.writeBigUInt64LE(BigInt(total));
+  return new Promise((resolve, reject) => {
+    let sent = 0;
+    let drains = 0;
+    sock.once('error', reject);
+    const t0 = now();
+    sock.once('data', () => {
+      const ns = Number(now() - t0);
+      sock.destroy();
+      resolve({ ns, bytes: total, writes: total / size, drains });
+    });
+    sock.write(header);
+    const pump = () => {
+      while (sent < total) {
+        sent += size;
+        if (!sock.write(buf)) {
+          drains++;
+          sock.once('drain', pump);
+          return;
+        }
+      }
+    };
+    pump();
+  });
+}
+
+/** 8-byte ping-pong with an echo server: ns for `iters` round trips after `warmup` ones. */
+async function pingpong({ address, iters, warmup }) {
+  const sock = await T.connect(transport, address);
+  if (typeof sock.setNoDelay === 'function') sock.setNoDelay(true);
+  const msg = Buffer.alloc(8, 0x70);
+  return new Promise((resolve, reject) => {
+    let got = 0;
+    let done = 0;
+    let t0 = now();
+    sock.once('error', reject);
+    sock.on('data', (chunk) => {
+      got += chunk.length;
+      if (got < 8) return;
+      got -= 8;
+      done++;
+      if (done === warmup) t0 = now();
+      if (done === warmup + iters) {
+        const ns = Number(now() - t0);
+        sock.destroy();
+        resolve({ ns, iters });
+        return;
+      }
+      sock.write(msg);
+    });
+    sock.write(msg);
+  });
+}
+
+/** `requests` GETs through undici, `concurrency` in flight, keep-alive: ns for them (after a warm-up). */
+async function httpOnce({ address, requests, concurrency, warmup }, retryConnects) {
+  const undici = T.undici();
+  const { dispatcher, origin } = T.httpClient(transport, address, { keepAliveTimeout: 60000, connections: concurrency }, retryConnects);
+  let bytes = 0;
+  let last = Date.now();
+  const one = async () => {
+    const res = await undici.request(`${origin}/`, { dispatcher });
+    const body = await res.body.arrayBuffer();
+    if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
+    bytes += body.byteLength;
+    last = Date.now();
+  };
+  const batch = async (n) => {
+    let next = 0;
+    const worker = async () => {
+      while (next < n) {
+        next++;
+        await one();
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+  };
+  // A connection whose connect is never reported holds its requests forever:
+  // no progress for a while means start over with a new dispatcher.
+  let watchdog;
+  const stalled = new Promise((_, reject) => {
+    // (raced below; the catch only keeps an unraced rejection quiet)
+    watchdog = setInterval(() => {
+      if (T.STALL_MS > 0 && Date.now() - last > Math.max(2000, 2 * T.STALL_MS)) {
+        reject(Object.assign(new Error('no request completed for 2 s'), { stalled: true }));
+      }
+    }, 250);
+  });
+  stalled.catch(() => {});
+  try {
+    await Promise.race([batch(warmup), stalled]);
+    const t0 = now();
+    await Promise.race([batch(requests), stalled]);
+    const ns = Number(now() - t0);
+    await dispatcher.close();
+    return { ns, requests, bytes };
+  } catch (err) {
+    dispatcher.destroy().catch(() => {});
+    throw err;
+  } finally {
+    clearInterval(watchdog);
+  }
+}
+
+// First with the library's own dispatcher; if that stalls (see httpOnce), once
+// more with one that retries stalled connects, and the result says so.
+async function httpRequests(args) {
+  try {
+    return { ...(await httpOnce(args, false)), stalledAttempts: 0, retryConnects: false };
+  } catch (err) {
+    if (!err.stalled) throw err;
+  }
+  return { ...(await httpOnce(args, true)), stalledAttempts: 1, retryConnects: true };
+}
+
+/** Opens n connections, at most `parallel` connecting at a time, and keeps them: ns until all are connected. */
+async function open({ address, n, parallel }) {
+  const t0 = now();
+  let next = 0;
+  let errors = 0;
+  let firstError = null;
+  const worker = async () => {
+    while (next < n) {
+      next++;
+      try {
+        const sock = await T.connect(transport, address);
+        sock.on('error', () => {});
+        held.push(sock);
+      } catch (err) {
+        errors++;
+        firstError = firstError || `${err.code || ''} ${err.message}`;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, n) }, worker));
+  return { ns: Number(now() - t0), opened: held.length, errors, firstError };
+}
+
+/** Ends every held connection: ns until all have closed on this side. */
+async function closeAll() {
+  const t0 = now();
+  await Promise.all(held.splice(0).map((sock) => new Promise((resolve) => {
+    if (sock.destroyed) {
+      resolve();
+      return;
+    }
+    sock.once('close', resolve);
+    sock.end();
+    sock.resume();
+  })));
+  return { ns: Number(now() - t0) };
+}
+
+/** Adds how many connects stalled during fn to its result. */
+const counted = (fn) => async (args) => {
+  const before = T.counters.connectStalls;
+  const result = await fn(args);
+  return { ...result, connectStalls: T.counters.connectStalls - before };
+};
+
+serve({
+  throughput: counted(throughput),
+  pingpong: counted(pingpong),
+  http: counted(httpRequests),
+  open: counted(open),
+  closeAll,
+  stats: () => ({ ...T.stats(), open: held.length, connectStalls: T.counters.connectStalls }),
+  gc: () => {
+    if (global.gc) {
+      global.gc();
+      global.gc();
+    }
+    return T.stats();
+  },
+}, { pid: process.pid });

@@ -1,0 +1,100 @@
+'use strict';
+// Section 4b: many idle connections. One client process opens N connections
+// to a server child and holds them; we report how long opening took, memory
+// and descriptors per connection on both sides, and how long closing took.
+// One transport at a time (they would otherwise share the descriptor and
+// memory figures of the machine); TCP loopback and a Unix socket for scale.
+const { startPair, stopPair } = require('../lib/launch');
+const F = require('../lib/table');
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitOpen(server, want, timeoutMs) {
+  const t0 = process.hrtime.bigint();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await server.call('stats');
+    if (s.open === want) return Number(process.hrtime.bigint() - t0);
+    if (Date.now() > deadline) throw new Error(`server holds ${s.open} connections, expected ${want}`);
+    await sleep(20);
+  }
+}
+
+async function one(ctx, t) {
+  const { config } = ctx;
+  const { n, parallel } = config.conns;
+  const pair = await startPair(ctx, 'hold', t, { gc: true });
+  try {
+    const [c0, s0] = await Promise.all([pair.client.call('gc'), pair.server.call('gc')]);
+    const opened = await pair.client.call('open', { address: pair.address, n, parallel }, config.timeoutMs);
+    const serverWaitNs = await waitOpen(pair.server, opened.opened, config.timeoutMs);
+    const [c1, s1] = await Promise.all([pair.client.call('gc'), pair.server.call('gc')]);
+    const closed = await pair.client.call('closeAll', {}, config.timeoutMs);
+    const serverCloseNs = await waitOpen(pair.server, 0, config.timeoutMs);
+    const [c2, s2] = await Promise.all([pair.client.call('gc'), pair.server.call('gc')]);
+    const per = (a, b, key) => (b[key] - a[key]) / Math.max(opened.opened, 1);
+    return {
+      n,
+      opened: opened.opened,
+      errors: opened.errors,
+      firstError: opened.firstError,
+      connectStalls: opened.connectStalls,
+      openNs: opened.ns,
+      serverSawAllNs: serverWaitNs,
+      closeNs: closed.ns,
+      serverClosedNs: serverCloseNs,
+      client: { before: c0, open: c1, closed: c2, rssPerConn: per(c0, c1, 'rss'), fdsPerConn: per(c0, c1, 'fds') },
+      server: { before: s0, open: s1, closed: s2, rssPerConn: per(s0, s1, 'rss'), fdsPerConn: per(s0, s1, 'fds') },
+    };
+  } finally {
+    await stopPair(pair);
+  }
+}
+
+async function run(ctx) {
+  const results = {};
+  for (const t of ctx.config.transports) {
+    try {
+      results[t] = await one(ctx, t);
+    } catch (err) {
+      results[t] = { error: err.message };
+    }
+    ctx.progress(`connections ${t}`);
+  }
+  return { n: ctx.config.conns.n, parallel: ctx.config.conns.parallel, results };
+}
+
+function render(res) {
+  const rows = [];
+  const r = res.results;
+  for (const [t, x] of Object.entries(r)) {
+    if (x.error) {
+      rows.push([t, 'FAILED', '', '', '', '', '', '', '', F.failed(x.error)]);
+      continue;
+    }
+    let note = x.errors ? `${x.errors} failed: ${x.firstError}` : '';
+    if (t === 'scif' && !x.errors && r.tcp && !r.tcp.error) {
+      note = `open time ${F.ratio(x.openNs, r.tcp.openNs)} tcp, RSS/conn ${F.ratio(x.client.rssPerConn + x.server.rssPerConn, r.tcp.client.rssPerConn + r.tcp.server.rssPerConn)} tcp`;
+    }
+    rows.push([
+      t,
+      `${x.opened}/${x.n}`,
+      F.ms(x.openNs + x.serverSawAllNs),
+      F.mem(x.client.rssPerConn),
+      F.mem(x.server.rssPerConn),
+      `${F.num(x.client.fdsPerConn)} / ${F.num(x.server.fdsPerConn)}`,
+      `${x.client.open.fds} / ${x.server.open.fds}`,
+      F.ms(x.closeNs + x.serverClosedNs),
+      `${F.mem(x.client.closed.rss - x.client.before.rss)} / ${F.mem(x.server.closed.rss - x.server.before.rss)}`,
+      note,
+    ]);
+  }
+  return F.table(`4b. ${res.n} concurrent idle connections from one client process (at most ${res.parallel} connecting at once), then closed`,
+    [{ name: 'transport' }, { name: 'open', right: true }, { name: 'open time', right: true }, { name: 'RSS/conn cli', right: true },
+      { name: 'RSS/conn srv', right: true }, { name: 'fds/conn cli/srv', right: true }, { name: 'fds open cli/srv', right: true },
+      { name: 'close time', right: true }, { name: 'RSS kept after close cli/srv', right: true }, { name: 'ratio' }], rows,
+    ['open time: until the server has accepted all; RSS after a forced GC on both sides; "kept" = RSS after closing all minus before opening',
+      ...Object.entries(r).filter(([, x]) => x.connectStalls).map(([t, x]) => `!! ${t}: ${x.connectStalls} connects were never reported as connected and were retried after ${process.env.BENCH_CONNECT_STALL_MS || 1000} ms (a scif-net bug; see bench/README.md); the open time includes those waits`)]);
+}
+
+module.exports = { run, render };

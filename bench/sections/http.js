@@ -1,0 +1,60 @@
+'use strict';
+// Section 3: HTTP requests per second through undici (keep-alive, several
+// requests in flight) against a node:http server in a child process.
+// The comparison the targets name is SCIF against a Unix socket; TCP is shown
+// too.
+const { startAll, stopAll } = require('../lib/launch');
+const F = require('../lib/table');
+const { scifRatios } = require('./stream');
+
+async function run(ctx) {
+  const { config } = ctx;
+  const started = await startAll(ctx, 'http');
+  const { pairs } = started;
+  const results = {};
+  for (const t of config.transports) results[t] = started.errors[t] ? { error: started.errors[t].message } : { samples: [] };
+  try {
+    // Warm-up: one untimed run per transport, so both sides are compiled
+    // before the first timed one.
+    for (const t of Object.keys(pairs)) {
+      await pairs[t].client.call('http', { address: pairs[t].address, ...config.http }, config.timeoutMs).catch(() => {});
+    }
+    for (let rep = 0; rep < config.repeat; rep++) {
+      const order = config.transports.slice(rep % config.transports.length).concat(config.transports.slice(0, rep % config.transports.length));
+      for (const t of order) {
+        const r = results[t];
+        if (!pairs[t] || r.error) continue;
+        try {
+          const res = await pairs[t].client.call('http', { address: pairs[t].address, ...config.http }, config.timeoutMs);
+          r.samples.push(res.requests / (res.ns / 1e9));
+          r.stalledAttempts = (r.stalledAttempts || 0) + res.stalledAttempts;
+          r.connectStalls = (r.connectStalls || 0) + res.connectStalls;
+        } catch (err) {
+          r.error = err.message;
+        }
+        ctx.progress(`http ${t} rep ${rep + 1}`);
+      }
+    }
+    for (const r of Object.values(results)) r.rps = r.samples && r.samples.length ? F.median(r.samples) : NaN;
+    return { ...config.http, repeat: config.repeat, results };
+  } finally {
+    await stopAll(started);
+  }
+}
+
+function stalledNote(r) {
+  if (!r || !r.stalledAttempts) return [];
+  return [`!! scif: in ${r.stalledAttempts} of ${r.samples.length + (r.error ? 1 : 0)} run(s) createDispatcher() made no progress for 2 s (a connect never reported:`,
+    `   a scif-net bug, see bench/README.md); those runs were redone with an undici Agent whose connect retries stalled`,
+    `   scif-net connects (${r.connectStalls || 0} retried), so their figure measures the same sockets but not createDispatcher's connect`];
+}
+
+function render(res) {
+  const vals = {};
+  for (const [t, r] of Object.entries(res.results)) vals[t] = { value: r.rps };
+  const rows = Object.entries(res.results).map(([t, r]) => r.error ? [t, 'FAILED', F.failed(r.error)] : [t, F.num(r.rps), t === 'scif' ? scifRatios(vals) : '']);
+  return F.table(`3. HTTP through undici.request to a node:http child, requests/s (${res.requests} requests, ${res.concurrency} in flight, keep-alive); higher is better`,
+    [{ name: 'transport' }, { name: 'req/s', right: true }, { name: 'ratio' }], rows, stalledNote(res.results.scif));
+}
+
+module.exports = { run, render };

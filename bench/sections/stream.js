@@ -1,0 +1,176 @@
+'use strict';
+// Sections 1 and 2: stream throughput per write size (with the peak memory of
+// both sides), and 8-byte round trips. Transports are interleaved within each
+// repetition, in a rotating order, so a slow patch of the machine does not
+// land on one transport only.
+const { startAll, stopAll } = require('../lib/launch');
+const F = require('../lib/table');
+
+function rotate(list, k) {
+  const n = k % list.length;
+  return list.slice(n).concat(list.slice(0, n));
+}
+
+async function throughput(ctx) {
+  const { config } = ctx;
+  const lanes = [...config.transports, ...config.scifRings.map((ring) => ({
+    name: `scif ring ${F.size(ring)}`, transport: 'scif', env: { SCIF_NET_RING: String(ring) },
+  }))];
+  const names = lanes.map((l) => (typeof l === 'string' ? l : l.name));
+  const started = await startAll(ctx, 'discard', {}, lanes);
+  const { pairs } = started;
+  const sizes = config.throughput.map(([size, total]) => ({ size, total, results: {} }));
+  for (const t of names) {
+    for (const s of sizes) s.results[t] = started.errors[t] ? { error: started.errors[t].message } : { samples: [] };
+  }
+  try {
+    // Warm-up: JIT and first-touch of buffers on both sides.
+    for (const t of Object.keys(pairs)) {
+      for (const [size, total] of [[64, 1 << 20], [16384, 32 << 20]]) {
+        await pairs[t].client.call('throughput', { address: pairs[t].address, size, total }, config.timeoutMs).catch(() => {});
+      }
+    }
+    for (let rep = 0; rep < config.repeat; rep++) {
+      for (const s of sizes) {
+        for (const t of rotate(names, rep)) {
+          const r = s.results[t];
+          if (!pairs[t] || r.error) continue;
+          try {
+            const res = await pairs[t].client.call('throughput', { address: pairs[t].address, size: s.size, total: s.total }, config.timeoutMs);
+            r.samples.push((res.bytes / res.ns) * 1e3);
+            r.connects = (r.connects || 0) + 1;
+            r.connectStalls = (r.connectStalls || 0) + res.connectStalls;
+          } catch (err) {
+            r.error = err.message;
+          }
+          ctx.progress(`throughput ${F.size(s.size)} ${t} rep ${rep + 1}`);
+        }
+      }
+    }
+    for (const s of sizes) for (const r of Object.values(s.results)) r.mbps = r.samples && r.samples.length ? F.median(r.samples) : NaN;
+    // Peak memory over the whole throughput run, both sides.
+    const memory = {};
+    for (const t of names) {
+      if (!pairs[t]) {
+        memory[t] = { error: started.errors[t].message };
+        continue;
+      }
+      try {
+        const [client, server] = await Promise.all([pairs[t].client.call('stats'), pairs[t].server.call('stats')]);
+        memory[t] = { client, server };
+      } catch (err) {
+        memory[t] = { error: err.message };
+      }
+    }
+    return { repeat: config.repeat, sizes, memory };
+  } finally {
+    await stopAll(started);
+  }
+}
+
+/** A note line for connects that stalled and were retried, from result objects. */
+function stallNote(results) {
+  let stalls = 0;
+  let connects = 0;
+  for (const r of results) {
+    stalls += r.connectStalls || 0;
+    connects += (r.connects || 0) + (r.connectStalls || 0);
+  }
+  if (!stalls) return [];
+  return [`!! ${stalls} of ${connects} scif connect attempts were never reported as connected and were retried after ${process.env.BENCH_CONNECT_STALL_MS || 1000} ms (a scif-net bug; see bench/README.md)`];
+}
+
+function scifRatios(results, better = 'higher', name = 'scif') {
+  const s = results[name];
+  if (!s || !Number.isFinite(s.value)) return '';
+  const parts = [];
+  for (const t of ['tcp', 'unix']) {
+    if (results[t] && Number.isFinite(results[t].value)) parts.push(`${F.ratio(s.value, results[t].value)} ${t}`);
+  }
+  return parts.length ? `${name.split(' ')[0]} = ${parts.join(', ')}` + (better === 'lower' ? ' (lower is better)' : '') : '';
+}
+
+function renderThroughput(res, ceiling) {
+  const rows = [];
+  for (const s of res.sizes) {
+    const vals = {};
+    for (const [t, r] of Object.entries(s.results)) vals[t] = { value: r.mbps };
+    let first = true;
+    for (const [t, r] of Object.entries(s.results)) {
+      const label = first ? F.size(s.size) : '';
+      rows.push(r.error ? [label, t, 'FAILED', F.failed(r.error)] : [label, t, F.num(r.mbps), t.startsWith('scif') ? scifRatios(vals, 'higher', t) : '']);
+      first = false;
+    }
+    const c = ceiling && ceiling.rings && ceiling.rings[0];
+    if (c && c.mbps[s.size]) {
+      rows.push(['', `C ring ${F.size(c.ring)}`, F.num(c.mbps[s.size]), `scif = ${F.pct(vals.scif && vals.scif.value, c.mbps[s.size])} of this ceiling`]);
+    }
+    rows.push(null);
+  }
+  rows.pop();
+  const budgets = res.sizes.map((s) => `${F.size(s.size)}: ${F.size(s.total)}`).join(', ');
+  return F.table('1. Stream throughput, MB/s (10^6 B/s), end to end to a discarding server child; higher is better',
+    [{ name: 'write' }, { name: 'transport' }, { name: 'MB/s', right: true }, { name: 'ratio' }], rows,
+    [`bytes per measurement: ${budgets}; median of ${res.repeat} run(s)`,
+      ...stallNote(res.sizes.flatMap((s) => Object.entries(s.results).filter(([t]) => t.startsWith('scif')).map(([, r]) => r)))]);
+}
+
+function renderMemory(res) {
+  const rows = [];
+  const m = res.memory;
+  for (const t of Object.keys(m)) {
+    if (m[t].error) {
+      rows.push([t, 'FAILED', '', '', '', F.failed(m[t].error)]);
+      continue;
+    }
+    let note = '';
+    if (t === 'scif' && m.tcp && m.tcp.client && m.unix && m.unix.client) {
+      const sum = (x) => x.client.maxRSS + x.server.maxRSS;
+      note = `client+server = ${F.ratio(sum(m.scif), sum(m.tcp))} tcp, ${F.ratio(sum(m.scif), sum(m.unix))} unix`;
+    }
+    rows.push([t, F.mem(m[t].client.maxRSS), F.mem(m[t].server.maxRSS), F.mem(m[t].client.rss), F.mem(m[t].server.rss), note]);
+  }
+  return F.table('4a. Peak RSS over the throughput runs (resourceUsage().maxRSS), and RSS at the end',
+    [{ name: 'transport' }, { name: 'client peak', right: true }, { name: 'server peak', right: true },
+      { name: 'client end', right: true }, { name: 'server end', right: true }, { name: 'ratio' }], rows);
+}
+
+async function pingpong(ctx) {
+  const { config } = ctx;
+  const started = await startAll(ctx, 'echo');
+  const { pairs } = started;
+  const results = {};
+  for (const t of config.transports) results[t] = started.errors[t] ? { error: started.errors[t].message } : { samples: [] };
+  try {
+    for (let rep = 0; rep < config.repeat; rep++) {
+      for (const t of rotate(config.transports, rep)) {
+        const r = results[t];
+        if (!pairs[t] || r.error) continue;
+        try {
+          const res = await pairs[t].client.call('pingpong', { address: pairs[t].address, ...config.pingpong }, config.timeoutMs);
+          r.samples.push(res.ns / res.iters / 1e3);
+          r.connects = (r.connects || 0) + 1;
+          r.connectStalls = (r.connectStalls || 0) + res.connectStalls;
+        } catch (err) {
+          r.error = err.message;
+        }
+        ctx.progress(`ping-pong ${t} rep ${rep + 1}`);
+      }
+    }
+    for (const r of Object.values(results)) r.us = r.samples && r.samples.length ? F.median(r.samples) : NaN;
+    return { iters: config.pingpong.iters, repeat: config.repeat, results };
+  } finally {
+    await stopAll(started);
+  }
+}
+
+function renderPingpong(res, ceiling) {
+  const vals = {};
+  for (const [t, r] of Object.entries(res.results)) vals[t] = { value: r.us };
+  const rows = Object.entries(res.results).map(([t, r]) => r.error ? [t, 'FAILED', F.failed(r.error)] : [t, F.num(r.us), t === 'scif' ? scifRatios(vals, 'lower') : '']);
+  if (ceiling && ceiling.rings && Number.isFinite(ceiling.rings[0].rttUs)) rows.push([`C ring (spinning)`, F.num(ceiling.rings[0].rttUs), '']);
+  return F.table(`2. 8-byte ping-pong with an echo server child, µs per round trip (${res.iters} round trips, median of runs); lower is better`,
+    [{ name: 'transport' }, { name: 'µs', right: true }, { name: 'ratio' }], rows, stallNote([res.results.scif || {}]));
+}
+
+module.exports = { throughput, renderThroughput, renderMemory, pingpong, renderPingpong, scifRatios, stallNote };
