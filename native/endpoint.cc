@@ -14,7 +14,7 @@ namespace scifnet {
 
 namespace {
 
-constexpr size_t kReadSize = 128 * 1024;
+constexpr size_t kReadSize = 64 * 1024;  // as node:net reads: below malloc's mmap threshold
 constexpr size_t kCopyBelow = kReadSize / 4;  // smaller reads are copied out, the buffer reused
 constexpr int kReadsPerTurn = 16;
 constexpr int kAcceptsPerTurn = 64;
@@ -65,14 +65,22 @@ Endpoint::~Endpoint() {
   delete async_;
 }
 
-Napi::Object Endpoint::Adopt(Napi::Env env, scif_epd_t epd, scif_portID peer) {
+Napi::Object Endpoint::Adopt(Napi::Env env, scif_epd_t epd, scif_portID peer, uint16_t local_port,
+                              int* status) {
+  *status = 0;
   Napi::Object obj = AddonData::Get(env)->endpoint_ctor.New({});
   Endpoint* ep = Unwrap(obj);
   ep->epd_ = epd;
   ep->peer_ = peer;
+  ep->local_port_ = local_port;  // accepted endpoints share their listener's port
   ep->state_ = State::kConnected;
   ep->ObjectWrap::Ref();
-  ep->Watch();
+  int err = ep->Watch();
+  if (err) {
+    ep->Teardown(true);
+    ep->ObjectWrap::Unref();
+    *status = err;
+  }
   return obj;
 }
 
@@ -103,8 +111,7 @@ Napi::Value Endpoint::Listen(const Napi::CallbackInfo& info) {
   if (scif_listen(epd_, info[0].As<Napi::Number>().Int32Value()) < 0)
     return Napi::Number::New(env, Errno());
   state_ = State::kListening;
-  Watch();
-  return Napi::Number::New(env, 0);
+  return Napi::Number::New(env, Watch());
 }
 
 Napi::Value Endpoint::Connect(const Napi::CallbackInfo& info) {
@@ -119,13 +126,14 @@ Napi::Value Endpoint::Connect(const Napi::CallbackInfo& info) {
   int port = scif_connect(epd_, &peer_);
   if (port < 0 && errno != EINPROGRESS) return Napi::Number::New(env, Errno());
   state_ = State::kConnecting;
+  if (int err = Watch()) return Napi::Number::New(env, err);
   if (port >= 0) {
-    // Accepted at once: still reported from the loop, never from inside connect().
+    // Accepted at once (the answer is already taken, so the descriptor will
+    // not wake us): still reported from the loop, never from inside connect().
     local_port_ = static_cast<uint16_t>(port);
     connect_result_ = 0;
     Schedule();
   }
-  Watch();
   return Napi::Number::New(env, 0);
 }
 
@@ -284,30 +292,36 @@ Napi::Value Endpoint::GetWriteQueueSize(const Napi::CallbackInfo& info) {
 
 // ---- the loop side ----
 
-void Endpoint::Watch() {
+// Starts watching the descriptor: 0, or -errno when libuv cannot (then
+// nothing would ever wake us, so the caller must fail instead of waiting).
+int Endpoint::Watch() {
   if (!loop_) {
     uv_loop_t* loop = nullptr;
-    napi_get_uv_event_loop(Env(), &loop);
+    if (napi_get_uv_event_loop(Env(), &loop) != napi_ok) return -EINVAL;
     loop_ = new LoopHandles();
     loop_->owner = this;
     uv_idle_init(loop, &loop_->idle);
     loop_->idle.data = loop_;
     loop_->open = 1;
-    if (uv_poll_init(loop, &loop_->poll, scif_get_fd(epd_)) == 0) {
-      loop_->poll.data = loop_;
-      loop_->poll_init = true;
-      loop_->open++;
-    }
+    int err = uv_poll_init(loop, &loop_->poll, scif_get_fd(epd_));
+    if (err) return err;
+    loop_->poll.data = loop_;
+    loop_->poll_init = true;
+    loop_->open++;
     if (!referenced_) {
       uv_unref(reinterpret_cast<uv_handle_t*>(&loop_->idle));
-      if (loop_->poll_init) uv_unref(reinterpret_cast<uv_handle_t*>(&loop_->poll));
+      uv_unref(reinterpret_cast<uv_handle_t*>(&loop_->poll));
     }
   }
-  if (!watching_ && loop_->poll_init) {
+  if (!loop_->poll_init) return -EINVAL;
+  if (!watching_) {
     // The fabric's descriptor turns readable for every kind of news (rings,
     // connection requests, a departed peer), so reading is all we watch.
-    watching_ = uv_poll_start(&loop_->poll, UV_READABLE, OnPoll) == 0;
+    int err = uv_poll_start(&loop_->poll, UV_READABLE, OnPoll);
+    if (err) return err;
+    watching_ = true;
   }
+  return 0;
 }
 
 void Endpoint::Unwatch() {
@@ -407,7 +421,12 @@ void Endpoint::AcceptSome() {
       return;
     }
     Napi::HandleScope scope(env);
-    Napi::Object child = Adopt(env, nepd, peer);
+    int status;
+    Napi::Object child = Adopt(env, nepd, peer, local_port_, &status);
+    if (status) {
+      Emit("onconnection", {Napi::Number::New(env, status)});
+      continue;
+    }
     Emit("onconnection", {Napi::Number::New(env, 0), child, Napi::Number::New(env, peer.node),
                           Napi::Number::New(env, peer.port)});
   }

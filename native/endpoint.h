@@ -39,7 +39,8 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
  public:
   static Napi::Function Define(Napi::Env env);
   // A JS object for an endpoint scif_accept() returned.
-  static Napi::Object Adopt(Napi::Env env, scif_epd_t epd, scif_portID peer);
+  static Napi::Object Adopt(Napi::Env env, scif_epd_t epd, scif_portID peer, uint16_t local_port,
+                            int* status);
 
   explicit Endpoint(const Napi::CallbackInfo& info);
   ~Endpoint() override;
@@ -74,7 +75,7 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   // The loop side.
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnIdle(uv_idle_t* handle);
-  void Watch();
+  int Watch();
   void Unwatch();
   void Schedule();
   void Service();

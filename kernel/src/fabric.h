@@ -18,7 +18,7 @@
 #include "scif_net.h"
 
 #define FABRIC_DEFAULT_NODES 4
-#define FABRIC_DEFAULT_RING (256u * 1024)
+#define FABRIC_DEFAULT_RING (1024u * 1024)
 
 /* The node table, mapped shared by every process of the fabric. */
 struct fabric_table {
