@@ -1,0 +1,54 @@
+// 200 connections at once to a server in another process, each with its own
+// payload, all answered correctly; and a server counting its connections.
+require('./fixtures/fabric');
+const crypto = require('node:crypto');
+const t = require('tap');
+const net = require('..');
+const { startPeer } = require('./fixtures/peer');
+
+t.test('200 concurrent connections to an echo server on node 1', async (t) => {
+  const peer = startPeer(t, 1, 'echo');
+  const { port } = await peer.next();
+  const N = 200;
+  const results = await Promise.all(Array.from({ length: N }, (_, i) => new Promise((resolve, reject) => {
+    const payload = crypto.randomBytes(1000 + i * 37);
+    const sock = net.connect({ node: 1, port });
+    const parts = [];
+    sock.on('data', (d) => parts.push(d));
+    sock.on('error', reject);
+    sock.on('connect', () => sock.end(payload));
+    sock.on('close', () => resolve(Buffer.concat(parts).equals(payload)));
+  })));
+  t.equal(results.filter(Boolean).length, N, 'every connection got its own bytes back');
+});
+
+t.test('a server holds 200 connections open and counts them', async (t) => {
+  const N = 200;
+  const server = net.createServer();
+  const sockets = [];
+  let peak = 0;
+  server.on('connection', (s) => {
+    sockets.push(s);
+    peak = Math.max(peak, server._connections);
+  });
+  await new Promise((r) => server.listen(0, r));
+  const clients = [];
+  await Promise.all(Array.from({ length: N }, () => new Promise((resolve, reject) => {
+    const c = net.connect(server.address().port, resolve);
+    c.on('error', reject);
+    clients.push(c);
+  })));
+  while (sockets.length < N) await new Promise((r) => server.once('connection', r));
+  const count = await new Promise((r) => server.getConnections((err, n) => r(n)));
+  t.equal(count, N);
+  t.equal(peak, N);
+  const closed = new Promise((r) => server.close(r));
+  t.equal(server.listening, false, 'close() stops listening at once');
+  let closeEvent = false;
+  server.once('close', () => (closeEvent = true));
+  for (const c of clients) c.end();
+  for (const s of sockets) s.resume();
+  await closed;
+  t.ok(closeEvent, "'close' once the last connection ended");
+  t.equal(server._connections, 0);
+});
