@@ -126,11 +126,14 @@ t.test('non-SCIF hosts go to node:net', async (t) => {
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const sock = net.connect(server.address().port, '127.0.0.1');
   t.type(sock, tcp.Socket);
-  t.notOk(sock instanceof net.Socket);
+  t.type(sock, net.Socket, 'scif-net sockets are node:net sockets, whatever they carry');
   let got = '';
+  let family;
+  sock.on('connect', () => (family = sock.remoteFamily));
   sock.setEncoding('utf8').on('data', (d) => (got += d));
   await new Promise((r) => sock.once('close', r));
   t.equal(got, 'tcp');
+  t.equal(family, 'IPv4');
   t.equal(net.isSCIF('127.0.0.1'), false);
   t.equal(net.isSCIF('scif:1:2000'), true);
   t.equal(net.isSCIF('mic0'), true);

@@ -1,31 +1,21 @@
-// Server: node:net's Server over a listening SCIF endpoint on this node.
-import { EventEmitter } from 'node:events';
+// Server: node:net's Server, listening over SCIF on this node, or over TCP or
+// a path exactly as node:net does when told an IP address, a host name or a
+// path. For SCIF the listening endpoint sits where node:net keeps its handle
+// (behind a small adapter), so node:net's own close(), address(), ref(),
+// getConnections() and 'close' bookkeeping run unchanged.
+import tcp from 'node:net';
 import { binding, type NativeEndpoint } from '../binding';
-import { FAMILY, formatHost, parseAddress, parseHost, selfNode, validatePort } from './address';
-import {
-  ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_SERVER_ALREADY_LISTEN, ERR_SERVER_NOT_RUNNING,
-  errnoException, uvExceptionWithHostPort,
-} from './errors';
-import { kHandle, kServer, Socket } from './socket';
+import { FAMILY, formatHost, localhostIsSCIF, parseAddress, parseHost, selfNode, validatePort } from './address';
+import { ERR_INVALID_ARG_TYPE, errnoException, uvExceptionWithHostPort } from './errors';
+import { Socket } from './socket';
 
 const EADDRNOTAVAIL = -99;
 const DEFAULT_BACKLOG = 511;
 
-export interface ServerOptions {
-  allowHalfOpen?: boolean;
-  pauseOnConnect?: boolean;
-  noDelay?: boolean;
-  keepAlive?: boolean;
-  keepAliveInitialDelay?: number;
-  highWaterMark?: number;
-}
+export interface ServerOptions extends tcp.ServerOpts {}
 
-export interface ListenOptions {
-  port?: number | string;
-  host?: string;
-  backlog?: number;
-  exclusive?: boolean;
-  signal?: AbortSignal;
+export interface ListenOptions extends tcp.ListenOptions {
+  /** A SCIF address ('scif:0:2000') is accepted here too. */
   path?: string;
 }
 
@@ -35,113 +25,124 @@ export interface AddressInfo {
   port: number;
 }
 
-const kUnref = Symbol('kUnref');
-const kPort = Symbol('kPort');
+/** What node:net's Server calls on its handle, for a listening endpoint. */
+class ListenHandle {
+  constructor(readonly endpoint: NativeEndpoint, readonly node: number, readonly port: number) {}
 
-/** (port[, host][, backlog][, cb]), (options[, cb]), ('scif:N:P'[, backlog][, cb]) -> [options, cb]. */
-function normalizeListenArgs(args: unknown[]): [ListenOptions, (() => void) | undefined] {
-  const cb = typeof args[args.length - 1] === 'function' ? (args.pop() as () => void) : undefined;
-  const [first, second, third] = args;
-  if (first === undefined || first === null) return [{ port: 0 }, cb];
-  if (typeof first === 'object') return [first as ListenOptions, cb];
-  if (typeof first === 'string' && parseAddress(first)) {
-    const t = parseAddress(first)!;
-    return [{ host: `scif:${t.node}`, port: t.port, backlog: second as number | undefined }, cb];
+  close(): void {
+    this.endpoint.onconnection = undefined;
+    this.endpoint.close();
   }
-  const options: ListenOptions = { port: first as number };
-  if (typeof second === 'string') {
-    options.host = second;
-    if (typeof third === 'number') options.backlog = third;
-  } else if (typeof second === 'number') {
-    options.backlog = second;
+
+  ref(): void {
+    this.endpoint.ref();
   }
-  return [options, cb];
+
+  unref(): void {
+    this.endpoint.unref();
+  }
+
+  getsockname(out: Partial<AddressInfo>): number {
+    out.address = formatHost(this.node);
+    out.family = FAMILY;
+    out.port = this.port;
+    return 0;
+  }
 }
 
-export class Server extends EventEmitter {
-  _connections = 0;
-  maxConnections?: number;
-  allowHalfOpen: boolean;
-  pauseOnConnect: boolean;
-  noDelay: boolean;
-  keepAlive: boolean;
-  highWaterMark?: number;
-  [kHandle]: NativeEndpoint | null = null;
-  [kPort] = 0;
-  [kUnref] = false;
+type Listen = { options: ListenOptions; backlog?: number; cb?: () => void };
 
+/** The SCIF reading of listen()'s arguments, or null when node:net should have them. */
+function scifListenArgs(args: unknown[]): Listen | null {
+  const cb = typeof args[args.length - 1] === 'function' ? (args[args.length - 1] as () => void) : undefined;
+  const rest = cb ? args.slice(0, -1) : args;
+  const [first, second, third] = rest;
+  let options: ListenOptions;
+  let backlog: number | undefined;
+  if (first === undefined || first === null) {
+    options = { port: 0 };
+  } else if (typeof first === 'object') {
+    options = { ...(first as ListenOptions) };
+    if ('handle' in options || '_handle' in options || 'fd' in options) return null;
+  } else if (typeof first === 'string' && Number.isNaN(Number(first))) {
+    const full = parseAddress(first);
+    if (!full) return null;  // a path
+    options = { host: formatHost(full.node), port: full.port };
+    backlog = typeof second === 'number' ? second : undefined;
+  } else {
+    options = { port: first as number };
+    if (typeof second === 'string' || second === null || second === undefined) {
+      if (typeof second === 'string') options.host = second;
+      backlog = typeof third === 'number' ? third : undefined;
+    } else if (typeof second === 'number') {
+      backlog = second;
+    }
+  }
+  if (options.path !== undefined && options.path !== null) {
+    const full = parseAddress(String(options.path));
+    if (!full) return null;
+    options = { ...options, host: formatHost(full.node), port: full.port, path: undefined };
+  }
+  if (options.host === undefined || options.host === null || options.host === '') {
+    if (!localhostIsSCIF()) return null;
+  } else if (typeof options.host !== 'string') {
+    throw ERR_INVALID_ARG_TYPE('options.host', 'of type string', options.host);
+  } else if (!parseAddress(options.host) && parseHost(options.host) === null) {
+    return null;  // an IP address or a host name: TCP
+  }
+  return { options, backlog: options.backlog ?? backlog, cb };
+}
+
+const kNode = Symbol('kNode');
+
+export class Server extends tcp.Server {
   constructor(options?: ServerOptions | ((socket: Socket) => void), connectionListener?: (socket: Socket) => void) {
-    super();
-    if (typeof options === 'function') {
-      connectionListener = options;
-      options = {};
-    } else if (options === undefined || options === null) {
-      options = {};
-    } else if (typeof options !== 'object') {
+    if (options !== undefined && options !== null && typeof options !== 'object' && typeof options !== 'function') {
       throw ERR_INVALID_ARG_TYPE('options', 'of type object', options);
     }
-    if (connectionListener) this.on('connection', connectionListener);
-    this.allowHalfOpen = Boolean(options.allowHalfOpen);
-    this.pauseOnConnect = Boolean(options.pauseOnConnect);
-    this.noDelay = Boolean(options.noDelay);
-    this.keepAlive = Boolean(options.keepAlive);
-    this.highWaterMark = options.highWaterMark;
+    super(options as tcp.ServerOpts, connectionListener as (socket: tcp.Socket) => void);
   }
 
-  get listening(): boolean {
-    return this[kHandle] !== null;
-  }
-
-  listen(...args: unknown[]): this {
-    const [options, cb] = normalizeListenArgs(args);
-    if (this[kHandle]) throw ERR_SERVER_ALREADY_LISTEN();
-    if (options.path !== undefined && !parseAddress(String(options.path))) {
-      throw ERR_INVALID_ARG_VALUE('options.path', options.path, 'is not a SCIF address');
-    }
-    if (options.path !== undefined) {
-      const t = parseAddress(String(options.path))!;
-      options.host = `scif:${t.node}`;
-      options.port = t.port;
-    }
+  override listen(...args: unknown[]): this {
+    const parsed = scifListenArgs(args);
+    if (!parsed) return (super.listen as (...a: unknown[]) => this)(...args);
+    const { options, backlog = DEFAULT_BACKLOG, cb } = parsed;
+    const self = this as unknown as { _handle: unknown; _listeningId: number; _unref: boolean };
+    if (self._handle) return (super.listen as (...a: unknown[]) => this)(...args);  // node:net throws
     const port = validatePort(options.port ?? 0, 'options.port');
-    const backlog = options.backlog ?? DEFAULT_BACKLOG;
     if (typeof backlog !== 'number') throw ERR_INVALID_ARG_TYPE('options.backlog', 'of type number', backlog);
-    if (options.host !== undefined && typeof options.host !== 'string') {
-      throw ERR_INVALID_ARG_TYPE('options.host', 'of type string', options.host);
-    }
     if (cb) this.once('listening', cb);
     if (options.signal) this.watchSignal(options.signal);
 
-    let self: number;
+    let here: number;
     try {
-      self = selfNode();
+      here = selfNode();
     } catch (err) {
       process.nextTick(() => this.emit('error', err));
       return this;
     }
-    const hostNode = options.host === undefined ? self : parseHost(options.host);
-    if (hostNode === null) {
-      throw ERR_INVALID_ARG_VALUE('options.host', options.host, "is not a SCIF host ('scif:N', 'host', 'micK' or 'localhost')");
-    }
-    let status = hostNode === self ? 0 : EADDRNOTAVAIL;  // one listens on one's own node only
-    const handle = new binding.Endpoint();
-    if (status === 0) status = handle.open();
+    const full = options.host ? parseAddress(options.host) : null;
+    const node = options.host ? (full ? full.node : parseHost(options.host)!) : here;
+    const endpoint = new binding.Endpoint();
+    let status = node === here ? endpoint.open() : EADDRNOTAVAIL;  // one listens on one's own node
+    let bound = port;
     if (status === 0) {
-      const bound = handle.bind(port);
-      status = bound < 0 ? bound : handle.listen(backlog);
-      if (bound >= 0) this[kPort] = bound;
+      bound = endpoint.bind(port);
+      status = bound < 0 ? bound : endpoint.listen(backlog);
     }
     if (status !== 0) {
-      handle.close();
-      const err = uvExceptionWithHostPort(status, 'listen', formatHost(hostNode), port);
+      endpoint.close();
+      const err = uvExceptionWithHostPort(status, 'listen', formatHost(node), port);
       process.nextTick(() => this.emit('error', err));
       return this;
     }
-    this[kHandle] = handle;
-    handle.onconnection = (st, child, node, peerPort) => this.onConnection(st, child, node, peerPort);
-    if (this[kUnref]) handle.unref();
+    self._handle = new ListenHandle(endpoint, node, bound);
+    (this as unknown as Record<symbol, number>)[kNode] = node;
+    endpoint.onconnection = (st, child, peerNode, peerPort) => this.onConnection(st, child, peerNode, peerPort);
+    if (self._unref) endpoint.unref();
+    const handle = self._handle;
     process.nextTick(() => {
-      if (this[kHandle] === handle) this.emit('listening');
+      if (self._handle === handle) this.emit('listening');
     });
     return this;
   }
@@ -157,77 +158,35 @@ export class Server extends EventEmitter {
   }
 
   private onConnection(status: number, child?: NativeEndpoint, node?: number, port?: number): void {
+    const self = this as unknown as {
+      _connections: number; maxConnections?: number; allowHalfOpen: boolean; pauseOnConnect: boolean;
+      noDelay: boolean; keepAlive: boolean; highWaterMark?: number;
+    };
     if (status < 0 || !child) {
       this.emit('error', errnoException(status, 'accept'));
       return;
     }
-    if (this.maxConnections != null && this._connections >= this.maxConnections) {
+    if (self.maxConnections != null && self._connections >= self.maxConnections) {
+      const local = (this.address() as AddressInfo);
       child.close();
       this.emit('drop', {
-        localAddress: formatHost(selfNode()), localPort: this[kPort], localFamily: FAMILY,
+        localAddress: local.address, localPort: local.port, localFamily: FAMILY,
         remoteAddress: formatHost(node!), remotePort: port, remoteFamily: FAMILY,
       });
       return;
     }
     const socket = new Socket({
-      handle: child,
-      allowHalfOpen: this.allowHalfOpen,
-      pauseOnCreate: this.pauseOnConnect,
+      scifHandle: child,
+      allowHalfOpen: self.allowHalfOpen,
+      pauseOnCreate: self.pauseOnConnect,
       readable: true,
       writable: true,
-      highWaterMark: this.highWaterMark,
+      highWaterMark: self.highWaterMark,
     });
-    this._connections++;
-    socket.server = this;
-    socket[kServer] = this;
+    self._connections++;
+    const s = socket as unknown as { server: unknown; _server: unknown };
+    s.server = this;
+    s._server = this;
     this.emit('connection', socket);
-  }
-
-  address(): AddressInfo | null {
-    if (!this[kHandle]) return null;
-    return { address: formatHost(selfNode()), family: FAMILY, port: this[kPort] };
-  }
-
-  /** Stops accepting; 'close' (and cb) once the last connection has ended. */
-  close(cb?: (err?: Error) => void): this {
-    if (typeof cb === 'function') {
-      if (!this[kHandle]) this.once('close', () => cb(ERR_SERVER_NOT_RUNNING()));
-      else this.once('close', cb);
-    }
-    const handle = this[kHandle];
-    if (handle) {
-      this[kHandle] = null;
-      handle.onconnection = undefined;
-      handle.close();
-    }
-    this._emitCloseIfDrained();
-    return this;
-  }
-
-  _emitCloseIfDrained(): void {
-    if (this[kHandle] || this._connections > 0) return;
-    process.nextTick(() => this.emit('close'));
-  }
-
-  getConnections(cb: (err: Error | null, count: number) => void): this {
-    process.nextTick(cb, null, this._connections);
-    return this;
-  }
-
-  ref(): this {
-    this[kUnref] = false;
-    this[kHandle]?.ref();
-    return this;
-  }
-
-  unref(): this {
-    this[kUnref] = true;
-    this[kHandle]?.unref();
-    return this;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    if (!this[kHandle]) return Promise.resolve();
-    return new Promise((resolve, reject) => this.close((err) => (err ? reject(err) : resolve())));
   }
 }

@@ -1,43 +1,31 @@
-// Socket: node:net's Socket over a SCIF endpoint. The socket owns the stream
-// state machine (connecting, half-close, timeouts, destroy order); the native
-// endpoint only moves bytes and reports readiness (native/endpoint.h).
-import { Duplex, type DuplexOptions } from 'node:stream';
+// Socket: node:net's Socket, carrying its stream over a SCIF endpoint when it
+// connects to a SCIF place (or was accepted by a SCIF server), and behaving
+// exactly as node:net's own over TCP or a path otherwise: it *is* a
+// node:net Socket, so `instanceof net.Socket` holds for libraries.
+//
+// In SCIF mode the socket owns the stream state machine (connecting, half
+// close, destroy order) and the native endpoint only moves bytes and reports
+// readiness (native/endpoint.h). node:net's own code still runs wherever it
+// does not touch a handle: timeouts, address getters, end(), destroySoon().
+import tcp from 'node:net';
 import { binding, type NativeEndpoint } from '../binding';
 import {
-  FAMILY, formatHost, parseAddress, parseHost, selfNode, validateNode, validatePort, type Target,
+  FAMILY, formatHost, isSCIF, localhostIsSCIF, parseAddress, parseHost, selfNode, validateNode, validatePort,
+  type Target,
 } from './address';
 import {
-  ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_MISSING_ARGS, ERR_OUT_OF_RANGE, ERR_SOCKET_CLOSED,
-  ERR_SOCKET_CLOSED_BEFORE_CONNECTION, errnoException, exceptionWithHostPort, writeAfterFIN,
+  ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_MISSING_ARGS, ERR_SOCKET_CLOSED,
+  ERR_SOCKET_CLOSED_BEFORE_CONNECTION, errnoException, exceptionWithHostPort,
 } from './errors';
+import { OnRead, type OnReadOption } from './onread';
 
 const ENOTCONN = -107;
 
-export const kHandle = Symbol('kHandle');
-export const kServer = Symbol('kServer');
-const kPeer = Symbol('kPeer');
-const kTarget = Symbol('kTarget');
-const kReading = Symbol('kReading');
-const kBytesRead = Symbol('kBytesRead');
-const kBytesWritten = Symbol('kBytesWritten');
-const kPendingWrite = Symbol('kPendingWrite');
-const kPendingShutdown = Symbol('kPendingShutdown');
-const kTimer = Symbol('kTimer');
-const kTimeout = Symbol('kTimeout');
-const kReset = Symbol('kReset');
-const kUnref = Symbol('kUnref');
-
-export interface SocketOptions {
-  allowHalfOpen?: boolean;
-  readable?: boolean;
-  writable?: boolean;
-  signal?: AbortSignal;
-  noDelay?: boolean;
-  keepAlive?: boolean;
-  keepAliveInitialDelay?: number;
+export interface SocketOptions extends tcp.SocketConstructorOpts {
   highWaterMark?: number;
-  /** @internal an accepted endpoint, from Server */
-  handle?: NativeEndpoint;
+  onread?: OnReadOption;
+  /** @internal an endpoint a scif-net Server accepted */
+  scifHandle?: NativeEndpoint;
   /** @internal */
   pauseOnCreate?: boolean;
 }
@@ -53,14 +41,30 @@ export interface ConnectOptions {
   noDelay?: boolean;
   keepAlive?: boolean;
   keepAliveInitialDelay?: number;
+  onread?: OnReadOption;
   [key: string]: unknown;
 }
 
 type Callback = (err?: Error | null) => void;
 
+/** The state of a socket in SCIF mode. */
+class ScifState {
+  handle: NativeEndpoint | null = null;
+  target: Target | null = null;
+  reading = false;
+  bytesRead = 0;
+  bytesWritten = 0;
+  pendingWrite: { cb: Callback; bytes: number } | null = null;
+  pendingShutdown: Callback | null = null;
+  reset = false;
+  onread: OnRead | null = null;
+}
+
+const kScif = Symbol('kScif');
+
 function noop() {}
 
-/** (options[, cb]), (address[, cb]), (port[, host][, cb]) -> [options, cb]. */
+/** (options[, cb]), ('scif:N:P'[, cb]), (path[, cb]), (port[, host][, cb]) -> [options, cb]. */
 export function normalizeConnectArgs(args: unknown[]): [ConnectOptions, (() => void) | undefined] {
   if (args.length === 0) throw ERR_MISSING_ARGS('options', 'port', 'path');
   const cb = typeof args[args.length - 1] === 'function' ? (args[args.length - 1] as () => void) : undefined;
@@ -80,11 +84,17 @@ export function normalizeConnectArgs(args: unknown[]): [ConnectOptions, (() => v
   return [options, cb];
 }
 
-/** Where connect options point, or an argument error. */
+/** Whether connect options point into the SCIF fabric rather than at TCP or a path. */
+export function goesOverSCIF(options: ConnectOptions): boolean {
+  if (options.node !== undefined) return true;
+  if (options.path !== undefined && options.path !== null) return false;
+  if (options.host === undefined || options.host === null) return localhostIsSCIF();
+  if (typeof options.host !== 'string') return false;  // node:net reports the bad type
+  return isSCIF(options.host);
+}
+
+/** Where SCIF connect options point, or an argument error. */
 export function resolveTarget(options: ConnectOptions): Target {
-  if (options.path !== undefined) {
-    throw ERR_INVALID_ARG_VALUE('options.path', options.path, 'is not a SCIF address');
-  }
   let node: number | null;
   let port: unknown = options.port;
   if (options.node !== undefined) {
@@ -99,77 +109,77 @@ export function resolveTarget(options: ConnectOptions): Target {
       throw ERR_INVALID_ARG_VALUE('options.host', host, "is not a SCIF host ('scif:N', 'host', 'micK' or 'localhost')");
     }
   }
-  if (port === undefined) throw ERR_MISSING_ARGS('options', 'port', 'path');
+  if (port === undefined || port === null) throw ERR_MISSING_ARGS('options', 'port', 'path');
   if (typeof port !== 'number' && typeof port !== 'string') {
     throw ERR_INVALID_ARG_TYPE('options.port', 'one of type number or string', port);
   }
   return { node, port: validatePort(port) };
 }
 
-function toBuffer(chunk: unknown, encoding?: BufferEncoding | string): Uint8Array {
+function toBuffer(chunk: unknown, encoding?: string): Uint8Array {
   if (typeof chunk === 'string') return Buffer.from(chunk, (encoding as BufferEncoding) || 'utf8');
   return chunk as Uint8Array;
 }
 
-export class Socket extends Duplex {
-  connecting = false;
-  server: unknown = null;
-  declare allowHalfOpen: boolean;
-  [kHandle]: NativeEndpoint | null = null;
-  [kServer]: { _connections: number; _emitCloseIfDrained(): void } | null = null;
-  [kPeer]: Target | null = null;
-  [kTarget]: Target | null = null;
-  [kReading] = false;
-  [kBytesRead] = 0;
-  [kBytesWritten] = 0;
-  [kPendingWrite]: { cb: Callback; bytes: number } | null = null;
-  [kPendingShutdown]: Callback | null = null;
-  [kTimer]: NodeJS.Timeout | null = null;
-  [kTimeout] = 0;
-  [kReset] = false;
-  [kUnref] = false;
+const base = tcp.Socket.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+
+export class Socket extends tcp.Socket {
+  [kScif]: ScifState | null = null;
+  // node:net's own, beyond its public types.
+  declare connecting: boolean;
+  declare _unrefTimer: () => void;
 
   constructor(options: SocketOptions = {}) {
     if (options === null || typeof options !== 'object') throw ERR_INVALID_ARG_TYPE('options', 'of type object', options);
-    super({
-      allowHalfOpen: Boolean(options.allowHalfOpen),
-      emitClose: false,
-      autoDestroy: true,
-      decodeStrings: false,
-      readable: options.readable,
-      writable: options.writable,
-      highWaterMark: options.highWaterMark,
-      signal: options.signal,
-    } as DuplexOptions);
-    this.on('end', onReadableStreamEnd);
-    if (options.handle) {
-      this[kHandle] = options.handle;
-      this[kPeer] = { node: options.handle.peerNode, port: options.handle.peerPort };
-      attach(this, options.handle);
+    const { scifHandle, pauseOnCreate, ...rest } = options;
+    super(rest);
+    if (scifHandle) {
+      const state = this.scif();
+      state.handle = scifHandle;
+      state.onread = OnRead.from(options.onread);
+      this.setPeer({ node: scifHandle.peerNode, port: scifHandle.peerPort });
+      attach(this, scifHandle);
       if (options.readable !== false) {
-        if (options.pauseOnCreate) this.pause();
+        if (pauseOnCreate) this.pause();
         else this.read(0);
       }
     }
   }
 
-  connect(...args: unknown[]): this {
+  private scif(): ScifState {
+    if (!this[kScif]) this[kScif] = new ScifState();
+    return this[kScif];
+  }
+
+  private setPeer(target: Target): void {
+    (this as unknown as { _peername: object })._peername = { address: formatHost(target.node), family: FAMILY, port: target.port };
+  }
+
+  override connect(...args: any[]): this {
     const [options, cb] = normalizeConnectArgs(args);
-    if (this.write !== Socket.prototype.write) this.write = Socket.prototype.write;
-    if (this.destroyed || this[kHandle]) {
-      throw Object.assign(new Error('Socket is already connected or was destroyed; create a new Socket'), { code: 'ERR_SOCKET_CONNECTING' });
+    if (!goesOverSCIF(options)) {
+      this[kScif] = null;
+      return (base.connect as (...a: unknown[]) => this).apply(this, args);
     }
     const target = resolveTarget(options);
     if (cb) this.once('connect', cb);
-    if (options.timeout !== undefined) this.setTimeout(options.timeout as number);
+    if (options.timeout) this.setTimeout(options.timeout as number);
+    if (this.write !== tcp.Socket.prototype.write) this.write = tcp.Socket.prototype.write;
+    if (this.destroyed) {
+      (this as unknown as { _peername: null })._peername = null;
+      (this as unknown as { _undestroy(): void })._undestroy();
+    }
+    const state = new ScifState();
+    this[kScif] = state;
+    state.target = target;
+    state.onread = OnRead.from(options.onread);
     this.connecting = true;
-    this[kTarget] = target;
+    this._unrefTimer();
     const handle = new binding.Endpoint();
     let err = handle.open();
     if (err === 0) {
-      this[kHandle] = handle;
+      state.handle = handle;
       attach(this, handle);
-      if (this[kUnref]) handle.unref();
       err = handle.connect(target.node, target.port);
     }
     if (err !== 0) {
@@ -179,208 +189,155 @@ export class Socket extends Duplex {
     return this;
   }
 
-  get pending(): boolean {
-    return !this[kHandle] || this.connecting;
+  _getsockname(): object {
+    const state = this[kScif];
+    if (!state) return base._getsockname.call(this) as object;
+    if (!state.handle || this.connecting) return {};
+    return { address: formatHost(selfNode()), family: FAMILY, port: state.handle.localPort };
   }
 
-  get readyState(): string {
-    if (this.connecting) return 'opening';
-    if (this.readable && this.writable) return 'open';
-    if (this.readable && !this.writable) return 'readOnly';
-    if (!this.readable && this.writable) return 'writeOnly';
-    return 'closed';
-  }
-
-  get bytesRead(): number {
-    return this[kBytesRead];
-  }
-
-  /** Bytes handed to the fabric plus bytes still queued, as node:net counts them. */
-  get bytesWritten(): number {
-    let queued = 0;
-    const buffered = (this as unknown as { writableBuffer: Array<{ chunk: unknown; encoding: string }> }).writableBuffer;
-    for (const entry of buffered) {
-      const c = entry.chunk;
-      queued += typeof c === 'string' ? Buffer.byteLength(c, entry.encoding as BufferEncoding) : (c as Uint8Array).byteLength;
-    }
-    return this[kBytesWritten] + (this[kPendingWrite]?.bytes ?? 0) + queued;
-  }
-
-  get bufferSize(): number | undefined {
-    return this[kHandle] ? this.writableLength + this[kHandle].writeQueueSize : undefined;
-  }
-
-  get remoteAddress(): string | undefined {
-    const p = this[kPeer];
-    return p ? formatHost(p.node) : undefined;
-  }
-
-  get remotePort(): number | undefined {
-    return this[kPeer]?.port;
-  }
-
-  get remoteFamily(): string | undefined {
-    return this[kPeer] ? FAMILY : undefined;
-  }
-
-  get localAddress(): string | undefined {
-    return this[kHandle] && !this.connecting ? formatHost(selfNode()) : undefined;
-  }
-
-  get localPort(): number | undefined {
-    return this[kHandle] && !this.connecting ? this[kHandle].localPort : undefined;
-  }
-
-  get localFamily(): string | undefined {
-    return this[kHandle] && !this.connecting ? FAMILY : undefined;
-  }
-
-  get timeout(): number | undefined {
-    return this[kTimeout] || undefined;
-  }
-
-  address(): { address: string; family: string; port: number } | Record<string, never> {
-    const h = this[kHandle];
-    if (!h || this.connecting) return {};
-    return { address: formatHost(selfNode()), family: FAMILY, port: h.localPort };
-  }
-
-  setTimeout(msecs: number, callback?: () => void): this {
-    if (typeof msecs !== 'number') throw ERR_INVALID_ARG_TYPE('msecs', 'of type number', msecs);
-    if (!(msecs >= 0) || !Number.isFinite(msecs)) throw ERR_OUT_OF_RANGE('msecs', 'a non-negative finite number', msecs);
-    if (callback !== undefined && typeof callback !== 'function') throw ERR_INVALID_ARG_TYPE('callback', 'of type function', callback);
-    if (this[kTimer]) clearTimeout(this[kTimer]);
-    this[kTimer] = null;
-    this[kTimeout] = msecs;
-    if (msecs === 0) {
-      if (callback) this.removeListener('timeout', callback);
-      return this;
-    }
-    // Like node:net's, the idle timer never keeps the process alive.
-    this[kTimer] = setTimeout(() => this.emit('timeout'), msecs).unref();
-    if (callback) this.once('timeout', callback);
+  override ref(): this {
+    const state = this[kScif];
+    if (!state) return base.ref.call(this) as this;
+    state.handle?.ref();
     return this;
   }
 
-  /** Accepted for compatibility: SCIF has no Nagle delay to turn off. */
-  setNoDelay(_enable?: boolean): this {
+  override unref(): this {
+    const state = this[kScif];
+    // Before any connect node:net's unref() waits for 'connect', which suits us too.
+    if (!state) return base.unref.call(this) as this;
+    state.handle?.unref();
     return this;
-  }
-
-  /** Accepted for compatibility: a dead SCIF peer is noticed at once, without probes. */
-  setKeepAlive(_enable?: boolean, _initialDelay?: number): this {
-    return this;
-  }
-
-  ref(): this {
-    this[kUnref] = false;
-    this[kHandle]?.ref();
-    return this;
-  }
-
-  unref(): this {
-    this[kUnref] = true;
-    this[kHandle]?.unref();
-    return this;
-  }
-
-  destroySoon(): void {
-    if (this.writable) this.end();
-    if (this.writableFinished) this.destroy();
-    else this.once('finish', () => this.destroy());
   }
 
   /** Closes at once; the peer reads ECONNRESET instead of an orderly end. */
-  resetAndDestroy(): this {
-    if (!this[kHandle]) {
+  override resetAndDestroy(): this {
+    const state = this[kScif];
+    if (!state) return base.resetAndDestroy.call(this) as this;
+    if (!state.handle) {
       this.destroy(ERR_SOCKET_CLOSED());
     } else if (this.connecting) {
       this.once('connect', () => this.resetAndDestroy());
     } else {
-      this[kReset] = true;
+      state.reset = true;
       this.destroy();
     }
     return this;
   }
 
-  override _read(_size: number): void {
-    const h = this[kHandle];
-    if (this.connecting || !h) {
-      this.once('connect', () => this._read(_size));
-    } else if (!this[kReading]) {
-      this[kReading] = true;
-      h.readStart();
+  override pause(): this {
+    const state = this[kScif];
+    if (state?.onread && state.reading && state.handle) {
+      state.reading = false;
+      state.handle.readStop();
+    }
+    return super.pause();
+  }
+
+  override resume(): this {
+    const state = this[kScif];
+    if (state?.onread && !this.connecting && state.handle) this.startReading(state);
+    return super.resume();
+  }
+
+  override _read(size: number): void {
+    const state = this[kScif];
+    if (!state) {
+      base._read.call(this, size);
+    } else if (this.connecting || !state.handle) {
+      this.once('connect', () => this._read(size));
+    } else if (!state.onread) {
+      this.startReading(state);
     }
   }
 
-  override _write(chunk: unknown, encoding: BufferEncoding, cb: Callback): void {
-    this.writeGeneric([toBuffer(chunk, encoding)], cb);
+  private startReading(state: ScifState): void {
+    if (state.reading || !state.handle) return;
+    // Bytes an onread callback did not take last time come first.
+    if (state.onread?.hasPending() && !state.onread.deliver(this, null)) return;
+    state.reading = true;
+    state.handle.readStart();
   }
 
-  override _writev(chunks: Array<{ chunk: unknown; encoding: BufferEncoding }>, cb: Callback): void {
-    this.writeGeneric(chunks.map((c) => toBuffer(c.chunk, c.encoding)), cb);
-  }
-
-  private writeGeneric(buffers: Uint8Array[], cb: Callback): void {
+  _writeGeneric(writev: boolean, data: unknown, encoding: string, cb: Callback): void {
+    const state = this[kScif];
+    if (!state) {
+      base._writeGeneric.call(this, writev, data, encoding, cb);
+      return;
+    }
     if (this.connecting) {
       // Writes wait for the connection; the Writable queues the ones after.
       const onClose = () => cb(ERR_SOCKET_CLOSED_BEFORE_CONNECTION());
       this.once('connect', () => {
         this.off('close', onClose);
-        this.writeGeneric(buffers, cb);
+        this._writeGeneric(writev, data, encoding, cb);
       });
       this.once('close', onClose);
       return;
     }
-    const h = this[kHandle];
+    const h = state.handle;
     if (!h) {
       cb(ERR_SOCKET_CLOSED());
       return;
     }
-    this.activity();
+    this._unrefTimer();
+    const buffers = writev
+      ? (data as Array<{ chunk: unknown; encoding: string }>).map((c) => toBuffer(c.chunk, c.encoding))
+      : [toBuffer(data, encoding)];
     let bytes = 0;
     for (const b of buffers) bytes += b.byteLength;
     const status = h.writev(buffers);
     if (status < 0) {
       cb(errnoException(status, 'write'));
     } else if (status === 0) {
-      this[kBytesWritten] += bytes;
+      state.bytesWritten += bytes;
       cb();
     } else {
-      this[kPendingWrite] = { cb, bytes };
+      state.pendingWrite = { cb, bytes };
     }
   }
 
   override _final(cb: Callback): void {
-    if (this.pending && this.connecting) {
+    const state = this[kScif];
+    if (!state) {
+      base._final.call(this, cb);
+      return;
+    }
+    if (this.connecting) {
       this.once('connect', () => this._final(cb));
       return;
     }
-    const h = this[kHandle];
+    const h = state.handle;
     if (!h) {
       cb();
       return;
     }
     const status = h.shutdown();
     if (status === 0 || status === ENOTCONN) cb();
-    else if (status === 1) this[kPendingShutdown] = cb;
+    else if (status === 1) state.pendingShutdown = cb;
     else cb(errnoException(status, 'shutdown'));
   }
 
   override _destroy(err: Error | null, cb: Callback): void {
+    const state = this[kScif];
+    if (!state) {
+      base._destroy.call(this, err, cb);
+      return;
+    }
     this.connecting = false;
-    if (this[kTimer]) clearTimeout(this[kTimer]);
-    this[kTimer] = null;
-    const h = this[kHandle];
+    this.setTimeout(0);
+    const h = state.handle;
     const hadError = Boolean(err);
+    state.handle = null;
+    state.reading = false;
     if (h) {
-      this[kHandle] = null;
       h.onread = h.onwrite = h.onshutdown = h.onconnect = noop;
-      h.close(this[kReset]);
+      h.close(state.reset);
       // As node:net does: what was in flight completes quietly once destroyed.
-      const pending = this[kPendingWrite];
-      const shutdown = this[kPendingShutdown];
-      this[kPendingWrite] = this[kPendingShutdown] = null;
+      const pending = state.pendingWrite;
+      const shutdown = state.pendingShutdown;
+      state.pendingWrite = state.pendingShutdown = null;
       cb(err);
       if (pending) pending.cb(null);
       if (shutdown) shutdown(null);
@@ -389,49 +346,48 @@ export class Socket extends Duplex {
       cb(err);
       process.nextTick(() => this.emit('close', hadError));
     }
-    const server = this[kServer];
-    if (server) {
-      this[kServer] = null;
-      server._connections--;
-      server._emitCloseIfDrained();
+    const self = this as unknown as { _server: { _connections: number; _emitCloseIfDrained?(): void } | null };
+    if (self._server) {
+      self._server._connections--;
+      self._server._emitCloseIfDrained?.();
     }
-  }
-
-  /** Any traffic postpones the idle timeout. */
-  private activity(): void {
-    this[kTimer]?.refresh();
   }
 
   /** @internal native hooks */
   onConnect(status: number): void {
-    const target = this[kTarget]!;
+    const state = this[kScif];
+    if (!state) return;
+    const target = state.target!;
     this.connecting = false;
     if (status < 0) {
       this.destroy(exceptionWithHostPort(status, 'connect', formatHost(target.node), target.port));
       return;
     }
-    this[kPeer] = target;
-    this.activity();
+    this.setPeer(target);
+    this._unrefTimer();
     this.emit('connect');
     this.emit('ready');
     if (this.readable && !this.isPaused()) this.read(0);
+    if (state.onread && !this.isPaused()) this.startReading(state);
   }
 
   /** @internal */
   onRead(nread: number, buffer?: Buffer, offset = 0): void {
-    const h = this[kHandle];
-    if (!h) return;
-    this.activity();
+    const state = this[kScif];
+    const h = state?.handle;
+    if (!state || !h) return;
+    this._unrefTimer();
     if (nread > 0) {
-      this[kBytesRead] += nread;
+      state.bytesRead += nread;
       const chunk = offset === 0 && nread === buffer!.length ? buffer! : buffer!.subarray(offset, offset + nread);
-      if (!this.push(chunk) && this[kReading]) {
-        this[kReading] = false;
+      const more = state.onread ? state.onread.deliver(this, chunk) : this.push(chunk);
+      if (!more && state.reading) {
+        state.reading = false;
         h.readStop();
       }
       return;
     }
-    this[kReading] = false;
+    state.reading = false;
     if (nread === binding.UV_EOF) {
       this.push(null);
       this.read(0);
@@ -442,25 +398,59 @@ export class Socket extends Duplex {
 
   /** @internal */
   onWrite(status: number): void {
-    const pending = this[kPendingWrite];
-    this[kPendingWrite] = null;
-    if (!pending) return;
+    const state = this[kScif];
+    const pending = state?.pendingWrite;
+    if (!state || !pending) return;
+    state.pendingWrite = null;
     if (status < 0) {
       pending.cb(errnoException(status, 'write'));
     } else {
-      this[kBytesWritten] += pending.bytes;
-      this.activity();
+      state.bytesWritten += pending.bytes;
+      this._unrefTimer();
       pending.cb();
     }
   }
 
   /** @internal */
   onShutdown(status: number): void {
-    const cb = this[kPendingShutdown];
-    this[kPendingShutdown] = null;
-    if (cb) cb(status < 0 ? errnoException(status, 'shutdown') : null);
+    const state = this[kScif];
+    const cb = state?.pendingShutdown;
+    if (!state || !cb) return;
+    state.pendingShutdown = null;
+    cb(status < 0 ? errnoException(status, 'shutdown') : null);
   }
 }
+
+// Accessors node:net computes from its handle; in SCIF mode ours answer.
+function scifAccessor(name: string, get: (this: Socket, state: ScifState) => unknown): void {
+  const inherited = Object.getOwnPropertyDescriptor(tcp.Socket.prototype, name)!;
+  Object.defineProperty(Socket.prototype, name, {
+    configurable: true,
+    enumerable: inherited.enumerable,
+    get(this: Socket) {
+      const state = this[kScif];
+      return state ? get.call(this, state) : inherited.get!.call(this);
+    },
+  });
+}
+
+scifAccessor('pending', function (state) {
+  return !state.handle || this.connecting;
+});
+scifAccessor('bytesRead', (state) => state.bytesRead);
+scifAccessor('bytesWritten', function (state) {
+  // What reached the fabric, plus what is still queued, as node:net counts.
+  let queued = state.pendingWrite?.bytes ?? 0;
+  const buffered = (this as unknown as { writableBuffer?: Array<{ chunk: unknown; encoding: string }> }).writableBuffer;
+  for (const entry of buffered ?? []) {
+    const c = entry.chunk;
+    queued += typeof c === 'string' ? Buffer.byteLength(c, entry.encoding as BufferEncoding) : (c as Uint8Array).byteLength;
+  }
+  return state.bytesWritten + queued;
+});
+scifAccessor('bufferSize', function (state) {
+  return state.handle ? this.writableLength + state.handle.writeQueueSize : undefined;
+});
 
 function attach(socket: Socket, handle: NativeEndpoint): void {
   handle.onconnect = (status) => socket.onConnect(status);
@@ -469,18 +459,3 @@ function attach(socket: Socket, handle: NativeEndpoint): void {
   handle.onshutdown = (status) => socket.onShutdown(status);
 }
 
-// After the peer's end: without allowHalfOpen, our side ends too (the Duplex
-// does that) and writing is an EPIPE, as in node:net.
-function onReadableStreamEnd(this: Socket): void {
-  if (!this.allowHalfOpen) {
-    this.write = function writeAfterEnd(this: Socket, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
-      // Until the Duplex has ended our side too, writes still go through.
-      if (!this.writableEnded) return Duplex.prototype.write.call(this, chunk, encoding as BufferEncoding, cb as Callback);
-      const callback = typeof encoding === 'function' ? encoding : cb;
-      const err = writeAfterFIN();
-      this.destroy(err);
-      if (typeof callback === 'function') process.nextTick(callback as (e: Error) => void, err);
-      return false;
-    } as Socket['write'];
-  }
-}
