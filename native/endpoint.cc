@@ -29,6 +29,8 @@ struct Endpoint::LoopHandles {
   uv_poll_t poll;
   uv_idle_t idle;
   Endpoint* owner;
+  napi_env env = nullptr;
+  Napi::FunctionReference on_closed;  // close()'s callback, once libuv let go of both
   bool poll_init = false;
   int open = 0;
 };
@@ -211,7 +213,8 @@ Napi::Value Endpoint::Writev(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, 1);
 }
 
-// shutdown(): sends FIN after everything written; 0, 1 (onshutdown follows) or -errno.
+// shutdown(): sends FIN after everything written; 1 (onshutdown follows, always
+// from the loop) or -errno.
 Napi::Value Endpoint::Shutdown(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_ != State::kConnected) return Napi::Number::New(env, -ENOTCONN);
@@ -223,18 +226,15 @@ Napi::Value Endpoint::Shutdown(const Napi::CallbackInfo& info) {
   segs_.assign(1, Segment{headers_.data(), kFrameHeader});
   seg_idx_ = seg_off_ = 0;
   tx_ = Tx::kShutdown;
-  tx_async_ = false;
-  int r = FlushTx();
-  if (r == 1 || r == -ECONNRESET) {
-    // A peer that is gone no longer needs to hear that we are done.
-    tx_ = Tx::kIdle;
-    return Napi::Number::New(env, 0);
-  }
-  if (r < 0) {
-    tx_ = Tx::kIdle;
-    return Napi::Number::New(env, r);
-  }
   tx_async_ = true;
+  int r = FlushTx();
+  if (r != 0) {
+    // Done already (a peer that is gone no longer needs to hear that we are
+    // done), but reported from the loop, as a TCP shutdown completes.
+    shutdown_status_ = r == 1 || r == -ECONNRESET ? 0 : r;
+    tx_ = Tx::kIdle;
+    segs_.clear();
+  }
   Schedule();
   return Napi::Number::New(env, 1);
 }
@@ -242,14 +242,23 @@ Napi::Value Endpoint::Shutdown(const Napi::CallbackInfo& info) {
 // close(reset): idempotent. Without reset the peer reads an orderly end of
 // stream if we had not sent one; with reset (or when that cannot be said
 // without waiting) it reads ECONNRESET.
+//
+// close(reset, callback): the callback runs once libuv has closed the
+// endpoint's handles, in the loop's close phase, as node:net's handles call
+// theirs; returns whether it will (false: nothing was open, call it yourself).
 Napi::Value Endpoint::Close(const Napi::CallbackInfo& info) {
   bool reset = info.Length() > 0 && info[0].ToBoolean().Value();
+  bool later = false;
   if (state_ != State::kClosed && state_ != State::kNone) {
+    if (loop_ && info.Length() > 1 && info[1].IsFunction()) {
+      loop_->on_closed = Napi::Persistent(info[1].As<Napi::Function>());
+      later = true;
+    }
     Teardown(reset);
     ObjectWrap::Unref();
   }
   state_ = State::kClosed;
-  return info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(), later);
 }
 
 Napi::Value Endpoint::Ref(const Napi::CallbackInfo& info) {
@@ -300,6 +309,7 @@ int Endpoint::Watch() {
     if (napi_get_uv_event_loop(Env(), &loop) != napi_ok) return -EINVAL;
     loop_ = new LoopHandles();
     loop_->owner = this;
+    loop_->env = Env();
     uv_idle_init(loop, &loop_->idle);
     loop_->idle.data = loop_;
     loop_->open = 1;
@@ -352,6 +362,11 @@ void Endpoint::OnIdle(uv_idle_t* handle) {
 // Asks the fabric what changed and acts on it until nothing is left to do, at
 // which point scif_poll() has armed the wake-ups that bring us back.
 void Endpoint::Service() {
+  if (shutdown_status_ != 1) {
+    int status = shutdown_status_;
+    shutdown_status_ = 1;
+    Emit("onshutdown", {Napi::Number::New(Env(), status)});
+  }
   if (connect_result_ != 1 && state_ == State::kConnecting) {
     int status = connect_result_;
     connect_result_ = 1;
@@ -384,15 +399,16 @@ bool Endpoint::Dispatch(short revents) {
       FinishConnect();
       return true;
     case State::kConnected: {
-      bool acted = false;
+      bool acted = false, rx_armed = true, tx_armed = true;
       if (revents & POLLHUP) peer_gone_ = true;
       if (TxPending() && (revents & (POLLOUT | POLLHUP))) {
         int r = FlushTx();
         if (r != 0) FinishTx(r == 1 ? 0 : r);
+        tx_armed = r == 0 || !TxPending();  // a short scif_send() armed for space
         acted = true;
       }
       if (state_ == State::kConnected && reading_ && (revents & (POLLIN | POLLHUP))) {
-        ReadSome();
+        rx_armed = ReadSome();
         acted = true;
       }
       // A departed peer cannot wake us again; stop watching once we want nothing.
@@ -400,6 +416,9 @@ bool Endpoint::Dispatch(short revents) {
         Unwatch();
         return false;
       }
+      // Everything we wait for is armed (a callback that wants more schedules
+      // itself), so another scif_poll() this turn would find nothing new.
+      if (rx_armed && tx_armed) return false;
       return acted;
     }
     case State::kNone:
@@ -441,9 +460,10 @@ void Endpoint::FinishConnect() {
   Emit("onconnect", {Napi::Number::New(Env(), status)});
 }
 
-void Endpoint::ReadSome() {
+// Reads until the ring runs dry (true: scif_recv() armed the doorbell), the
+// reader pauses, or the turn's budget is spent (false: come back).
+bool Endpoint::ReadSome() {
   Napi::Env env = Env();
-  AddonData* data = AddonData::Get(env);
   for (int i = 0; i < kReadsPerTurn && reading_ && state_ == State::kConnected; i++) {
     Napi::HandleScope scope(env);
     if (read_buf_.IsEmpty()) read_buf_ = Napi::Persistent(Napi::Buffer<uint8_t>::New(env, kReadSize));
@@ -453,9 +473,9 @@ void Endpoint::ReadSome() {
       int err = Errno();
       reading_ = false;
       Emit("onread", {Napi::Number::New(env, err)});
-      return;
+      return true;
     }
-    if (n == 0) return;  // drained; scif_recv armed the doorbell
+    if (n == 0) return true;  // drained; scif_recv armed the doorbell
     FrameDecoder::Result f = decoder_.Decode(buf.Data(), static_cast<size_t>(n));
     if (f.length > 0) {
       Napi::Value out;
@@ -471,15 +491,15 @@ void Endpoint::ReadSome() {
                       Napi::Number::New(env, static_cast<double>(offset))});
     }
     if (f.error || f.fin) {
-      if (state_ != State::kConnected) return;
+      if (state_ != State::kConnected) return true;
       reading_ = false;
       eof_ = f.fin && !f.error;
       Emit("onread", {Napi::Number::New(env, f.error ? -f.error : kUvEof)});
-      return;
+      return true;
     }
-    if (static_cast<size_t>(n) < kReadSize) return;  // the ring ran dry
+    if (static_cast<size_t>(n) < kReadSize) return true;  // the ring ran dry
   }
-  (void)data;
+  return !reading_ || state_ != State::kConnected;
 }
 
 void Endpoint::FinishTx(int status) {
@@ -562,7 +582,17 @@ void Endpoint::Teardown(bool reset) {
     Unwatch();
     auto done = [](uv_handle_t* handle) {
       auto* h = static_cast<LoopHandles*>(handle->data);
-      if (--h->open == 0) delete h;
+      if (--h->open > 0) return;
+      if (!h->on_closed.IsEmpty()) {
+        Napi::Env env(h->env);
+        Napi::HandleScope scope(env);
+        h->on_closed.Value().MakeCallback(env.Global(), {});
+        if (env.IsExceptionPending()) {
+          Napi::Error e = env.GetAndClearPendingException();
+          napi_fatal_exception(env, e.Value());
+        }
+      }
+      delete h;
     };
     uv_idle_stop(&loop_->idle);
     uv_close(reinterpret_cast<uv_handle_t*>(&loop_->idle), done);

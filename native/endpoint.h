@@ -82,7 +82,7 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   bool Dispatch(short revents);
   void AcceptSome();
   void FinishConnect();
-  void ReadSome();
+  bool ReadSome();
   void FinishTx(int status);
   int FlushTx();
   int Send(const uint8_t* data, size_t len);
@@ -100,7 +100,8 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   bool peer_gone_ = false;
   bool fin_sent_ = false;
   bool eof_ = false;
-  int connect_result_ = 1;  // 1: none waiting to be reported
+  int connect_result_ = 1;   // 1: none waiting to be reported
+  int shutdown_status_ = 1;  // likewise
   uint16_t local_port_ = 0;
   scif_portID peer_ = {0, 0};
   Napi::AsyncContext* async_ = nullptr;

@@ -10,7 +10,8 @@ export interface NativeEndpoint {
   readStop(): number;
   writev(chunks: Uint8Array[]): number;
   shutdown(): number;
-  close(reset?: boolean): void;
+  /** True when `onClosed` will be called from the loop's close phase. */
+  close(reset?: boolean, onClosed?: () => void): boolean;
   ref(): void;
   unref(): void;
   readonly fd: number;

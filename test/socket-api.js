@@ -55,11 +55,12 @@ t.test('destroy() and destroy(err)', async (t) => {
   const { client, peer } = await pair(t);
   const events = [];
   client.on('close', (hadError) => events.push(['close', hadError]));
+  const peerEnded = once(peer, 'end');
   client.destroy();
   t.equal(client.destroyed, true);
   await once(client, 'close');
   t.same(events, [['close', false]]);
-  await once(peer, 'end');  // the peer sees an orderly end
+  await peerEnded;  // the peer sees an orderly end
   const { client: c2 } = await pair(t);
   const err = new Error('boom');
   c2.destroy(err);
@@ -78,10 +79,11 @@ t.test('destroySoon ends, then destroys once flushed', async (t) => {
   const { client, peer } = await pair(t);
   let got = 0;
   peer.on('data', (d) => (got += d.length));
+  const ended = once(peer, 'end');
   client.write(Buffer.alloc(300000));
   client.destroySoon();
   await once(client, 'close');
-  await once(peer, 'end');
+  await ended;
   t.equal(got, 300000);
 });
 

@@ -333,7 +333,8 @@ export class Socket extends tcp.Socket {
     state.reading = false;
     if (h) {
       h.onread = h.onwrite = h.onshutdown = h.onconnect = noop;
-      h.close(state.reset);
+      const emitClose = () => this.emit('close', hadError);
+      if (!h.close(state.reset, emitClose)) setImmediate(emitClose);
       // As node:net does: what was in flight completes quietly once destroyed.
       const pending = state.pendingWrite;
       const shutdown = state.pendingShutdown;
@@ -341,7 +342,6 @@ export class Socket extends tcp.Socket {
       cb(err);
       if (pending) pending.cb(null);
       if (shutdown) shutdown(null);
-      setImmediate(() => this.emit('close', hadError));
     } else {
       cb(err);
       process.nextTick(() => this.emit('close', hadError));
