@@ -5,8 +5,9 @@
  * A listener is a Unix stream socket listening at <fabric>/n<node>p<port>. A
  * caller binds its socket to an abstract name carrying its own node and port,
  * connects, and waits for the acceptor's answer, which brings the queue pair's
- * memfd. Socket-level acceptance needs nothing from the acceptor's process, so
- * scif_accept never waits for a caller.
+ * memfd and the caller's end of the control channel. Socket-level acceptance
+ * needs nothing from the acceptor's process, so scif_accept never waits for a
+ * caller.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -214,20 +215,23 @@ static int start_connect(struct endpoint *ep, const struct scif_portID *dst)
 static int finish_connect(struct endpoint *ep)
 {
 	uint32_t ring_size;
-	int memfd, err;
+	int memfd, ctl = -1, err;
 
-	err = qp_recv_accept(ep->fd, &ring_size, &memfd);
+	err = qp_recv_accept(ep->fd, &ring_size, &memfd, &ctl);
 	if (err == -EAGAIN)
 		return err;
 	if (!err) {
 		err = qp_attach(&ep->qp, memfd, ring_size);
 		close(memfd);
+		if (err)
+			close(ctl);
 	}
 	if (err) {
 		int renew = renew_socket(ep);
 
 		return renew ? renew : err;
 	}
+	ep->ctl = ctl;
 	ep->state = EP_CONNECTED;
 	return 0;
 }
@@ -311,7 +315,7 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 	struct sockaddr_un sa;
 	socklen_t len = sizeof(sa);
 	struct endpoint *ep;
-	int fd, memfd, err;
+	int fd, memfd, theirs, err;
 
 	fd = accept4(lep->fd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC);
 	if (fd < 0) {
@@ -325,18 +329,24 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 	}
 	err = ep_create(f, fd, &ep);
 	if (err) {
-		qp_send_accept(fd, ENOMEM, 0, -1);
+		qp_send_accept(fd, ENOMEM, 0, -1, -1);
 		close(fd);
 		return err;
 	}
 	err = qp_create(&ep->qp, f->ring_size, &memfd);
+	if (!err) {
+		err = qp_create_ctl(&ep->ctl, &theirs);
+		if (err)
+			close(memfd);
+	}
 	if (err) {
-		qp_send_accept(fd, ENOMEM, 0, -1);
+		qp_send_accept(fd, ENOMEM, 0, -1, -1);
 		ep_destroy(fd);
 		return err;
 	}
-	err = qp_send_accept(fd, 0, f->ring_size, memfd);
+	err = qp_send_accept(fd, 0, f->ring_size, memfd, theirs);
 	close(memfd);
+	close(theirs);
 	if (err) {
 		ep_destroy(fd);
 		return -EAGAIN;	/* the caller is gone */

@@ -11,6 +11,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl.h"
+
+/*
+ * Registration, RMA and fences (window.c, ctl.c and the files using them) are
+ * optional in a build: the addon's binding.gyp lists the fabric's sources
+ * one by one, and a build that leaves them out must still link and run, as
+ * must a program linked with libscifnet.a that never registers a window.
+ * These two are all the core needs of them, so it references them weakly:
+ * absent, they are NULL and there are no windows to release or announce.
+ */
+#pragma weak win_release_endpoint
+#pragma weak ctl_poll
+
+static void ep_free(struct endpoint *ep);
+
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t table_idle = PTHREAD_COND_INITIALIZER;
 static struct endpoint **table;
@@ -52,6 +67,7 @@ int ep_create(struct fabric *f, int fd, struct endpoint **out)
 	if (!ep)
 		return -ENOMEM;
 	ep->fd = fd;
+	ep->ctl = -1;
 	ep->fabric = f;
 	ep->state = EP_UNBOUND;
 	if (pthread_condattr_init(&ca)) {
@@ -65,17 +81,21 @@ int ep_create(struct fabric *f, int fd, struct endpoint **out)
 		free(ep);
 		return -ENOMEM;
 	}
+	if (pthread_cond_init(&ep->rma.slot_cond, NULL)) {
+		pthread_cond_destroy(&ep->wake);
+		free(ep);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&ep->lock, NULL);
 	pthread_mutex_init(&ep->send_lock, NULL);
 	pthread_mutex_init(&ep->recv_lock, NULL);
+	pthread_mutex_init(&ep->rma.lock, NULL);
+	pthread_mutex_init(&ep->rma.slot_lock, NULL);
 	atomic_init(&ep->peer_gone, false);
+	atomic_init(&ep->rma.slot_waiters, 0);
 	err = table_insert(ep);
 	if (err) {
-		pthread_cond_destroy(&ep->wake);
-		pthread_mutex_destroy(&ep->lock);
-		pthread_mutex_destroy(&ep->send_lock);
-		pthread_mutex_destroy(&ep->recv_lock);
-		free(ep);
+		ep_free(ep);
 		return err;
 	}
 	*out = ep;
@@ -105,10 +125,28 @@ void ep_put(struct endpoint *ep)
 	pthread_mutex_unlock(&table_lock);
 }
 
+static void ep_free(struct endpoint *ep)
+{
+	pthread_cond_destroy(&ep->wake);
+	pthread_cond_destroy(&ep->rma.slot_cond);
+	pthread_mutex_destroy(&ep->lock);
+	pthread_mutex_destroy(&ep->send_lock);
+	pthread_mutex_destroy(&ep->recv_lock);
+	pthread_mutex_destroy(&ep->rma.lock);
+	pthread_mutex_destroy(&ep->rma.slot_lock);
+	free(ep);
+}
+
 static void ep_release(struct endpoint *ep)
 {
+	/* The peer learns of the close first (closed flag, end of file), then
+	 * our windows' pages go back to being private. */
 	if (ep->qp.hdr)
 		qp_detach(&ep->qp);
+	if (win_release_endpoint)
+		win_release_endpoint(ep);
+	if (ep->ctl >= 0)
+		close(ep->ctl);
 	if (ep->state == EP_LISTENING) {
 		struct sockaddr_un sa;
 		socklen_t len;
@@ -120,11 +158,7 @@ static void ep_release(struct endpoint *ep)
 	if (ep->owns_port)
 		fabric_port_release(ep->fabric, ep->port);
 	close(ep->fd);
-	pthread_cond_destroy(&ep->wake);
-	pthread_mutex_destroy(&ep->lock);
-	pthread_mutex_destroy(&ep->send_lock);
-	pthread_mutex_destroy(&ep->recv_lock);
-	free(ep);
+	ep_free(ep);
 }
 
 int ep_destroy(int epd)
@@ -144,8 +178,11 @@ int ep_destroy(int epd)
 	ep->closing = true;
 	pthread_cond_broadcast(&ep->wake);
 	pthread_mutex_unlock(&ep->lock);
-	/* Wakes any of our threads sleeping in poll() on this socket. */
+	/* Wakes any of our threads sleeping in poll() on this socket, or
+	 * waiting to send on the control channel. */
 	shutdown(ep->fd, SHUT_RDWR);
+	if (ep->ctl >= 0)
+		shutdown(ep->ctl, SHUT_RDWR);
 
 	pthread_mutex_lock(&table_lock);
 	while (ep->refs > 0)
@@ -169,15 +206,33 @@ bool ep_peer_gone(struct endpoint *ep)
 
 void ep_drain_locked(struct endpoint *ep, bool as_poller)
 {
-	if ((ep->poller && !as_poller) || (ep->state != EP_CONNECTED && ep->state != EP_DISCONNECTED))
+	if (ep->state != EP_CONNECTED && ep->state != EP_DISCONNECTED)
+		return;
+	/* Window messages wait on their own channel, whoever is the poller. */
+	if (ctl_poll)
+		ctl_poll(ep);
+	if (ep->poller && !as_poller)
 		return;
 	if (qp_drain_doorbells(ep->fd) != 0) {
 		/* EOF: the peer closed or died; it can send nothing more. */
 		atomic_store_explicit(&ep->peer_gone, true, memory_order_release);
 		ep->state = EP_DISCONNECTED;
+		if (ctl_poll)
+			ctl_poll(ep);	/* releases its windows */
 	}
 	ep->wake_gen++;
 	pthread_cond_broadcast(&ep->wake);
+}
+
+uint64_t ep_prepare_to_sleep(struct endpoint *ep)
+{
+	uint64_t gen;
+
+	pthread_mutex_lock(&ep->lock);
+	ep_drain_locked(ep, false);
+	gen = ep->wake_gen;
+	pthread_mutex_unlock(&ep->lock);
+	return gen;
 }
 
 uint64_t ep_wake_gen(struct endpoint *ep)

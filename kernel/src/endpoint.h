@@ -16,6 +16,7 @@
 
 #include "fabric.h"
 #include "qp.h"
+#include "window.h"
 
 enum ep_state {
 	EP_UNBOUND,
@@ -28,6 +29,7 @@ enum ep_state {
 
 struct endpoint {
 	int fd;			/* the descriptor: a Unix stream socket */
+	int ctl;		/* the control channel once connected (ctl.h), else -1 */
 	struct fabric *fabric;
 
 	pthread_mutex_t lock;	/* guards everything below but the rings */
@@ -50,6 +52,8 @@ struct endpoint {
 	pthread_mutex_t recv_lock;	/* one reader per ring */
 	_Atomic bool peer_gone;
 
+	struct ep_rma rma;	/* windows and RMA accounting (window.h, track.h) */
+
 	unsigned refs;		/* guarded by the table lock */
 };
 
@@ -66,6 +70,10 @@ int ep_destroy(int epd);
  * we are), notes a departed peer and wakes followers. Call with ep->lock held. */
 void ep_drain_locked(struct endpoint *ep, bool as_poller);
 uint64_t ep_wake_gen(struct endpoint *ep);
+/* Before sleeping on a condition: swallows doorbells (unless another thread
+ * is the poller) and returns the wake generation to pass to ep_wait(). Arm
+ * the condition and look again after this, then sleep. */
+uint64_t ep_prepare_to_sleep(struct endpoint *ep);
 /* Sleeps until the socket shows a doorbell, the peer leaves, the endpoint
  * closes (-EINTR) or timeout_ms passes (-ETIMEDOUT; <0 waits for ever) -
  * unless wake_gen has moved past gen already. */

@@ -25,18 +25,6 @@ static int connected(struct endpoint *ep)
 	return err;
 }
 
-/* Swallows doorbells and returns the wake generation to sleep on. */
-static uint64_t prepare_to_sleep(struct endpoint *ep)
-{
-	uint64_t gen;
-
-	pthread_mutex_lock(&ep->lock);
-	ep_drain_locked(ep, false);
-	gen = ep->wake_gen;
-	pthread_mutex_unlock(&ep->lock);
-	return gen;
-}
-
 int scif_send(scif_epd_t epd, void *msg, int len, int flags)
 {
 	struct endpoint *ep;
@@ -69,7 +57,7 @@ int scif_send(scif_epd_t epd, void *msg, int len, int flags)
 			}
 			if (sent == len)
 				break;
-			gen = prepare_to_sleep(ep);
+			gen = ep_prepare_to_sleep(ep);
 			if (ep_peer_gone(ep))
 				err = -ECONNRESET;
 			else if (rb_writer_arm(&ep->qp.tx))
@@ -112,7 +100,7 @@ int scif_recv(scif_epd_t epd, void *msg, int len, int flags)
 				qp_ring_doorbell(ep->fd);
 			if (got == len)
 				break;
-			gen = prepare_to_sleep(ep);
+			gen = ep_prepare_to_sleep(ep);
 			if (rb_reader_arm(&ep->qp.rx))
 				continue;
 			if (ep_peer_gone(ep)) {

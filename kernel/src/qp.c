@@ -51,6 +51,15 @@ int qp_create(struct qp *qp, uint32_t ring_size, int *memfd)
 	atomic_init(&qp->hdr->closed[1], 0);
 	rb_init_shared(&qp->hdr->ring[0]);
 	rb_init_shared(&qp->hdr->ring[1]);
+	for (int side = 0; side < 2; side++) {
+		struct qp_rma *r = &qp->hdr->rma[side];
+
+		atomic_init(&r->started, 0);
+		atomic_init(&r->waiting, 0);
+		atomic_init(&r->ctl_sent, 0);
+		for (int i = 0; i < QP_RMA_SLOTS; i++)
+			atomic_init(&r->done[i], 0);
+	}
 	qp_bind_rings(qp, 1);
 	*memfd = fd;
 	return 0;
@@ -78,6 +87,24 @@ int qp_attach(struct qp *qp, int memfd, uint32_t ring_size)
 		return -EPROTO;
 	}
 	qp_bind_rings(qp, 0);
+	return 0;
+}
+
+int qp_create_ctl(int *mine, int *theirs)
+{
+	/* Room for a few thousand messages where net.core.wmem_max allows
+	 * (the kernel caps it there), so a peer slow to read seldom makes a
+	 * registering thread wait; nothing is allocated until they are sent. */
+	int sv[2], room = 4 << 20;
+
+	/* Datagram boundaries and descriptors travel together, and several
+	 * threads may send without interleaving their records (ctl.h). */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
+	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
+	*mine = sv[0];
+	*theirs = sv[1];
 	return 0;
 }
 
@@ -124,7 +151,7 @@ int qp_drain_doorbells(int fd)
 	}
 }
 
-int qp_send_accept(int fd, int status, uint32_t ring_size, int memfd)
+int qp_send_accept(int fd, int status, uint32_t ring_size, int memfd, int ctl)
 {
 	struct qp_accept_msg msg = {
 		.magic = QP_MAGIC, .version = QP_VERSION,
@@ -132,65 +159,85 @@ int qp_send_accept(int fd, int status, uint32_t ring_size, int memfd)
 	};
 	struct iovec iov = { .iov_base = &msg, .iov_len = sizeof(msg) };
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(2 * sizeof(int))];
 		struct cmsghdr align;
-	} ctl;
+	} cm;
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (memfd >= 0) {
+	if (memfd >= 0 && ctl >= 0) {
+		int fds[2] = { memfd, ctl };
 		struct cmsghdr *c;
 
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = sizeof(ctl.buf);
+		memset(&cm, 0, sizeof(cm));
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof(cm.buf);
 		c = CMSG_FIRSTHDR(&mh);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &memfd, sizeof(int));
+		c->cmsg_len = CMSG_LEN(sizeof(fds));
+		memcpy(CMSG_DATA(c), fds, sizeof(fds));
 	}
 	if (sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(msg))
 		return errno == EPIPE || errno == ECONNRESET ? -ECONNRESET : -errno;
 	return 0;
 }
 
-int qp_recv_accept(int fd, uint32_t *ring_size, int *memfd)
+static void close_fds(const int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+int qp_recv_accept(int fd, uint32_t *ring_size, int *memfd, int *ctl)
 {
 	struct qp_accept_msg msg;
 	struct iovec iov = { .iov_base = &msg, .iov_len = sizeof(msg) };
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(2 * sizeof(int))];
 		struct cmsghdr align;
-	} ctl;
+	} cm;
 	struct msghdr mh = {
 		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
+		.msg_control = cm.buf, .msg_controllen = sizeof(cm.buf),
 	};
 	struct cmsghdr *c;
 	ssize_t n;
-	int got = -1;
+	int got[2] = { -1, -1 }, ngot = 0;
 
 	n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return -EAGAIN;
 	if (n <= 0)
 		return -ECONNREFUSED;
-	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-		    c->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(&got, CMSG_DATA(c), sizeof(int));
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		size_t k;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		/* Whatever arrived is ours to close, even in a malformed answer. */
+		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int one;
+
+			memcpy(&one, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (ngot < 2)
+				got[ngot++] = one;
+			else
+				close(one);
+		}
+	}
 	if (n != (ssize_t)sizeof(msg) || msg.magic != QP_MAGIC || msg.version != QP_VERSION ||
 	    (mh.msg_flags & MSG_CTRUNC)) {
-		if (got >= 0)
-			close(got);
+		close_fds(got, ngot);
 		return -EPROTO;
 	}
-	if (msg.status != 0 || got < 0) {
-		if (got >= 0)
-			close(got);
+	if (msg.status != 0 || ngot != 2) {
+		close_fds(got, ngot);
 		return msg.status > 0 ? -msg.status : -ECONNREFUSED;
 	}
 	*ring_size = msg.ring_size;
-	*memfd = got;
+	*memfd = got[0];
+	*ctl = got[1];
 	return 0;
 }

@@ -7,6 +7,10 @@
  * The same socket carries doorbells (one byte: "look at the rings again"),
  * which is what makes the endpoint descriptor pollable; and when a process
  * dies the kernel closes its end, which is how the survivor learns of it.
+ *
+ * A second socket, the control channel (ctl.h), travels in the handshake with
+ * the memfd: registered windows are announced there, with their memfds. The
+ * header also counts each side's RMAs, which is what fences wait on (rma.h).
  */
 #ifndef SCIF_NET_QP_H
 #define SCIF_NET_QP_H
@@ -17,8 +21,19 @@
 #include "rb.h"
 
 #define QP_MAGIC 0x53435150u	/* "SCQP" */
-#define QP_VERSION 1
+#define QP_VERSION 2	/* 2: control channel and RMA counters */
 #define QP_HEADER_BYTES 4096
+
+/* Slots of RMA accounting per side: RMA number s completes into slot s % N. */
+#define QP_RMA_SLOTS 64
+
+/* One side's RMAs, as the other side sees them (rma.h has the rules). */
+struct qp_rma {
+	_Alignas(RB_CACHELINE) _Atomic uint64_t started;	/* RMAs begun, numbered from 1 */
+	_Alignas(RB_CACHELINE) _Atomic uint32_t waiting;	/* raised by the other side's fence waiter */
+	_Alignas(RB_CACHELINE) _Atomic uint32_t ctl_sent;	/* control messages sent */
+	_Alignas(RB_CACHELINE) _Atomic uint64_t done[QP_RMA_SLOTS];	/* the last RMA completed in slot i */
+};
 
 struct qp_header {
 	uint32_t magic;
@@ -27,7 +42,10 @@ struct qp_header {
 	uint32_t reserved;
 	_Atomic uint32_t closed[2];	/* side i called scif_close() */
 	struct rb_shared ring[2];
+	struct qp_rma rma[2];		/* rma[i]: what side i began and completed */
 };
+
+_Static_assert(sizeof(struct qp_header) <= QP_HEADER_BYTES, "qp header outgrew its page");
 
 struct qp {
 	struct qp_header *hdr;
@@ -46,6 +64,9 @@ struct qp_accept_msg {
 
 /* Acceptor: a new queue pair; *memfd is to be sent, then closed. */
 int qp_create(struct qp *qp, uint32_t ring_size, int *memfd);
+/* Acceptor: the control channel, a SOCK_SEQPACKET pair: *mine is kept,
+ * *theirs is sent with the memfd, then closed. */
+int qp_create_ctl(int *mine, int *theirs);
 /* Caller: maps the queue pair received in the handshake. */
 int qp_attach(struct qp *qp, int memfd, uint32_t ring_size);
 void qp_detach(struct qp *qp);
@@ -55,10 +76,11 @@ int qp_ring_doorbell(int fd);
 /* Swallows pending doorbells: 1 if the peer is gone, 0 if not, -errno. */
 int qp_drain_doorbells(int fd);
 
-/* The handshake messages. */
-int qp_send_accept(int fd, int status, uint32_t ring_size, int memfd);
-/* 0 with *memfd set; -EAGAIN if nothing arrived yet; -ECONNREFUSED if the
- * listener went away or refused. */
-int qp_recv_accept(int fd, uint32_t *ring_size, int *memfd);
+/* The handshake messages: on success they carry the memfd and the caller's
+ * end of the control channel. */
+int qp_send_accept(int fd, int status, uint32_t ring_size, int memfd, int ctl);
+/* 0 with *memfd and *ctl set; -EAGAIN if nothing arrived yet; -ECONNREFUSED
+ * if the listener went away or refused. */
+int qp_recv_accept(int fd, uint32_t *ring_size, int *memfd, int *ctl);
 
 #endif

@@ -5,6 +5,7 @@
 #ifndef SCIF_NET_CHECK_H
 #define SCIF_NET_CHECK_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -237,6 +238,116 @@ static inline void connect_pair(uint16_t port, int *client, int *server)
 	CHECK(fcntl(c, F_SETFL, flags) == 0);
 	CHECK(scif_close(l) == 0);
 	*client = c;
+}
+
+/* ---- registered memory (registry.h) ---- */
+
+#define WINDOW_MEMFD "memfd:scif-window"
+
+/* How many mappings of window memfds this process has. */
+static inline int count_window_maps(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[4096];
+	int n = 0;
+
+	CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, WINDOW_MEMFD))
+			n++;
+	fclose(f);
+	return n;
+}
+
+/* How many descriptors of window memfds this process holds. */
+static inline int count_window_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	CHECK(d != NULL);
+	while ((de = readdir(d))) {
+		char path[300], target[300];
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		len = readlink(path, target, sizeof(target) - 1);
+		if (len > 0) {
+			target[len] = '\0';
+			if (strstr(target, WINDOW_MEMFD))
+				n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* The inode of the window memfd mapped at p, or 0 if p is not in one. */
+static inline unsigned long window_inode(const void *p)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[4096];
+	unsigned long ino = 0;
+
+	CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long lo, hi;
+		unsigned long i;
+
+		if (sscanf(line, "%llx-%llx %*s %*s %*s %lu", &lo, &hi, &i) == 3 &&
+		    (uintptr_t)p >= lo && (uintptr_t)p < hi) {
+			ino = strstr(line, WINDOW_MEMFD) ? i : 0;
+			break;
+		}
+	}
+	fclose(f);
+	return ino;
+}
+
+/* Fast checksums and fillers for large buffers: 8 bytes a step. */
+static inline uint64_t sum64(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint64_t h = FNV_START, w;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, b + i, 8);
+		h = (h ^ w) * 0x100000001b3ull;
+	}
+	for (; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h ^ n;
+}
+
+static inline void fill64(void *p, size_t n, uint64_t seed)
+{
+	unsigned char *b = p;
+	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		memcpy(b + i, &x, 8);
+	}
+	for (; i < n; i++)
+		b[i] = (unsigned char)(seed + i);
+}
+
+static inline size_t page_size(void)
+{
+	return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Megabytes for the big cases: SCIF_TEST_MIB (valgrind runs use less), or def. */
+static inline size_t test_mib(size_t def)
+{
+	const char *s = getenv("SCIF_TEST_MIB");
+
+	return s && atoi(s) > 0 ? (size_t)atoi(s) : def;
 }
 
 #endif

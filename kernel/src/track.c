@@ -1,0 +1,133 @@
+/*
+ * track.c - RMA numbering, completion slots and waiting (track.h).
+ */
+#include "track.h"
+
+#include <errno.h>
+
+#include "endpoint.h"
+
+#define N QP_RMA_SLOTS
+
+int rma_verify(struct endpoint *ep)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&ep->lock);
+	if (ep->closing)
+		err = -EINTR;
+	else if (ep->state == EP_DISCONNECTED)
+		err = -ECONNRESET;
+	else if (ep->state != EP_CONNECTED)
+		err = -ENOTCONN;
+	pthread_mutex_unlock(&ep->lock);
+	if (!err && ep_peer_gone(ep))
+		err = -ECONNRESET;
+	if (!err && !fabric_node_online(ep->fabric, ep->peer.node))
+		err = -ENODEV;
+	return err;
+}
+
+static struct qp_rma *side(struct endpoint *ep, bool peer)
+{
+	return &ep->qp.hdr->rma[peer ? 1 - ep->qp.side : ep->qp.side];
+}
+
+/* Every RMA numbered up to seq has stored its number in its slot. */
+static bool done_upto(struct qp_rma *r, uint64_t seq)
+{
+	for (uint64_t j = 0; j < N; j++) {
+		uint64_t last;
+
+		if (seq < j)
+			break;
+		last = seq - (seq - j) % N;	/* the last number <= seq in slot j */
+		/* Pairs with the release in rma_end(): the copies are visible. */
+		if (last && atomic_load_explicit(&r->done[j], memory_order_acquire) < last)
+			return false;
+	}
+	return true;
+}
+
+static bool slot_free(struct qp_rma *r, uint64_t seq)
+{
+	return seq <= N || atomic_load_explicit(&r->done[seq % N], memory_order_acquire) >= seq - N;
+}
+
+/* Sleeps until our own slot seq is free (free_slot) or RMAs up to seq are done. */
+static void wait_ours(struct endpoint *ep, uint64_t seq, bool free_slot)
+{
+	struct qp_rma *r = side(ep, false);
+
+	pthread_mutex_lock(&ep->rma.slot_lock);
+	/* Raised before looking (seq_cst), so rma_end() either sees it or we
+	 * see its slot: the same handshake as the rings'. */
+	atomic_fetch_add_explicit(&ep->rma.slot_waiters, 1, memory_order_seq_cst);
+	while (!(free_slot ? slot_free(r, seq) : done_upto(r, seq)))
+		pthread_cond_wait(&ep->rma.slot_cond, &ep->rma.slot_lock);
+	atomic_fetch_sub_explicit(&ep->rma.slot_waiters, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&ep->rma.slot_lock);
+}
+
+uint64_t rma_begin(struct endpoint *ep)
+{
+	struct qp_rma *r = side(ep, false);
+	/* seq_cst: an unregister on the other side reads this counter after
+	 * sending its message, and we read our control channel after this
+	 * (register.c relies on one of the two seeing the other). */
+	uint64_t seq = atomic_fetch_add_explicit(&r->started, 1, memory_order_seq_cst) + 1;
+
+	if (!slot_free(r, seq))
+		wait_ours(ep, seq, true);
+	return seq;
+}
+
+void rma_end(struct endpoint *ep, uint64_t seq)
+{
+	struct qp_rma *r = side(ep, false);
+
+	atomic_store_explicit(&r->done[seq % N], seq, memory_order_release);
+	/* Pairs with the fence in rma_wait(): it sees our slot or we its flag. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&r->waiting, memory_order_relaxed) &&
+	    atomic_exchange_explicit(&r->waiting, 0, memory_order_acq_rel))
+		qp_ring_doorbell(ep->fd);	/* a dead peer needs no wake-up */
+	if (atomic_load_explicit(&ep->rma.slot_waiters, memory_order_seq_cst)) {
+		pthread_mutex_lock(&ep->rma.slot_lock);
+		pthread_cond_broadcast(&ep->rma.slot_cond);
+		pthread_mutex_unlock(&ep->rma.slot_lock);
+	}
+}
+
+uint64_t rma_started(struct endpoint *ep, bool peer)
+{
+	return atomic_load_explicit(&side(ep, peer)->started, memory_order_seq_cst);
+}
+
+int rma_wait(struct endpoint *ep, bool peer, uint64_t seq)
+{
+	struct qp_rma *r = side(ep, peer);
+
+	if (!peer) {
+		if (!done_upto(r, seq))
+			wait_ours(ep, seq, false);
+		return 0;
+	}
+	for (;;) {
+		uint64_t gen = ep_prepare_to_sleep(ep);
+		int err;
+
+		if (done_upto(r, seq))
+			return 0;
+		/* What the peer began before dying never completes. */
+		if (ep_peer_gone(ep))
+			return -ECONNRESET;
+		atomic_store_explicit(&r->waiting, 1, memory_order_relaxed);
+		atomic_thread_fence(memory_order_seq_cst);
+		if (done_upto(r, seq))
+			return 0;
+		err = ep_wait(ep, gen, -1);
+		if (err)
+			return err;
+	}
+}

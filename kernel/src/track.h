@@ -1,0 +1,45 @@
+/*
+ * track.h - numbering RMAs, completing them, and waiting for them: what
+ * fences are made of.
+ *
+ * RMAs here are copies done by the calling thread, so one completes before
+ * its call returns; what is left for fences is other threads' RMAs (ours,
+ * INIT_SELF) and the peer's (INIT_PEER), which only shared memory can show.
+ * Each side numbers its RMAs from 1 with one counter in the queue pair's
+ * header (qp_rma.started). RMA number s completes into slot s % N by storing
+ * s there, and may only begin once the slot's previous RMA, s - N, has
+ * completed, so each slot's numbers complete in order. "Every RMA up to m has
+ * completed" is then exact and race-free: for every slot, the last number up
+ * to m that falls in it has been stored there. A mark is a number; waiting
+ * for it is that test.
+ *
+ * Waiting for our own threads uses a condition variable. Waiting for the peer
+ * uses its doorbell: the waiter raises the peer's "waiting" flag, fences and
+ * tests again; the peer completes, fences, and rings if it takes the flag -
+ * the event-count handshake of rb.h. Sleeping on the endpoint's socket means
+ * the peer's death (end of file) wakes the waiter too.
+ */
+#ifndef SCIF_NET_TRACK_H
+#define SCIF_NET_TRACK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct endpoint;
+
+/* As the SCIF driver's scif_verify_epd: 0, -ECONNRESET (the peer is gone),
+ * -ENOTCONN, -ENODEV (its node is off line), -EINTR (closed meanwhile). */
+int rma_verify(struct endpoint *ep);
+
+/* Numbers a new RMA of ours, once its slot is free. */
+uint64_t rma_begin(struct endpoint *ep);
+void rma_end(struct endpoint *ep, uint64_t seq);
+
+/* The last number given to an RMA of ours (peer: of the peer's). */
+uint64_t rma_started(struct endpoint *ep, bool peer);
+
+/* Returns when every RMA of ours (peer: of the peer's) numbered up to seq
+ * has completed: 0, -ECONNRESET, -EINTR. */
+int rma_wait(struct endpoint *ep, bool peer, uint64_t seq);
+
+#endif
