@@ -1,33 +1,70 @@
-// HTTP over SCIF with Node's own HTTP stacks: node:http serving connections a
-// scif-net Server accepts, node:http clients through an Agent whose sockets
-// are scif-net sockets, and undici through a Dispatcher that connects the same
-// way. URLs name SCIF nodes by host: http://mic0:8080/ (node 1),
-// http://host:8080/ (node 0), http://localhost:8080/ (this node).
+// HTTP(S) over SCIF with Node's own stacks: node:http and node:https serving
+// connections a scif-net Server accepts, node:http(s) clients through agents
+// whose sockets are scif-net sockets, and undici through a connector that
+// connects the same way (TLS on top for https: URLs). URLs name SCIF nodes by
+// host: http://mic0:8080/ (node 1), http://host:8080/ (node 0),
+// http://localhost:8080/ (this node); other hosts go over TCP as usual.
 import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { Agent as UndiciAgent, type Dispatcher } from 'undici';
-import { connect, createServer, Server, type ListenOptions, type ServerOptions, type Socket } from './net';
+import { Agent as UndiciAgent, type buildConnector, type Dispatcher } from 'undici';
+import { connect, Server, type Socket } from './net';
+import { listenOverSCIF } from './net/server';
 
-/** Feeds every connection the SCIF server accepts to the HTTP server. */
+/** Feeds every connection a separate scif-net Server accepts to the HTTP(S) server. */
 export function attach(httpServer: http.Server, scifServer: Server): Server {
   scifServer.on('connection', (socket: Socket) => httpServer.emit('connection', socket));
   return scifServer;
 }
 
 /**
- * Serves `httpServer` on a new scif-net Server listening with the given
- * arguments (as server.listen's). Close with closeServer(), which stops
- * accepting and lets keep-alive connections end.
+ * Makes an existing node:http or node:https server listen as server.listen()
+ * would, over SCIF when the arguments name a SCIF place (a port alone means
+ * this node) and over TCP otherwise. The server itself then reports
+ * 'listening', address(), listening, and close() stops it, as usual.
  */
-export function listen(httpServer: http.Server, ...args: unknown[]): Server {
-  const scifServer = createServer({ allowHalfOpen: true } as ServerOptions);
-  attach(httpServer, scifServer);
-  return scifServer.listen(...(args as [ListenOptions]));
+export function listen<S extends http.Server>(httpServer: S, ...args: unknown[]): S {
+  if (!listenOverSCIF(httpServer, args)) (httpServer.listen as (...a: unknown[]) => S)(...args);
+  return httpServer;
 }
 
-/** Stops accepting, closes idle keep-alive connections, and calls back once all are gone. */
-export function closeServer(httpServer: http.Server, scifServer: Server, cb?: (err?: Error) => void): void {
-  scifServer.close(cb);
+/** node:http's Server, listening over SCIF for SCIF places (see listen()). */
+export class HttpServer extends http.Server {
+  override listen(...args: unknown[]): this {
+    return listen(this, ...args);
+  }
+}
+
+/** node:https's Server, listening over SCIF for SCIF places (see listen()). */
+export class HttpsServer extends https.Server {
+  override listen(...args: unknown[]): this {
+    return listen(this, ...args);
+  }
+}
+
+/** http.createServer(), whose listen() speaks SCIF: createServer(handler).listen(8080). */
+export function createServer(options?: http.ServerOptions | http.RequestListener, handler?: http.RequestListener): HttpServer {
+  return typeof options === 'function' ? new HttpServer(options) : new HttpServer(options ?? {}, handler);
+}
+
+/** https.createServer(), likewise. */
+export function createSecureServer(options: https.ServerOptions, handler?: http.RequestListener): HttpsServer {
+  return new HttpsServer(options, handler);
+}
+
+/**
+ * Stops accepting, closes idle keep-alive connections, and calls back once
+ * the last connection is gone (a separate scif-net Server fed through
+ * attach() is closed too).
+ */
+export function closeServer(httpServer: http.Server, scifServer?: Server | ((err?: Error) => void), cb?: (err?: Error) => void): void {
+  if (typeof scifServer === 'function') {
+    cb = scifServer;
+    scifServer = undefined;
+  }
+  if (scifServer && scifServer !== (httpServer as unknown)) scifServer.close();
+  httpServer.close(cb);
   httpServer.closeIdleConnections();
 }
 
@@ -44,34 +81,60 @@ function target(options: ConnectTarget, defaultPort: number): { host: string; po
   return { host, port };
 }
 
-/** An http.Agent whose connections are scif-net sockets (or TCP ones for non-SCIF hosts). */
+/** An http.Agent whose connections are scif-net sockets (TCP ones for other hosts). */
 export class Agent extends http.Agent {
   override createConnection(options: ConnectTarget): Duplex {
     const { host, port } = target(options, options.defaultPort ?? 80);
-    return connect({ host, port }) as Duplex;
+    return connect({ host, port });
   }
 }
 
-/** An undici Dispatcher (an undici Agent) whose connections are scif-net sockets. */
-export function createDispatcher(options: UndiciAgent.Options = {}): Dispatcher {
-  return new UndiciAgent({
-    ...options,
-    connect(opts, callback) {
-      const { host, port } = target(opts as ConnectTarget, opts.protocol === 'https:' ? 443 : 80);
-      const socket = connect({ host, port });
-      let settled = false;
-      const onError = (err: Error) => {
-        if (settled) return;
-        settled = true;
+/** An https.Agent: TLS over scif-net sockets. TLS options go to the agent or the request, as usual. */
+export class HttpsAgent extends https.Agent {
+  override createConnection(options: ConnectTarget & tls.ConnectionOptions): Duplex {
+    const { host, port } = target(options, options.defaultPort ?? 443);
+    const socket = connect({ host, port });
+    return tls.connect({ ...options, host, port, socket });
+  }
+}
+
+/**
+ * An undici connector: a scif-net socket for each connection, and TLS over it
+ * for https: origins (`tlsOptions` are passed to tls.connect()).
+ */
+export function createConnector(tlsOptions: tls.ConnectionOptions = {}): buildConnector.connector {
+  return (opts, callback) => {
+    const secure = opts.protocol === 'https:';
+    const { host, port } = target(opts as ConnectTarget, secure ? 443 : 80);
+    const raw = connect({ host, port });
+    const socket: Duplex = secure
+      ? tls.connect({ servername: opts.servername ?? host, ALPNProtocols: ['http/1.1'], ...tlsOptions, socket: raw })
+      : raw;
+    let settled = false;
+    const settle = (err: Error | null) => {
+      if (settled) return;
+      settled = true;
+      socket.off('error', onError);
+      if (err) {
+        socket.destroy();
         callback(err, null);
-      };
-      socket.once('error', onError);
-      socket.once('connect', () => {
-        if (settled) return;
-        settled = true;
-        socket.off('error', onError);
+      } else {
         callback(null, socket as unknown as import('node:net').Socket);
-      });
-    },
-  });
+      }
+    };
+    const onError = (err: Error) => settle(err);
+    socket.once('error', onError);
+    socket.once(secure ? 'secureConnect' : 'connect', () => settle(null));
+  };
+}
+
+export interface DispatcherOptions extends Omit<UndiciAgent.Options, 'connect'> {
+  /** TLS options for https: origins. */
+  tlsOptions?: tls.ConnectionOptions;
+}
+
+/** An undici Dispatcher (an undici Agent) whose connections are scif-net sockets. */
+export function createDispatcher(options: DispatcherOptions = {}): Dispatcher {
+  const { tlsOptions, ...rest } = options;
+  return new UndiciAgent({ ...rest, connect: createConnector(tlsOptions) });
 }

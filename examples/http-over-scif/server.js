@@ -1,11 +1,12 @@
 // A plain node:http server, served over SCIF: run it on a card node.
 //   SCIF_NET_NODE=1 node examples/http-over-scif/server.js [port]
-const http = require('node:http');
-const scifHttp = require('scif-net/http');
+// scif-net/http's createServer is node:http's, with a listen() that speaks
+// SCIF: listen(8080) is port 8080 on this process's node.
+const { createServer } = require('scif-net/http');
 
 const port = Number(process.argv[2] ?? 8080);
 
-const server = http.createServer((req, res) => {
+const server = createServer((req, res) => {
   let bytes = 0;
   req.on('data', (chunk) => (bytes += chunk.length));
   req.on('end', () => {
@@ -20,10 +21,10 @@ const server = http.createServer((req, res) => {
   });
 });
 
-const scif = scifHttp.listen(server, port, () => {
-  const { address, port: bound } = scif.address();
+server.listen(port, () => {
+  const { address, port: bound } = server.address();
   console.log(`[server] node:http listening on ${address}:${bound}`);
   if (process.send) process.send({ listening: bound });
 });
 
-process.on('SIGTERM', () => scifHttp.closeServer(server, scif, () => process.exit(0)));
+process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -93,7 +93,99 @@ function scifListenArgs(args: unknown[]): Listen | null {
   return { options, backlog: options.backlog ?? backlog, cb };
 }
 
-const kNode = Symbol('kNode');
+type ServerFields = {
+  _handle: unknown; _unref: boolean; _connections: number; maxConnections?: number; allowHalfOpen: boolean;
+  pauseOnConnect: boolean; highWaterMark?: number;
+};
+
+/**
+ * Listens over SCIF on any node:net Server (ours, node:http's, node:https's)
+ * when listen()'s arguments name a SCIF place, as node:net would over TCP:
+ * 'listening' and 'connection' are emitted on that server and its handle is
+ * the listening endpoint. False when the arguments are not SCIF's.
+ */
+export function listenOverSCIF(server: tcp.Server, args: unknown[]): boolean {
+  const parsed = scifListenArgs(args);
+  if (!parsed) return false;
+  const self = server as unknown as ServerFields;
+  if (self._handle) return false;  // node:net throws ERR_SERVER_ALREADY_LISTEN
+  const { options, backlog = DEFAULT_BACKLOG, cb } = parsed;
+  const port = validatePort(options.port ?? 0, 'options.port');
+  if (typeof backlog !== 'number') throw ERR_INVALID_ARG_TYPE('options.backlog', 'of type number', backlog);
+  if (cb) server.once('listening', cb);
+  if (options.signal) watchSignal(server, options.signal);
+
+  let here: number;
+  try {
+    here = selfNode();
+  } catch (err) {
+    process.nextTick(() => server.emit('error', err));
+    return true;
+  }
+  const full = options.host ? parseAddress(options.host) : null;
+  const node = options.host ? (full ? full.node : parseHost(options.host)!) : here;
+  const endpoint = new binding.Endpoint();
+  let status = node === here ? endpoint.open() : EADDRNOTAVAIL;  // one listens on one's own node
+  let bound = port;
+  if (status === 0) {
+    bound = endpoint.bind(port);
+    status = bound < 0 ? bound : endpoint.listen(backlog);
+  }
+  if (status !== 0) {
+    endpoint.close();
+    const err = uvExceptionWithHostPort(status, 'listen', formatHost(node), port);
+    process.nextTick(() => server.emit('error', err));
+    return true;
+  }
+  const handle = new ListenHandle(endpoint, node, bound);
+  self._handle = handle;
+  endpoint.onconnection = (st, child, peerNode, peerPort) => onConnection(server, st, child, peerNode, peerPort);
+  if (self._unref) endpoint.unref();
+  process.nextTick(() => {
+    if (self._handle === handle) server.emit('listening');
+  });
+  return true;
+}
+
+function watchSignal(server: tcp.Server, signal: AbortSignal): void {
+  if (signal.aborted) {
+    process.nextTick(() => server.close());
+    return;
+  }
+  const onAbort = () => server.close();
+  signal.addEventListener('abort', onAbort, { once: true });
+  server.once('close', () => signal.removeEventListener('abort', onAbort));
+}
+
+function onConnection(server: tcp.Server, status: number, child?: NativeEndpoint, node?: number, port?: number): void {
+  const self = server as unknown as ServerFields;
+  if (status < 0 || !child) {
+    server.emit('error', errnoException(status, 'accept'));
+    return;
+  }
+  if (self.maxConnections != null && self._connections >= self.maxConnections) {
+    const local = server.address() as AddressInfo;
+    child.close();
+    server.emit('drop', {
+      localAddress: local.address, localPort: local.port, localFamily: FAMILY,
+      remoteAddress: formatHost(node!), remotePort: port, remoteFamily: FAMILY,
+    });
+    return;
+  }
+  const socket = new Socket({
+    scifHandle: child,
+    allowHalfOpen: self.allowHalfOpen,
+    pauseOnCreate: self.pauseOnConnect,
+    readable: true,
+    writable: true,
+    highWaterMark: self.highWaterMark,
+  });
+  self._connections++;
+  const s = socket as unknown as { server: unknown; _server: unknown };
+  s.server = server;
+  s._server = server;
+  server.emit('connection', socket);
+}
 
 export class Server extends tcp.Server {
   constructor(options?: ServerOptions | ((socket: Socket) => void), connectionListener?: (socket: Socket) => void) {
@@ -104,89 +196,7 @@ export class Server extends tcp.Server {
   }
 
   override listen(...args: unknown[]): this {
-    const parsed = scifListenArgs(args);
-    if (!parsed) return (super.listen as (...a: unknown[]) => this)(...args);
-    const { options, backlog = DEFAULT_BACKLOG, cb } = parsed;
-    const self = this as unknown as { _handle: unknown; _listeningId: number; _unref: boolean };
-    if (self._handle) return (super.listen as (...a: unknown[]) => this)(...args);  // node:net throws
-    const port = validatePort(options.port ?? 0, 'options.port');
-    if (typeof backlog !== 'number') throw ERR_INVALID_ARG_TYPE('options.backlog', 'of type number', backlog);
-    if (cb) this.once('listening', cb);
-    if (options.signal) this.watchSignal(options.signal);
-
-    let here: number;
-    try {
-      here = selfNode();
-    } catch (err) {
-      process.nextTick(() => this.emit('error', err));
-      return this;
-    }
-    const full = options.host ? parseAddress(options.host) : null;
-    const node = options.host ? (full ? full.node : parseHost(options.host)!) : here;
-    const endpoint = new binding.Endpoint();
-    let status = node === here ? endpoint.open() : EADDRNOTAVAIL;  // one listens on one's own node
-    let bound = port;
-    if (status === 0) {
-      bound = endpoint.bind(port);
-      status = bound < 0 ? bound : endpoint.listen(backlog);
-    }
-    if (status !== 0) {
-      endpoint.close();
-      const err = uvExceptionWithHostPort(status, 'listen', formatHost(node), port);
-      process.nextTick(() => this.emit('error', err));
-      return this;
-    }
-    self._handle = new ListenHandle(endpoint, node, bound);
-    (this as unknown as Record<symbol, number>)[kNode] = node;
-    endpoint.onconnection = (st, child, peerNode, peerPort) => this.onConnection(st, child, peerNode, peerPort);
-    if (self._unref) endpoint.unref();
-    const handle = self._handle;
-    process.nextTick(() => {
-      if (self._handle === handle) this.emit('listening');
-    });
-    return this;
-  }
-
-  private watchSignal(signal: AbortSignal): void {
-    if (signal.aborted) {
-      process.nextTick(() => this.close());
-      return;
-    }
-    const onAbort = () => this.close();
-    signal.addEventListener('abort', onAbort, { once: true });
-    this.once('close', () => signal.removeEventListener('abort', onAbort));
-  }
-
-  private onConnection(status: number, child?: NativeEndpoint, node?: number, port?: number): void {
-    const self = this as unknown as {
-      _connections: number; maxConnections?: number; allowHalfOpen: boolean; pauseOnConnect: boolean;
-      noDelay: boolean; keepAlive: boolean; highWaterMark?: number;
-    };
-    if (status < 0 || !child) {
-      this.emit('error', errnoException(status, 'accept'));
-      return;
-    }
-    if (self.maxConnections != null && self._connections >= self.maxConnections) {
-      const local = (this.address() as AddressInfo);
-      child.close();
-      this.emit('drop', {
-        localAddress: local.address, localPort: local.port, localFamily: FAMILY,
-        remoteAddress: formatHost(node!), remotePort: port, remoteFamily: FAMILY,
-      });
-      return;
-    }
-    const socket = new Socket({
-      scifHandle: child,
-      allowHalfOpen: self.allowHalfOpen,
-      pauseOnCreate: self.pauseOnConnect,
-      readable: true,
-      writable: true,
-      highWaterMark: self.highWaterMark,
-    });
-    self._connections++;
-    const s = socket as unknown as { server: unknown; _server: unknown };
-    s.server = this;
-    s._server = this;
-    this.emit('connection', socket);
+    if (listenOverSCIF(this, args)) return this;
+    return (super.listen as (...a: unknown[]) => this)(...args);
   }
 }
