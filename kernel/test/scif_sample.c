@@ -18,6 +18,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <scif.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,9 +45,10 @@ static unsigned char pattern(int who, size_t i)
 	return (unsigned char)(who * 31 + i * 7 + (i >> 12));
 }
 
-static volatile uint64_t *flag_at(void *page, int i)
+/* Flags live in registered memory, one per cache line of the last page. */
+static _Atomic uint64_t *flag_at(void *page, int i)
 {
-	return (volatile uint64_t *)((char *)page + 64 * i);
+	return (_Atomic uint64_t *)((char *)page + 64 * i);
 }
 
 static int server(uint16_t port)
@@ -72,7 +74,7 @@ static int server(uint16_t port)
 	CHECK(scif_recv(conn, &theirs, sizeof(theirs), SCIF_RECV_BLOCK) == sizeof(theirs));
 
 	/* The client's data, then its signal. */
-	while (*flag_at(buf + LEN, 0) != DONE)
+	while (atomic_load_explicit(flag_at(buf + LEN, 0), memory_order_acquire) != DONE)
 		;
 	for (size_t i = 0; i < LEN; i++)
 		CHECK(buf[i] == pattern(1, i));
@@ -83,7 +85,7 @@ static int server(uint16_t port)
 	CHECK(scif_writeto(conn, mine, LEN, theirs, 0) == 0);
 	CHECK(scif_fence_mark(conn, SCIF_FENCE_INIT_SELF, &mark) == 0);
 	CHECK(scif_fence_wait(conn, mark) == 0);
-	__atomic_store_n(flag_at(buf + LEN, 1), ANSWER, __ATOMIC_RELEASE);
+	atomic_store_explicit(flag_at(buf + LEN, 1), ANSWER, memory_order_release);
 
 	/* Both unregister while still connected, then part. */
 	CHECK(scif_recv(conn, &mark, 1, SCIF_RECV_BLOCK) == 1);
@@ -100,7 +102,7 @@ static int client(uint16_t node, uint16_t port)
 	struct scif_portID dst = { .node = node, .port = port };
 	uint16_t nodes[16], self;
 	unsigned char *buf, *copy;
-	volatile uint64_t *flags;
+	void *flags;
 	scif_epd_t epd;
 	off_t mine, theirs;
 	int n;
@@ -125,7 +127,7 @@ static int client(uint16_t node, uint16_t port)
 	/* The server's flag page, mapped here; spin until it answers. */
 	flags = scif_mmap(NULL, PAGE, SCIF_PROT_READ, 0, epd, theirs + LEN);
 	CHECK(flags != SCIF_MMAP_FAILED);
-	while (__atomic_load_n(flag_at((void *)flags, 1), __ATOMIC_ACQUIRE) != ANSWER)
+	while (atomic_load_explicit(flag_at(flags, 1), memory_order_acquire) != ANSWER)
 		;
 	for (size_t i = 0; i < LEN; i++)
 		CHECK(buf[i] == pattern(2, i));
@@ -134,7 +136,7 @@ static int client(uint16_t node, uint16_t port)
 	CHECK(scif_vreadfrom(epd, copy, LEN, theirs, SCIF_RMA_SYNC) == 0);
 	CHECK(memcmp(copy, buf, LEN) == 0);
 
-	CHECK(scif_munmap((void *)flags, PAGE) == 0);
+	CHECK(scif_munmap(flags, PAGE) == 0);
 	CHECK(scif_unregister(epd, mine, LEN) == 0);
 	CHECK(scif_send(epd, "b", 1, SCIF_SEND_BLOCK) == 1);
 	CHECK(scif_recv(epd, &n, 1, SCIF_RECV_BLOCK) == 1);

@@ -130,13 +130,13 @@ static void *loop_main(void *arg)
 	int r;
 
 	for (;;) {
-		if (atomic_load(&lp->done) % 2 == 0)
+		if (atomic_load_explicit(&lp->done, memory_order_relaxed) % 2 == 0)
 			r = scif_writeto(lp->k->c, lp->k->mine, N, lp->k->theirs, 0);
 		else
 			r = scif_readfrom(lp->k->c, lp->k->mine, N, lp->k->theirs, 0);
 		if (r != 0)
 			break;
-		atomic_fetch_add(&lp->done, 1);
+		atomic_fetch_add_explicit(&lp->done, 1, memory_order_release);
 	}
 	lp->err = errno;
 	return NULL;
@@ -155,13 +155,14 @@ static void check_killed_while_we_copy(void)
 	CHECK(view != SCIF_MMAP_FAILED);
 	lp.k = &k;
 	CHECK(pthread_create(&lp.t, NULL, loop_main, &lp) == 0);
-	while (atomic_load(&lp.done) < 3)
+	while (atomic_load_explicit(&lp.done, memory_order_acquire) < 3)
 		sched_yield();
 	CHECK(kill(k.pid, SIGKILL) == 0);
 	t0 = now_ms();
 	CHECK(pthread_join(lp.t, NULL) == 0);
 	printf("# (a) RMAs stopped with %s %.2f ms after the peer was killed, after %d\n",
-	       strerrorname_np(lp.err), now_ms() - t0, atomic_load(&lp.done));
+	       strerrorname_np(lp.err), now_ms() - t0,
+	       atomic_load_explicit(&lp.done, memory_order_acquire));
 	CHECK(lp.err == ECONNRESET);
 	expect_signal(k.pid, SIGKILL);
 	expect_dead(&k, 1);
@@ -183,10 +184,10 @@ static void *wait_main(void *arg)
 {
 	struct waiter *w = arg;
 
-	w->tid = gettid();
+	atomic_store_explicit(&w->tid, gettid(), memory_order_release);
 	w->ret = scif_fence_wait(w->c, w->mark);
 	w->err = errno;
-	atomic_store(&w->returned, true);
+	atomic_store_explicit(&w->returned, true, memory_order_release);
 	return NULL;
 }
 
@@ -197,7 +198,7 @@ static bool blocks(struct waiter *w)
 	long nr = -1;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)w->tid);
-	while (!atomic_load(&w->returned)) {
+	while (!atomic_load_explicit(&w->returned, memory_order_acquire)) {
 		FILE *f = fopen(path, "r");
 
 		if (!f)
@@ -242,7 +243,7 @@ static void check_killed_while_it_copies(void)
 	w.c = k.c;
 	CHECK(scif_fence_mark(k.c, SCIF_FENCE_INIT_PEER, &w.mark) == 0);
 	CHECK(pthread_create(&w.t, NULL, wait_main, &w) == 0);
-	while (!w.tid)
+	while (!atomic_load_explicit(&w.tid, memory_order_acquire))
 		sched_yield();
 	blocked = blocks(&w);
 	CHECK(kill(k.pid, SIGKILL) == 0);
