@@ -66,8 +66,9 @@ void ep_put(struct endpoint *ep);
  * leave, and frees it. */
 int ep_destroy(int epd);
 
-/* Swallows pending doorbells, unless another thread is the poller (as_poller:
- * we are), notes a departed peer and wakes followers. Call with ep->lock held. */
+/* Reads waiting control messages (ctl.h), whoever the poller is; swallows
+ * pending doorbells, unless another thread is the poller (as_poller: we are),
+ * notes a departed peer and wakes followers. Call with ep->lock held. */
 void ep_drain_locked(struct endpoint *ep, bool as_poller);
 uint64_t ep_wake_gen(struct endpoint *ep);
 /* Before sleeping on a condition: swallows doorbells (unless another thread
