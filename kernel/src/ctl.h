@@ -58,7 +58,8 @@ struct ctl_msg {
 	struct ctl_seg seg[WIN_MAX_SEGS];	/* only nseg of them travel */
 };
 
-#define CTL_MSG_BYTES(nseg) (offsetof(struct ctl_msg, seg) + (size_t)(nseg) * sizeof(struct ctl_seg))
+#define CTL_MSG_BYTES(nseg) \
+	(offsetof(struct ctl_msg, seg) + (size_t)(nseg) * sizeof(struct ctl_seg))
 
 /* Sends one message with nfds descriptors; ep->rma.lock held. 0 or -ECONNRESET. */
 int ctl_send(struct endpoint *ep, const struct ctl_msg *m, const int *fds, int nfds);

@@ -225,7 +225,8 @@ int win_recv_add(struct endpoint *ep, const struct ctl_msg *m, int *fds, int nfd
 	int err;
 
 	if (m->nseg == 0 || m->nseg > WIN_MAX_SEGS || (int)m->nseg != nfds || m->off < 0 ||
-	    m->len == 0 || (m->len & (page - 1)) || (m->off & (int64_t)(page - 1))) {
+	    m->len == 0 || m->len > (uint64_t)(INT64_MAX - m->off) || (m->len & (page - 1)) ||
+	    (m->off & (int64_t)(page - 1))) {
 		close_all(fds, nfds);
 		return -EPROTO;
 	}

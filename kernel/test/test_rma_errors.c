@@ -4,7 +4,8 @@
  * (ranges that are not registered, negative offsets, gaps between windows,
  * a signal across two windows), EACCES (a window's protection), EFAULT (no
  * local memory), EBADF, ENOTCONN before connecting, ENODEV while the peer's
- * node is off line and ECONNRESET after the peer closed. A refused call moves no byte. Both ends live in this process.
+ * node is off line and ECONNRESET after the peer closed. A refused call
+ * moves no byte. Both ends live in this process.
  */
 #include <sys/mman.h>
 
