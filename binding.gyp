@@ -5,14 +5,7 @@
       "sources": [
         "native/binding.cc",
         "native/endpoint.cc",
-        "kernel/src/rb.c",
-        "kernel/src/fabric.c",
-        "kernel/src/qp.c",
-        "kernel/src/endpoint.c",
-        "kernel/src/connection.c",
-        "kernel/src/message.c",
-        "kernel/src/poll.c",
-        "kernel/src/nodes.c"
+        "<!@(node -p \"require('fs').readdirSync('kernel/src').filter((f) => f.endsWith('.c')).map((f) => 'kernel/src/' + f).join(' ')\")"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

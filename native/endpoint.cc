@@ -567,7 +567,23 @@ size_t Endpoint::TxBytes() const {
   return total - (seg_idx_ < segs_.size() ? seg_off_ : 0);
 }
 
+// Whether bytes the peer sent are still waiting in the ring, unread: closing
+// then discards them, and (as TCP answers with a reset) the peer must learn it.
+// A FIN alone is not data, so what is there is read and looked at.
+bool Endpoint::UnreadData() {
+  uint8_t scratch[16 * 1024];
+  for (int i = 0; i < 64; i++) {
+    int n = scif_recv(epd_, scratch, sizeof(scratch), 0);
+    if (n <= 0) return false;
+    FrameDecoder::Result f = decoder_.Decode(scratch, static_cast<size_t>(n));
+    if (f.length > 0 || f.error) return true;
+    if (f.fin) return false;
+  }
+  return true;
+}
+
 void Endpoint::Teardown(bool reset) {
+  if (!reset && state_ == State::kConnected && !eof_ && UnreadData()) reset = true;
   if (!reset && state_ == State::kConnected && !fin_sent_ && !peer_gone_ && !TxPending() &&
       leftover_.empty()) {
     uint8_t fin[kFrameHeader];

@@ -86,6 +86,7 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   void FinishTx(int status);
   int FlushTx();
   int Send(const uint8_t* data, size_t len);
+  bool UnreadData();
   void Teardown(bool reset);
   bool TxPending() const { return tx_ != Tx::kIdle; }
   size_t TxBytes() const;

@@ -125,6 +125,20 @@ const scenarios = {
     return { client, accepted: logs.accepted, server: logs.server };
   },
 
+  async 'destroying with unread data resets the peer'(tr) {
+    const { server, port, logs, accepted, finish } = await setup(tr, { pauseOnConnect: true });
+    const c = tr.connect(port);
+    const client = record(c, SOCKET_EVENTS);
+    c.resume();
+    await once(c, 'connect');
+    await new Promise((r) => c.write(Buffer.alloc(100000, 1), r));
+    while (accepted.length === 0) await once(server, 'connection');
+    accepted[0].destroy();
+    await once(c, 'close');
+    await finish();
+    return { client, accepted: logs.accepted, server: logs.server };
+  },
+
   async 'nobody listening'(tr) {
     const { server, port } = await setup(tr);
     await new Promise((r) => server.close(r));
@@ -237,7 +251,8 @@ const scenarios = {
     const client = record(c, SOCKET_EVENTS);
     c.pause();
     await once(c, 'connect');
-    await new Promise((r) => setTimeout(r, 20));
+    // Paused, the socket still reads into its buffer, up to its high water mark.
+    while (c.readableLength === 0) await new Promise((r) => setImmediate(r));
     const pausedRead = c.bytesRead > 0 && c.readableLength > 0;
     let got = 0;
     c.on('data', (d) => (got += d.length));

@@ -18,6 +18,7 @@ import {
   ERR_SOCKET_CLOSED_BEFORE_CONNECTION, errnoException, exceptionWithHostPort,
 } from './errors';
 import { OnRead, type OnReadOption } from './onread';
+import { installTlsCompat } from './tls-compat';
 
 const ENOTCONN = -107;
 
@@ -451,6 +452,8 @@ scifAccessor('bytesWritten', function (state) {
 scifAccessor('bufferSize', function (state) {
   return state.handle ? this.writableLength + state.handle.writeQueueSize : undefined;
 });
+
+installTlsCompat((socket): socket is Socket => socket instanceof Socket && socket[kScif] !== null);
 
 function attach(socket: Socket, handle: NativeEndpoint): void {
   handle.onconnect = (status) => socket.onConnect(status);
