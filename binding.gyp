@@ -5,6 +5,7 @@
       "sources": [
         "native/binding.cc",
         "native/endpoint.cc",
+        "native/backend.cc",
         "<!@(node -p \"require('fs').readdirSync('kernel/src').filter((f) => f.endsWith('.c')).map((f) => 'kernel/src/' + f).join(' ')\")"
       ],
       "include_dirs": [
@@ -18,7 +19,8 @@
       "cflags": ["-Wall", "-Wextra", "-O2", "-pthread"],
       "cflags_c": ["-std=c11"],
       "cflags_cc": ["-std=c++17"],
-      "ldflags": ["-pthread"]
+      "ldflags": ["-pthread"],
+      "libraries": ["-ldl"]
     }
   ]
 }

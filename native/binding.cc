@@ -2,7 +2,10 @@
 // node calls. Nothing else lives here.
 #include <napi.h>
 
+#include <string>
+
 #include "addon.h"
+#include "backend.h"
 #include "endpoint.h"
 
 extern "C" {
@@ -13,15 +16,23 @@ extern "C" {
 namespace scifnet {
 namespace {
 
-Napi::Value Fail(Napi::Env env) { return Napi::Number::New(env, errno > 0 ? -errno : -EIO); }
+Napi::Value Fail(Napi::Env env, int err = 0) {
+  if (!err) err = errno > 0 ? errno : EIO;
+  return Napi::Number::New(env, -err);
+}
+
+// The backend, or null (the caller answers -ENXIO; lastError() says why).
+const ScifApi* Api() { return Scif(); }
 
 // { self, nodes: [...] } or -errno.
 Napi::Value NodeIds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  const ScifApi* api = Api();
+  if (!api) return Fail(env, ENXIO);
   uint16_t ids[SCIF_NET_MAX_NODES], self = 0;
-  int n = scif_get_nodeIDs(ids, SCIF_NET_MAX_NODES, &self);
+  int n = api->get_node_ids(ids, SCIF_NET_MAX_NODES, &self);
   if (n < 0) return Fail(env);
-  Napi::Array nodes = Napi::Array::New(env, n);
+  Napi::Array nodes = Napi::Array::New(env);
   for (int i = 0; i < n && i < SCIF_NET_MAX_NODES; i++) nodes.Set(i, Napi::Number::New(env, ids[i]));
   Napi::Object out = Napi::Object::New(env);
   out.Set("self", Napi::Number::New(env, self));
@@ -30,31 +41,65 @@ Napi::Value NodeIds(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value NodeCount(const Napi::CallbackInfo& info) {
-  int n = scif_net_node_count();
+  const ScifApi* api = Api();
+  if (!api) return Fail(info.Env(), ENXIO);
+  if (!api->node_count) return Fail(info.Env(), ENOSYS);
+  int n = api->node_count();
   return n < 0 ? Fail(info.Env()) : Napi::Number::New(info.Env(), n);
 }
 
 Napi::Value SelfNode(const Napi::CallbackInfo& info) {
-  int n = scif_net_self_node();
+  const ScifApi* api = Api();
+  if (!api) return Fail(info.Env(), ENXIO);
+  int n;
+  if (api->self_node) {
+    n = api->self_node();
+  } else {
+    uint16_t self = 0;
+    n = api->get_node_ids(nullptr, 0, &self) < 0 ? -1 : self;
+  }
   return n < 0 ? Fail(info.Env()) : Napi::Number::New(info.Env(), n);
 }
 
 Napi::Value FabricPath(const Napi::CallbackInfo& info) {
-  const char* path = scif_net_fabric_path();
+  const ScifApi* api = Api();
+  if (!api) return Fail(info.Env(), ENXIO);
+  if (!api->fabric_path) return Fail(info.Env(), ENOSYS);
+  const char* path = api->fabric_path();
   return path ? Napi::String::New(info.Env(), path) : Fail(info.Env());
 }
 
 Napi::Value SetNodeOnline(const Napi::CallbackInfo& info) {
+  const ScifApi* api = Api();
+  if (!api) return Fail(info.Env(), ENXIO);
+  if (!api->set_node_online) return Fail(info.Env(), ENOSYS);
   uint32_t node = info[0].As<Napi::Number>().Uint32Value();
   bool online = info[1].ToBoolean().Value();
-  if (node > 0xffff || scif_net_set_node_online(static_cast<uint16_t>(node), online) < 0)
-    return Fail(info.Env());
+  if (node > 0xffff) return Fail(info.Env(), EINVAL);
+  if (api->set_node_online(static_cast<uint16_t>(node), online) < 0) return Fail(info.Env());
   return Napi::Number::New(info.Env(), 0);
 }
 
-// Why the last failing call on this thread failed, when errno alone does not say.
+// Why the last failing call on this thread failed, when errno alone does not
+// say: the backend that could not be had, or the fabric's own sentence.
 Napi::Value LastError(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), scif_net_last_error());
+  std::string why;
+  const ScifApi* api = Scif(&why);
+  if (!api) return Napi::String::New(info.Env(), why);
+  return Napi::String::New(info.Env(), api->last_error ? api->last_error() : "");
+}
+
+// { name, library, note } of the backend in use, or the reason there is none.
+Napi::Value Backend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string why;
+  const ScifApi* api = Scif(&why);
+  if (!api) return Napi::String::New(env, why);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("name", api->name);
+  out.Set("library", api->library);
+  out.Set("note", api->note);
+  return out;
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -69,6 +114,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fabricPath", Napi::Function::New<FabricPath>(env, "fabricPath"));
   exports.Set("setNodeOnline", Napi::Function::New<SetNodeOnline>(env, "setNodeOnline"));
   exports.Set("lastError", Napi::Function::New<LastError>(env, "lastError"));
+  exports.Set("backend", Napi::Function::New<Backend>(env, "backend"));
   exports.Set("UV_EOF", Napi::Number::New(env, kUvEof));
   return exports;
 }

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "addon.h"
+#include "backend.h"
 
 namespace scifnet {
 
@@ -72,6 +73,7 @@ Napi::Object Endpoint::Adopt(Napi::Env env, scif_epd_t epd, scif_portID peer, ui
   *status = 0;
   Napi::Object obj = AddonData::Get(env)->endpoint_ctor.New({});
   Endpoint* ep = Unwrap(obj);
+  ep->api_ = Scif();
   ep->epd_ = epd;
   ep->peer_ = peer;
   ep->local_port_ = local_port;  // accepted endpoints share their listener's port
@@ -91,7 +93,9 @@ Napi::Object Endpoint::Adopt(Napi::Env env, scif_epd_t epd, scif_portID peer, ui
 Napi::Value Endpoint::Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_ != State::kNone) return Napi::Number::New(env, -EISCONN);
-  epd_ = scif_open();
+  api_ = Scif();
+  if (!api_) return Napi::Number::New(env, -ENXIO);  // as SCIF says of an unusable libscif; lastError() says more
+  epd_ = api_->open();
   if (epd_ < 0) return Napi::Number::New(env, Errno());
   state_ = State::kOpen;
   ObjectWrap::Ref();  // an open endpoint lives until closed
@@ -101,7 +105,7 @@ Napi::Value Endpoint::Open(const Napi::CallbackInfo& info) {
 Napi::Value Endpoint::Bind(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_ != State::kOpen) return Napi::Number::New(env, -EINVAL);
-  int port = scif_bind(epd_, static_cast<uint16_t>(info[0].As<Napi::Number>().Uint32Value()));
+  int port = api_->bind(epd_, static_cast<uint16_t>(info[0].As<Napi::Number>().Uint32Value()));
   if (port < 0) return Napi::Number::New(env, Errno());
   local_port_ = static_cast<uint16_t>(port);
   return Napi::Number::New(env, port);
@@ -110,7 +114,7 @@ Napi::Value Endpoint::Bind(const Napi::CallbackInfo& info) {
 Napi::Value Endpoint::Listen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_ != State::kOpen) return Napi::Number::New(env, -EINVAL);
-  if (scif_listen(epd_, info[0].As<Napi::Number>().Int32Value()) < 0)
+  if (api_->listen(epd_, info[0].As<Napi::Number>().Int32Value()) < 0)
     return Napi::Number::New(env, Errno());
   state_ = State::kListening;
   return Napi::Number::New(env, Watch());
@@ -125,7 +129,7 @@ Napi::Value Endpoint::Connect(const Napi::CallbackInfo& info) {
   int fd = scif_get_fd(epd_);
   int flags = fcntl(fd, F_GETFL);
   if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return Napi::Number::New(env, Errno());
-  int port = scif_connect(epd_, &peer_);
+  int port = api_->connect(epd_, &peer_);
   if (port < 0 && errno != EINPROGRESS) return Napi::Number::New(env, Errno());
   state_ = State::kConnecting;
   if (int err = Watch()) return Napi::Number::New(env, err);
@@ -210,6 +214,7 @@ Napi::Value Endpoint::Writev(const Napi::CallbackInfo& info) {
   tx_async_ = true;
   tx_hold_ = Napi::Persistent(info[0]);
   Schedule();  // arm for space (and catch space that appeared meanwhile)
+  if (!api_->doorbell_readiness) Watch();
   return Napi::Number::New(env, 1);
 }
 
@@ -324,14 +329,24 @@ int Endpoint::Watch() {
     }
   }
   if (!loop_->poll_init) return -EINVAL;
-  if (!watching_) {
-    // The fabric's descriptor turns readable for every kind of news (rings,
-    // connection requests, a departed peer), so reading is all we watch.
-    int err = uv_poll_start(&loop_->poll, UV_READABLE, OnPoll);
+  int events = WatchEvents();
+  if (!watching_ || events != watch_events_) {
+    int err = uv_poll_start(&loop_->poll, events, OnPoll);
     if (err) return err;
     watching_ = true;
+    watch_events_ = events;
   }
   return 0;
+}
+
+// The fabric's descriptor turns readable for every kind of news (rings,
+// connection requests, a departed peer), so reading is all we watch there; a
+// SCIF driver's descriptor reports POLLOUT itself, so with one we also watch
+// for writability while we wait for space or for a connect to finish.
+int Endpoint::WatchEvents() const {
+  if (api_->doorbell_readiness) return UV_READABLE;
+  bool want_out = state_ == State::kConnecting || (state_ == State::kConnected && TxPending());
+  return UV_READABLE | (want_out ? UV_WRITABLE : 0);
 }
 
 void Endpoint::Unwatch() {
@@ -360,7 +375,7 @@ void Endpoint::OnIdle(uv_idle_t* handle) {
 }
 
 // Asks the fabric what changed and acts on it until nothing is left to do, at
-// which point scif_poll() has armed the wake-ups that bring us back.
+// which point api_->poll() has armed the wake-ups that bring us back.
 void Endpoint::Service() {
   if (shutdown_status_ != 1) {
     int status = shutdown_status_;
@@ -381,13 +396,16 @@ void Endpoint::Service() {
     if (state_ == State::kConnected)
       want = static_cast<short>((reading_ ? POLLIN : 0) | (TxPending() ? POLLOUT : 0));
     scif_pollepd pe = {epd_, want, 0};
-    if (scif_poll(&pe, 1, 0) < 0) return;
-    if (pe.revents == 0 || !Dispatch(pe.revents)) return;
+    if (api_->poll(&pe, 1, 0) < 0) return;
+    if (pe.revents == 0 || !Dispatch(pe.revents)) {
+      if (watching_ && !api_->doorbell_readiness) Watch();
+      return;
+    }
   }
   Schedule();  // still busy: give the rest of the loop a turn first
 }
 
-// Acts on one scif_poll() answer; false when there was nothing to act on.
+// Acts on one api_->poll() answer; false when there was nothing to act on.
 bool Endpoint::Dispatch(short revents) {
   switch (state_) {
     case State::kListening:
@@ -404,7 +422,7 @@ bool Endpoint::Dispatch(short revents) {
       if (TxPending() && (revents & (POLLOUT | POLLHUP))) {
         int r = FlushTx();
         if (r != 0) FinishTx(r == 1 ? 0 : r);
-        tx_armed = r == 0 || !TxPending();  // a short scif_send() armed for space
+        tx_armed = r == 0 || !TxPending();  // a short api_->send() armed for space
         acted = true;
       }
       if (state_ == State::kConnected && reading_ && (revents & (POLLIN | POLLHUP))) {
@@ -417,7 +435,7 @@ bool Endpoint::Dispatch(short revents) {
         return false;
       }
       // Everything we wait for is armed (a callback that wants more schedules
-      // itself), so another scif_poll() this turn would find nothing new.
+      // itself), so another api_->poll() this turn would find nothing new.
       if (rx_armed && tx_armed) return false;
       return acted;
     }
@@ -434,7 +452,7 @@ void Endpoint::AcceptSome() {
   for (int i = 0; i < kAcceptsPerTurn && state_ == State::kListening; i++) {
     scif_portID peer;
     scif_epd_t nepd;
-    if (scif_accept(epd_, &peer, &nepd, 0) < 0) {
+    if (api_->accept(epd_, &peer, &nepd, 0) < 0) {
       if (errno == EAGAIN) return;
       Emit("onconnection", {Napi::Number::New(env, Errno())});
       return;
@@ -452,7 +470,7 @@ void Endpoint::AcceptSome() {
 }
 
 void Endpoint::FinishConnect() {
-  int port = scif_connect(epd_, &peer_);
+  int port = api_->connect(epd_, &peer_);
   if (port < 0 && errno == EINPROGRESS) return;
   int status = port < 0 ? Errno() : 0;
   if (port >= 0) local_port_ = static_cast<uint16_t>(port);
@@ -460,7 +478,7 @@ void Endpoint::FinishConnect() {
   Emit("onconnect", {Napi::Number::New(Env(), status)});
 }
 
-// Reads until the ring runs dry (true: scif_recv() armed the doorbell), the
+// Reads until the ring runs dry (true: api_->recv() armed the doorbell), the
 // reader pauses, or the turn's budget is spent (false: come back).
 bool Endpoint::ReadSome() {
   Napi::Env env = Env();
@@ -468,7 +486,7 @@ bool Endpoint::ReadSome() {
     Napi::HandleScope scope(env);
     if (read_buf_.IsEmpty()) read_buf_ = Napi::Persistent(Napi::Buffer<uint8_t>::New(env, kReadSize));
     Napi::Buffer<uint8_t> buf = read_buf_.Value();
-    int n = scif_recv(epd_, buf.Data(), static_cast<int>(kReadSize), 0);
+    int n = api_->recv(epd_, buf.Data(), static_cast<int>(kReadSize), 0);
     if (n < 0) {
       int err = Errno();
       reading_ = false;
@@ -515,13 +533,13 @@ void Endpoint::FinishTx(int status) {
 }
 
 int Endpoint::Send(const uint8_t* data, size_t len) {
-  int n = scif_send(epd_, const_cast<uint8_t*>(data), static_cast<int>(std::min<size_t>(len, INT_MAX)), 0);
+  int n = api_->send(epd_, const_cast<uint8_t*>(data), static_cast<int>(std::min<size_t>(len, INT_MAX)), 0);
   return n < 0 ? Errno() : n;
 }
 
 // Moves queued bytes into the ring: 1 when all are in, 0 when the ring is
 // full, or -errno. Small pieces are gathered into one staging copy, so a
-// batch of tiny writes costs one scif_send().
+// batch of tiny writes costs one api_->send().
 int Endpoint::FlushTx() {
   uint8_t* stage = AddonData::Get(Env())->stage;
   for (;;) {
@@ -573,7 +591,7 @@ size_t Endpoint::TxBytes() const {
 bool Endpoint::UnreadData() {
   uint8_t scratch[16 * 1024];
   for (int i = 0; i < 64; i++) {
-    int n = scif_recv(epd_, scratch, sizeof(scratch), 0);
+    int n = api_->recv(epd_, scratch, sizeof(scratch), 0);
     if (n <= 0) return false;
     FrameDecoder::Result f = decoder_.Decode(scratch, static_cast<size_t>(n));
     if (f.length > 0 || f.error) return true;
@@ -615,7 +633,7 @@ void Endpoint::Teardown(bool reset) {
     if (loop_->poll_init) uv_close(reinterpret_cast<uv_handle_t*>(&loop_->poll), done);
     loop_ = nullptr;
   }
-  if (epd_ >= 0) scif_close(epd_);
+  if (epd_ >= 0) api_->close(epd_);
   epd_ = -1;
   tx_ = Tx::kIdle;
   segs_.clear();

@@ -76,6 +76,7 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnIdle(uv_idle_t* handle);
   int Watch();
+  int WatchEvents() const;
   void Unwatch();
   void Schedule();
   void Service();
@@ -92,10 +93,12 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   size_t TxBytes() const;
   void Emit(const char* hook, std::initializer_list<napi_value> args);
 
+  const struct ScifApi* api_ = nullptr;
   scif_epd_t epd_ = -1;
   State state_ = State::kNone;
   LoopHandles* loop_ = nullptr;
   bool watching_ = false;
+  int watch_events_ = 0;
   bool referenced_ = true;
   bool reading_ = false;
   bool peer_gone_ = false;

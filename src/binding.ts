@@ -34,6 +34,7 @@ export interface Binding {
   fabricPath(): string | number;
   setNodeOnline(node: number, online: boolean): number;
   lastError(): string;
+  backend(): { name: string; library: string; note: string } | string;
   UV_EOF: number;
 }
 

@@ -28,3 +28,19 @@ export function setNodeOnline(node: number, online: boolean): void {
   const r = binding.setNodeOnline(node, online);
   if (r < 0) throw errnoException(r, 'scif_net_set_node_online');
 }
+
+export interface BackendInfo {
+  /** 'virtual' (the fabric linked into scif-net) or 'hw' (a libscif loaded with dlopen). */
+  name: string;
+  /** The library loaded, for 'hw'. */
+  library: string;
+  /** Why SCIF_NET_BACKEND=auto chose what it chose. */
+  note: string;
+}
+
+/** The SCIF backend in use (SCIF_NET_BACKEND=auto|hw|virtual); throws, saying why, when there is none. */
+export function backend(): BackendInfo {
+  const r = binding.backend();
+  if (typeof r === 'string') throw Object.assign(new Error(`scif-net: ${r}`), { code: 'ENXIO' });
+  return r;
+}

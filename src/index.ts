@@ -2,6 +2,6 @@
 import * as net from './net';
 
 export * from './net';
-export { getNodeIds, fabricPath, setNodeOnline } from './fabric';
-export type { NodeIds } from './fabric';
+export { getNodeIds, fabricPath, setNodeOnline, backend } from './fabric';
+export type { NodeIds, BackendInfo } from './fabric';
 export default net;

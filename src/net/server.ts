@@ -119,7 +119,9 @@ export function listenOverSCIF(server: tcp.Server, args: unknown[]): boolean {
   try {
     here = selfNode();
   } catch (err) {
-    process.nextTick(() => server.emit('error', err));
+    const errno = (err as { errno?: number }).errno ?? -6;
+    const ex = uvExceptionWithHostPort(errno, 'listen', options.host ?? 'localhost', port);
+    process.nextTick(() => server.emit('error', ex));
     return true;
   }
   const full = options.host ? parseAddress(options.host) : null;

@@ -1,0 +1,168 @@
+// backend.cc - see backend.h.
+#include "backend.h"
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <mutex>
+
+extern "C" {
+#include "scif_net.h"
+}
+
+namespace scifnet {
+namespace {
+
+const char* const kDevices[] = {"/dev/mic/scif", "/dev/scif"};
+
+ScifApi Virtual() {
+  ScifApi api;
+  api.name = "virtual";
+  api.open = scif_open;
+  api.close = scif_close;
+  api.bind = scif_bind;
+  api.listen = scif_listen;
+  api.connect = scif_connect;
+  api.accept = scif_accept;
+  api.send = scif_send;
+  api.recv = scif_recv;
+  api.poll = scif_poll;
+  api.get_node_ids = scif_get_nodeIDs;
+  api.register_ = scif_register;
+  api.unregister = scif_unregister;
+  api.mmap = scif_mmap;
+  api.munmap = scif_munmap;
+  api.readfrom = scif_readfrom;
+  api.writeto = scif_writeto;
+  api.vreadfrom = scif_vreadfrom;
+  api.vwriteto = scif_vwriteto;
+  api.fence_mark = scif_fence_mark;
+  api.fence_wait = scif_fence_wait;
+  api.fence_signal = scif_fence_signal;
+  api.fabric_path = scif_net_fabric_path;
+  api.self_node = scif_net_self_node;
+  api.node_count = scif_net_node_count;
+  api.set_node_online = scif_net_set_node_online;
+  api.last_error = scif_net_last_error;
+  return api;
+}
+
+const char* Device() {
+  for (const char* d : kDevices)
+    if (access(d, F_OK) == 0) return d;
+  return nullptr;
+}
+
+template <typename F>
+bool Need(void* lib, const char* symbol, F* slot, std::string* missing) {
+  *slot = reinterpret_cast<F>(dlsym(lib, symbol));
+  if (!*slot) *missing += missing->empty() ? symbol : std::string(", ") + symbol;
+  return *slot != nullptr;
+}
+
+// Loads libscif with dlopen; false with *why when it cannot be used.
+bool Hardware(const std::string& library, ScifApi* api, std::string* why) {
+  // RTLD_LOCAL: the library's scif_* must not stand in for the fabric's own.
+  void* lib = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!lib) {
+    const char* err = dlerror();
+    *why = "cannot load " + library + " (" + (err ? err : "dlopen failed") +
+           "); install Intel MPSS's libscif or set SCIF_NET_LIBSCIF to its path";
+    return false;
+  }
+  std::string missing;
+  Need(lib, "scif_open", &api->open, &missing);
+  Need(lib, "scif_close", &api->close, &missing);
+  Need(lib, "scif_bind", &api->bind, &missing);
+  Need(lib, "scif_listen", &api->listen, &missing);
+  Need(lib, "scif_connect", &api->connect, &missing);
+  Need(lib, "scif_accept", &api->accept, &missing);
+  Need(lib, "scif_send", &api->send, &missing);
+  Need(lib, "scif_recv", &api->recv, &missing);
+  Need(lib, "scif_poll", &api->poll, &missing);
+  Need(lib, "scif_get_nodeIDs", &api->get_node_ids, &missing);
+  Need(lib, "scif_register", &api->register_, &missing);
+  Need(lib, "scif_unregister", &api->unregister, &missing);
+  Need(lib, "scif_mmap", &api->mmap, &missing);
+  Need(lib, "scif_munmap", &api->munmap, &missing);
+  Need(lib, "scif_readfrom", &api->readfrom, &missing);
+  Need(lib, "scif_writeto", &api->writeto, &missing);
+  Need(lib, "scif_vreadfrom", &api->vreadfrom, &missing);
+  Need(lib, "scif_vwriteto", &api->vwriteto, &missing);
+  Need(lib, "scif_fence_mark", &api->fence_mark, &missing);
+  Need(lib, "scif_fence_wait", &api->fence_wait, &missing);
+  Need(lib, "scif_fence_signal", &api->fence_signal, &missing);
+  if (!missing.empty()) {
+    *why = library + " is not a usable libscif: it lacks " + missing;
+    dlclose(lib);
+    return false;
+  }
+  // Present only when the library is the virtual fabric built as libscif.
+  std::string optional;
+  Need(lib, "scif_net_fabric_path", &api->fabric_path, &optional);
+  Need(lib, "scif_net_self_node", &api->self_node, &optional);
+  Need(lib, "scif_net_node_count", &api->node_count, &optional);
+  Need(lib, "scif_net_set_node_online", &api->set_node_online, &optional);
+  Need(lib, "scif_net_last_error", &api->last_error, &optional);
+  api->name = "hw";
+  api->library = library;
+  api->doorbell_readiness = api->fabric_path != nullptr;
+  return true;
+}
+
+struct Choice {
+  ScifApi api;
+  bool ok = false;
+  std::string why;
+};
+
+Choice Choose() {
+  Choice c;
+  const char* env = getenv("SCIF_NET_BACKEND");
+  std::string mode = env && *env ? env : "auto";
+  const char* lib_env = getenv("SCIF_NET_LIBSCIF");
+  std::string library = lib_env && *lib_env ? lib_env : "libscif.so.0";
+  const char* device = Device();
+  if (mode == "virtual") {
+    c.api = Virtual();
+    c.ok = true;
+  } else if (mode == "hw") {
+    if (!device && !(lib_env && *lib_env)) {
+      c.why = "SCIF_NET_BACKEND=hw: no SCIF device (looked for /dev/mic/scif and /dev/scif); "
+              "set SCIF_NET_LIBSCIF to use a libscif anyway";
+    } else if (Hardware(library, &c.api, &c.why)) {
+      c.ok = true;
+    } else {
+      c.why = "SCIF_NET_BACKEND=hw: " + c.why;
+    }
+  } else if (mode == "auto") {
+    std::string why;
+    if (device && Hardware(library, &c.api, &why)) {
+      c.api.note = std::string("auto: found ") + device;
+    } else {
+      c.api = Virtual();
+      c.api.note = device ? "auto: " + std::string(device) + " is there but " + why
+                          : "auto: no SCIF device, using the virtual fabric";
+    }
+    c.ok = true;
+  } else {
+    c.why = "SCIF_NET_BACKEND=" + mode + " is not one of auto, hw, virtual";
+  }
+  return c;
+}
+
+}  // namespace
+
+const ScifApi* Scif(std::string* why) {
+  static std::once_flag once;
+  static Choice* choice;
+  std::call_once(once, [] { choice = new Choice(Choose()); });
+  if (!choice->ok) {
+    if (why) *why = choice->why;
+    return nullptr;
+  }
+  return &choice->api;
+}
+
+}  // namespace scifnet

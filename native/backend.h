@@ -1,0 +1,68 @@
+// backend.h - which libscif the addon speaks to.
+//
+// SCIF_NET_BACKEND=auto|hw|virtual (default auto):
+//   virtual  the virtual fabric linked into the addon (kernel/)
+//   hw       the system's libscif (MPSS), loaded with dlopen: SCIF_NET_LIBSCIF
+//            names it (default libscif.so.0); the SCIF device must exist
+//            unless SCIF_NET_LIBSCIF is given (which is how the tests point
+//            this path at the fabric's own libscif-ABI library)
+//   auto     hw when a SCIF device (/dev/mic/scif, /dev/scif) is there and
+//            libscif loads, else virtual
+// The addon calls the same libscif API either way, through this table.
+#ifndef SCIF_NET_BACKEND_H
+#define SCIF_NET_BACKEND_H
+
+#include <string>
+
+extern "C" {
+#include "scif.h"
+}
+
+namespace scifnet {
+
+struct ScifApi {
+  std::string name;     // "virtual" or "hw"
+  std::string library;  // what was loaded, for hw
+  std::string note;     // why auto chose what it chose
+  // The fabric's descriptors become readable for every kind of news, so they
+  // are only ever watched for readability; a real SCIF driver reports
+  // POLLOUT on the descriptor itself.
+  bool doorbell_readiness = true;
+
+  scif_epd_t (*open)(void);
+  int (*close)(scif_epd_t);
+  int (*bind)(scif_epd_t, uint16_t);
+  int (*listen)(scif_epd_t, int);
+  int (*connect)(scif_epd_t, struct scif_portID*);
+  int (*accept)(scif_epd_t, struct scif_portID*, scif_epd_t*, int);
+  int (*send)(scif_epd_t, void*, int, int);
+  int (*recv)(scif_epd_t, void*, int, int);
+  int (*poll)(struct scif_pollepd*, unsigned int, long);
+  int (*get_node_ids)(uint16_t*, int, uint16_t*);
+  off_t (*register_)(scif_epd_t, void*, size_t, off_t, int, int);
+  int (*unregister)(scif_epd_t, off_t, size_t);
+  void* (*mmap)(void*, size_t, int, int, scif_epd_t, off_t);
+  int (*munmap)(void*, size_t);
+  int (*readfrom)(scif_epd_t, off_t, size_t, off_t, int);
+  int (*writeto)(scif_epd_t, off_t, size_t, off_t, int);
+  int (*vreadfrom)(scif_epd_t, void*, size_t, off_t, int);
+  int (*vwriteto)(scif_epd_t, void*, size_t, off_t, int);
+  int (*fence_mark)(scif_epd_t, int, int*);
+  int (*fence_wait)(scif_epd_t, int);
+  int (*fence_signal)(scif_epd_t, off_t, uint64_t, off_t, uint64_t, int);
+
+  // The fabric's own calls (scif_net.h); null with MPSS's libscif.
+  const char* (*fabric_path)(void) = nullptr;
+  int (*self_node)(void) = nullptr;
+  int (*node_count)(void) = nullptr;
+  int (*set_node_online)(uint16_t, int) = nullptr;
+  const char* (*last_error)(void) = nullptr;
+};
+
+// The process's backend, chosen on first use; null when the one asked for
+// cannot be had, with *why saying what was looked for.
+const ScifApi* Scif(std::string* why = nullptr);
+
+}  // namespace scifnet
+
+#endif
