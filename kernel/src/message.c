@@ -57,6 +57,15 @@ int scif_send(scif_epd_t epd, void *msg, int len, int flags)
 			}
 			if (sent == len)
 				break;
+			if (!(flags & SCIF_SEND_BLOCK) && sent > 0) {
+				/* Progress, and no waiting: arm for space and go. Pending
+				 * doorbells are left to the next look (scif_poll, or a
+				 * send that moves nothing), which saves system calls on
+				 * the hot path without losing a wake-up. */
+				if (rb_writer_arm(&ep->qp.tx))
+					continue;
+				break;
+			}
 			gen = ep_prepare_to_sleep(ep);
 			if (ep_peer_gone(ep))
 				err = -ECONNRESET;
@@ -100,6 +109,12 @@ int scif_recv(scif_epd_t epd, void *msg, int len, int flags)
 				qp_ring_doorbell(ep->fd);
 			if (got == len)
 				break;
+			if (!(flags & SCIF_RECV_BLOCK) && got > 0) {
+				/* As in scif_send: arm, and leave doorbells to the next look. */
+				if (rb_reader_arm(&ep->qp.rx))
+					continue;
+				break;
+			}
 			gen = ep_prepare_to_sleep(ep);
 			if (rb_reader_arm(&ep->qp.rx))
 				continue;
