@@ -26,39 +26,33 @@ function detail(): string {
   return text ? ` (${text})` : '';
 }
 
+function systemError(status: number, syscall: string, message: string, address?: string, port?: number): SystemError {
+  const err = new Error(`${message}${detail()}`) as SystemError;
+  err.errno = status;
+  err.code = codeOf(status);
+  err.syscall = syscall;
+  if (address !== undefined) {
+    err.address = address;
+    err.port = port;
+  }
+  return err;
+}
+
 /** `syscall CODE` — node:net's ErrnoException. */
 export function errnoException(status: number, syscall: string): SystemError {
-  const code = codeOf(status);
-  const err = new Error(`${syscall} ${code}${detail()}`) as SystemError;
-  err.errno = status;
-  err.code = code;
-  err.syscall = syscall;
-  return err;
+  return systemError(status, syscall, `${syscall} ${codeOf(status)}`);
 }
 
 /** `connect ECONNREFUSED scif:1:2000` — node:net's ExceptionWithHostPort. */
 export function exceptionWithHostPort(status: number, syscall: string, address: string, port: number): SystemError {
-  const code = codeOf(status);
-  const err = new Error(`${syscall} ${code} ${address}:${port}${detail()}`) as SystemError;
-  err.errno = status;
-  err.code = code;
-  err.syscall = syscall;
-  err.address = address;
-  err.port = port;
-  return err;
+  return systemError(status, syscall, `${syscall} ${codeOf(status)} ${address}:${port}`, address, port);
 }
 
 /** `listen EADDRINUSE: address already in use scif:0:2000` — as node:net's listen errors read. */
 export function uvExceptionWithHostPort(status: number, syscall: string, address: string, port: number): SystemError {
   const code = codeOf(status);
   const [, message] = util.getSystemErrorMap().get(status) ?? [code, 'unknown error'];
-  const err = new Error(`${syscall} ${code}: ${message} ${address}:${port}${detail()}`) as SystemError;
-  err.errno = status;
-  err.code = code;
-  err.syscall = syscall;
-  err.address = address;
-  err.port = port;
-  return err;
+  return systemError(status, syscall, `${syscall} ${code}: ${message} ${address}:${port}`, address, port);
 }
 
 type ErrorClass = new (message: string) => Error;
