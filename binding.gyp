@@ -6,6 +6,7 @@
         "native/binding.cc",
         "native/endpoint.cc",
         "native/backend.cc",
+        "native/scif_endpoint.cc",
         "<!@(node -p \"require('fs').readdirSync('kernel/src').filter((f) => f.endsWith('.c')).map((f) => 'kernel/src/' + f).join(' ')\")"
       ],
       "include_dirs": [

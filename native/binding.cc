@@ -7,6 +7,7 @@
 #include "addon.h"
 #include "backend.h"
 #include "endpoint.h"
+#include "scif_endpoint.h"
 
 extern "C" {
 #include "scif.h"
@@ -108,6 +109,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->endpoint_ctor = Napi::Persistent(ctor);
   env.SetInstanceData<AddonData>(data);
   exports.Set("Endpoint", ctor);
+  exports.Set("ScifEndpoint", ScifEndpoint::Define(env));
   exports.Set("nodeIds", Napi::Function::New<NodeIds>(env, "nodeIds"));
   exports.Set("nodeCount", Napi::Function::New<NodeCount>(env, "nodeCount"));
   exports.Set("selfNode", Napi::Function::New<SelfNode>(env, "selfNode"));

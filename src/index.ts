@@ -4,4 +4,5 @@ import * as net from './net';
 export * from './net';
 export { getNodeIds, fabricPath, setNodeOnline, backend } from './fabric';
 export type { NodeIds, BackendInfo } from './fabric';
+export * as scif from './scif';
 export default net;

@@ -1,0 +1,193 @@
+// scif_endpoint.h - SCIF itself for JS users (src/scif.ts): an endpoint that
+// speaks raw libscif (no framing, so plain SCIF programs are its peers), its
+// registered windows, RMA, remote mappings and fences.
+//
+// Two kinds of work, two ways of running it, and neither blocks the loop:
+//
+//  - connect, accept, send and recv wait for the peer. They are driven as
+//    native/endpoint.cc drives its sockets: the descriptor is watched with
+//    uv_poll (only while something waits on it), every wake-up asks
+//    api->poll(..., 0) for the exact state (which, on the fabric, also re-arms
+//    the wake-ups it needs) and the non-blocking call is made. Requests queue
+//    in order; each one completes from the loop with MakeCallback.
+//
+//  - RMA, fences, unregister and close only wait for memory copies (ours, the
+//    peer's, or a DMA engine's), so they run whole on the libuv threadpool
+//    (ScifOp, an AsyncWorker) holding what they use: the endpoint's JS
+//    object, and the Buffers they read or write. The endpoint counts them;
+//    the descriptor is closed (on the threadpool too: closing gives
+//    registered pages back) only once none is left, so no worker can ever
+//    use a descriptor number that has been reused.
+//
+// Results are plain numbers: 0 or a value, or a negative errno, which
+// src/scif.ts turns into Node-shaped errors. Callbacks are (status, value).
+//
+// Lifetimes:
+//  - an open endpoint holds a reference to itself until its close completes;
+//  - a window holds its memory (the Buffer or ArrayBuffer registered) until it
+//    is unregistered or the endpoint closed, so memory registered can never
+//    be freed (and reused) while a peer can still reach it;
+//  - a mapping (mmap) is an external ArrayBuffer unmapped by its finalizer, or
+//    by unmap(), which detaches it first; a mapping lent to a worker (vreadFrom
+//    or vwriteTo from it) is unmapped only once the worker is done with it.
+//
+// The fabric's descriptor wakes every thread that polls it, and a thread of
+// ours sleeping in a fence or an unregister may swallow a doorbell meant for
+// the loop's send or recv. While such a thread runs and the loop waits for
+// something, a timer re-asks api->poll() every few milliseconds.
+#ifndef SCIF_NET_SCIF_ENDPOINT_H
+#define SCIF_NET_SCIF_ENDPOINT_H
+
+#include <napi.h>
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+
+extern "C" {
+#include "scif.h"
+}
+
+namespace scifnet {
+
+struct ScifApi;
+struct Mapping;
+class ScifOp;
+
+// Keeps a remote mapping's pages mapped while a request reads or writes them
+// (an unmap() meanwhile detaches at once and unmaps when the last pin goes).
+class MappingPin {
+ public:
+  MappingPin() = default;
+  MappingPin(const uint8_t* data, size_t len);  // pins the mapping holding them, if any
+  MappingPin(MappingPin&& other) noexcept : m_(other.m_) { other.m_ = nullptr; }
+  MappingPin& operator=(MappingPin&& other) noexcept;
+  MappingPin(const MappingPin&) = delete;
+  MappingPin& operator=(const MappingPin&) = delete;
+  ~MappingPin();
+
+ private:
+  Mapping* m_ = nullptr;
+};
+
+class ScifEndpoint : public Napi::ObjectWrap<ScifEndpoint> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+
+  explicit ScifEndpoint(const Napi::CallbackInfo& info);
+  ~ScifEndpoint() override;
+
+ private:
+  friend class ScifOp;
+  enum class State { kNone, kOpen, kListening, kConnecting, kConnected, kClosing, kClosed };
+  struct LoopHandles;
+  struct RecvReq {
+    Napi::Reference<Napi::Buffer<uint8_t>> buf;
+    uint8_t* data;
+    size_t len, got;
+    Napi::FunctionReference cb;
+  };
+  struct SendReq {
+    Napi::Reference<Napi::Value> hold;
+    MappingPin pin;
+    const uint8_t* data;
+    size_t len, sent;
+    Napi::FunctionReference cb;
+  };
+  struct WindowHold {
+    Napi::Reference<Napi::Value> memory;
+    uint64_t len;
+  };
+
+  // Connections and messages.
+  Napi::Value Open(const Napi::CallbackInfo& info);
+  Napi::Value Bind(const Napi::CallbackInfo& info);
+  Napi::Value Listen(const Napi::CallbackInfo& info);
+  Napi::Value Connect(const Napi::CallbackInfo& info);
+  Napi::Value Accept(const Napi::CallbackInfo& info);
+  Napi::Value Send(const Napi::CallbackInfo& info);
+  Napi::Value Recv(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Ref(const Napi::CallbackInfo& info);
+  Napi::Value Unref(const Napi::CallbackInfo& info);
+  Napi::Value GetLocalPort(const Napi::CallbackInfo& info);
+  Napi::Value GetPeerNode(const Napi::CallbackInfo& info);
+  Napi::Value GetPeerPort(const Napi::CallbackInfo& info);
+  Napi::Value GetFd(const Napi::CallbackInfo& info);
+  Napi::Value GetPending(const Napi::CallbackInfo& info);
+
+  // Memory, RMA and fences.
+  Napi::Value Register(const Napi::CallbackInfo& info);
+  Napi::Value Unregister(const Napi::CallbackInfo& info);
+  Napi::Value ReadFrom(const Napi::CallbackInfo& info);
+  Napi::Value WriteTo(const Napi::CallbackInfo& info);
+  Napi::Value VReadFrom(const Napi::CallbackInfo& info);
+  Napi::Value VWriteTo(const Napi::CallbackInfo& info);
+  Napi::Value Mmap(const Napi::CallbackInfo& info);
+  Napi::Value FenceMark(const Napi::CallbackInfo& info);
+  Napi::Value FenceWait(const Napi::CallbackInfo& info);
+  Napi::Value FenceSignal(const Napi::CallbackInfo& info);
+
+  // Not tied to an endpoint.
+  static Napi::Value Alloc(const Napi::CallbackInfo& info);
+  static Napi::Value Unmap(const Napi::CallbackInfo& info);
+  static Napi::Value IsPageAligned(const Napi::CallbackInfo& info);
+
+  // The loop side.
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+  static void OnIdle(uv_idle_t* handle);
+  static void OnRescue(uv_timer_t* handle);
+  bool Usable() const;
+  int InitLoop();
+  short Want() const;
+  int Watch();
+  void Unwatch();
+  void UpdateRescue();
+  void Schedule();
+  void Service();
+  bool Dispatch(short revents);
+  bool AcceptSome();
+  bool FinishConnect();
+  bool RecvSome();
+  bool SendSome();
+  void Emit(Napi::FunctionReference& cb, std::initializer_list<napi_value> args);
+  void FailAll(int err);
+  void CloseLoop();
+  void CancelPending();
+
+  // The threadpool side.
+  Napi::Value Run(const Napi::CallbackInfo& info, ScifOp* op);
+  void OpDone(ScifOp* op);
+  void StartClose();
+
+  const ScifApi* api_ = nullptr;
+  scif_epd_t epd_ = -1;
+  State state_ = State::kNone;
+  std::atomic<bool> closing_{false};
+  Napi::FunctionReference ctor_;  // for endpoints accept() makes
+  LoopHandles* loop_ = nullptr;
+  bool watching_ = false;
+  int watch_events_ = 0;
+  bool referenced_ = true;
+  int connect_result_ = 1;  // 1: nothing waiting to be reported
+  uint16_t local_port_ = 0;
+  scif_portID peer_ = {0, 0};
+  Napi::AsyncContext* async_ = nullptr;
+
+  Napi::FunctionReference connect_cb_;
+  std::deque<Napi::FunctionReference> accepts_;
+  std::deque<RecvReq> recvs_;
+  std::deque<SendReq> sends_;
+
+  int inflight_ = 0;  // ScifOps queued and not yet completed
+  int sleepers_ = 0;  // ...of which may sleep on the descriptor
+  bool close_pending_ = false;
+  Napi::FunctionReference close_cb_;
+  std::map<int64_t, WindowHold> windows_;  // by offset
+};
+
+}  // namespace scifnet
+
+#endif
