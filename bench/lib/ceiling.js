@@ -7,7 +7,13 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 
-const FABRIC_DEFAULT_RING = 256 * 1024;  // kernel/src/fabric.h
+// The fabric's default ring, read from kernel/src/fabric.h so the two never drift apart.
+const FABRIC_DEFAULT_RING = (() => {
+  const header = fs.readFileSync(path.join(__dirname, '..', '..', 'kernel', 'src', 'fabric.h'), 'utf8');
+  const m = /#define FABRIC_DEFAULT_RING \((\d+)u \* (\d+)\)/.exec(header);
+  if (!m) throw new Error('bench: cannot find FABRIC_DEFAULT_RING in kernel/src/fabric.h');
+  return Number(m[1]) * Number(m[2]);
+})();
 
 function parse(out) {
   const mbps = {};
