@@ -921,6 +921,8 @@ void ScifEndpoint::Service() {
   }
   for (int round = 0; round < kRoundsPerTurn; round++) {
     if (!Usable()) return;
+    // Requests with nothing (left) to move wait for nothing.
+    if (CompleteEmpty()) continue;
     short want = Want();
     if (want == 0) {
       Unwatch();
@@ -945,6 +947,27 @@ void ScifEndpoint::Service() {
     // Acted: ask again, the answer may have changed.
   }
   Schedule();  // still busy: give the rest of the loop a turn first
+}
+
+// Completes the requests at the heads of the queues that have nothing to
+// move (recv(0), send of an empty buffer); true when it completed any.
+bool ScifEndpoint::CompleteEmpty() {
+  Napi::Env env = Env();
+  bool acted = false;
+  while (state_ == State::kConnected && !recvs_.empty() && recvs_.front().got == recvs_.front().len) {
+    RecvReq done = std::move(recvs_.front());
+    recvs_.pop_front();
+    Napi::HandleScope scope(env);
+    Emit(done.cb, {Status(env, 0), done.buf.Value()});
+    acted = true;
+  }
+  while (state_ == State::kConnected && !sends_.empty() && sends_.front().sent == sends_.front().len) {
+    SendReq done = std::move(sends_.front());
+    sends_.pop_front();
+    Emit(done.cb, {Status(env, 0), Napi::Number::New(env, 0)});
+    acted = true;
+  }
+  return acted;
 }
 
 // Nothing can be waited for: every request waiting learns why.

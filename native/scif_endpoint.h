@@ -152,6 +152,7 @@ class ScifEndpoint : public Napi::ObjectWrap<ScifEndpoint> {
   bool FinishConnect();
   bool RecvSome();
   bool SendSome();
+  bool CompleteEmpty();
   void Emit(Napi::FunctionReference& cb, std::initializer_list<napi_value> args);
   void FailAll(int err);
   void CloseLoop();

@@ -286,6 +286,11 @@ export class Endpoint {
     return this.#peer && { ...this.#peer };
   }
 
+  /** The endpoint's descriptor (scif_get_fd), or -1 once closed. */
+  get fd(): number {
+    return this.#native.fd;
+  }
+
   /** What the endpoint holds at the moment. */
   get pending(): PendingInfo {
     return this.#native.pending;
