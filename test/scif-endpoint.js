@@ -26,6 +26,7 @@ t.test('the module', async (t) => {
     FENCE_INIT_SELF: 1, FENCE_INIT_PEER: 2, SIGNAL_LOCAL: 0x10, SIGNAL_REMOTE: 0x20,
   }, "MPSS libscif's values");
   t.equal(scif.pageSize, 4096);
+  t.comment(`backend: ${JSON.stringify(require('scif-net').backend())}`);
   t.same(scif.getNodeIds(), { self: 0, nodes: [0, 1, 2, 3] });
   const buf = scif.alloc(5000);
   t.ok(Buffer.isBuffer(buf));
