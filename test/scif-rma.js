@@ -224,6 +224,31 @@ t.test('fenceMark and fenceWait, ours and the peer\'s', async (t) => {
   t.equal(ep.pending.sleepers, 0);
 });
 
+t.test("a recv is answered while a fence waits for the peer's RMA (the fence's thread may swallow the doorbell)", async (t) => {
+  for (let round = 1; round <= 3; round++) {
+    const before = await ep.fenceMark(scif.FENCE_INIT_PEER);
+    // The peer reads our window into memory it never touched: a slow copy.
+    peer.send({ op: 'rma', kind: 'vreadFrom', length: BIG, remoteOffset: 0 });
+    let mark = before;
+    let looks = 0;
+    while (mark === before) {
+      looks++;
+      mark = await ep.fenceMark(scif.FENCE_INIT_PEER); // changes once the peer's RMA has begun
+    }
+    let fenced = false;
+    const fence = ep.fenceWait(mark).then(() => (fenced = true));
+    t.equal(ep.pending.sleepers, 1, 'a thread of ours waits in the fabric');
+    const recv = ep.recv(2);
+    peer.send({ op: 'send', hex: '6869' });
+    t.equal((await recv).toString(), 'hi');
+    t.equal(fenced, false, `round ${round}: the recv came while the fence still waited (mark seen after ${looks} looks)`);
+    await fence;
+    const replies = [await peer.next(), await peer.next()];
+    t.ok(replies.some((r) => r.sha256) && replies.some((r) => r.bytes === 2), 'the peer finished its RMA and its send');
+  }
+  t.equal(ep.pending.sleepers, 0);
+});
+
 t.test('close releases everything: no shared memory left on either side', async (t) => {
   const before = memfds();
   t.ok(before > 0, `windows and the ring are shared memory while connected (${before} mappings)`);
