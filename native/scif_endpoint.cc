@@ -964,7 +964,7 @@ bool ScifEndpoint::CompleteEmpty() {
   while (state_ == State::kConnected && !sends_.empty() && sends_.front().sent == sends_.front().len) {
     SendReq done = std::move(sends_.front());
     sends_.pop_front();
-    Emit(done.cb, {Status(env, 0), Napi::Number::New(env, 0)});
+    Emit(done.cb, {Status(env, 0), Napi::Number::New(env, static_cast<double>(done.len))});
     acted = true;
   }
   return acted;
