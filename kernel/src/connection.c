@@ -5,7 +5,7 @@
  * A listener is a Unix stream socket listening at <fabric>/n<node>p<port>. A
  * caller binds its socket to an abstract name carrying its own node and port,
  * connects, and waits for the acceptor's answer, which brings the queue pair's
- * memfd and the caller's end of the control channel. Socket-level acceptance
+ * memfd and the caller's ends of the control channel and the RMA bell. Socket-level acceptance
  * needs nothing from the acceptor's process, so scif_accept never waits for a
  * caller.
  */
@@ -215,16 +215,18 @@ static int start_connect(struct endpoint *ep, const struct scif_portID *dst)
 static int finish_connect(struct endpoint *ep)
 {
 	uint32_t ring_size;
-	int memfd, ctl = -1, err;
+	int memfd, ctl = -1, bell = -1, err;
 
-	err = qp_recv_accept(ep->fd, &ring_size, &memfd, &ctl);
+	err = qp_recv_accept(ep->fd, &ring_size, &memfd, &ctl, &bell);
 	if (err == -EAGAIN)
 		return err;
 	if (!err) {
 		err = qp_attach(&ep->qp, memfd, ring_size);
 		close(memfd);
-		if (err)
+		if (err) {
 			close(ctl);
+			close(bell);
+		}
 	}
 	if (err) {
 		int renew = renew_socket(ep);
@@ -232,6 +234,7 @@ static int finish_connect(struct endpoint *ep)
 		return renew ? renew : err;
 	}
 	ep->ctl = ctl;
+	ep->bell = bell;
 	ep->state = EP_CONNECTED;
 	return 0;
 }
@@ -315,7 +318,7 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 	struct sockaddr_un sa;
 	socklen_t len = sizeof(sa);
 	struct endpoint *ep;
-	int fd, memfd, theirs, err;
+	int fd, memfd, theirs, their_bell, err;
 
 	fd = accept4(lep->fd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC);
 	if (fd < 0) {
@@ -329,7 +332,7 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 	}
 	err = ep_create(f, fd, &ep);
 	if (err) {
-		qp_send_accept(fd, ENOMEM, 0, -1, -1);
+		qp_send_accept(fd, ENOMEM, 0, -1, -1, -1);
 		close(fd);
 		return err;
 	}
@@ -339,14 +342,22 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 		if (err)
 			close(memfd);
 	}
+	if (!err) {
+		err = qp_create_bell(&ep->bell, &their_bell);
+		if (err) {
+			close(memfd);
+			close(theirs);
+		}
+	}
 	if (err) {
-		qp_send_accept(fd, ENOMEM, 0, -1, -1);
+		qp_send_accept(fd, ENOMEM, 0, -1, -1, -1);
 		ep_destroy(fd);
 		return err;
 	}
-	err = qp_send_accept(fd, 0, f->ring_size, memfd, theirs);
+	err = qp_send_accept(fd, 0, f->ring_size, memfd, theirs, their_bell);
 	close(memfd);
 	close(theirs);
+	close(their_bell);
 	if (err) {
 		ep_destroy(fd);
 		return -EAGAIN;	/* the caller is gone */

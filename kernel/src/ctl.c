@@ -66,9 +66,12 @@ int ctl_send(struct endpoint *ep, const struct ctl_msg *m, const int *fds, int n
 			return errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN ?
 			       -ECONNRESET : -errno;
 		if (!rang) {
-			/* The peer does not read its channel: wake it. A failed
-			 * doorbell shows up below as a hang-up. */
-			qp_ring_doorbell(ep->fd);
+			/* The peer does not read its channel: wake it, whether it
+			 * sleeps on its descriptor (an event loop, a send, a recv)
+			 * or waits for our RMAs on the bell. A failed doorbell
+			 * shows up below as a hang-up. */
+			(void)qp_ring_doorbell(ep->fd);
+			(void)qp_ring_doorbell(ep->bell);
 			rang = true;
 		}
 		if (poll(&p, 1, -1) < 0 && errno != EINTR)

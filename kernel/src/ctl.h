@@ -16,14 +16,14 @@
  * Messages are numbered operations dispatched through a handler table, as
  * the SCIF driver's node queue pair does. They are read lazily: by every
  * RMA, mapping and registration call before it looks at the peer's windows,
- * and by whoever swallows doorbells when the peer's counter (qp_rma.ctl_sent)
- * says something is waiting. Ordering does the rest: a window is announced
+ * and by whoever swallows doorbells or RMA bells (track.h) when the peer's
+ * counter (qp_rma.ctl_sent) says something is waiting. Ordering does the rest: a window is announced
  * before scif_register returns, so before its offset can reach the peer by
  * scif_send, and the peer reads its control channel before using offsets.
  *
  * A sender that finds the peer's queue full rings a doorbell (an event loop
- * wakes, calls scif_poll, which drains) and reads its own queue while it
- * waits, so two peers announcing windows to each other never wait for each
+ * wakes, calls scif_poll, which drains) and the RMA bell (a thread waiting
+ * for our RMAs wakes and drains) and reads its own queue while it waits, so two peers announcing windows to each other never wait for each
  * other. End of file on the channel means the peer is gone: its windows are
  * released there and then.
  */
@@ -68,8 +68,9 @@ int ctl_send(struct endpoint *ep, const struct ctl_msg *m, const int *fds, int n
  * the peer is gone (its windows are released then). */
 int ctl_drain(struct endpoint *ep);
 
-/* From ep_drain_locked(): drains if the peer's counter says so, unless
- * another thread holds the channel (it reads it itself). */
+/* From ep_drain_locked() and the bell's drain (track.c): drains if the peer's
+ * counter says so, unless another thread holds the channel (it reads it
+ * itself). */
 void ctl_poll(struct endpoint *ep);
 
 #endif

@@ -68,6 +68,7 @@ int ep_create(struct fabric *f, int fd, struct endpoint **out)
 		return -ENOMEM;
 	ep->fd = fd;
 	ep->ctl = -1;
+	ep->bell = -1;
 	ep->fabric = f;
 	ep->state = EP_UNBOUND;
 	if (pthread_condattr_init(&ca)) {
@@ -81,7 +82,13 @@ int ep_create(struct fabric *f, int fd, struct endpoint **out)
 		free(ep);
 		return -ENOMEM;
 	}
+	if (pthread_cond_init(&ep->bell_wake, NULL)) {
+		pthread_cond_destroy(&ep->wake);
+		free(ep);
+		return -ENOMEM;
+	}
 	if (pthread_cond_init(&ep->rma.slot_cond, NULL)) {
+		pthread_cond_destroy(&ep->bell_wake);
 		pthread_cond_destroy(&ep->wake);
 		free(ep);
 		return -ENOMEM;
@@ -128,6 +135,7 @@ void ep_put(struct endpoint *ep)
 static void ep_free(struct endpoint *ep)
 {
 	pthread_cond_destroy(&ep->wake);
+	pthread_cond_destroy(&ep->bell_wake);
 	pthread_cond_destroy(&ep->rma.slot_cond);
 	pthread_mutex_destroy(&ep->lock);
 	pthread_mutex_destroy(&ep->send_lock);
@@ -147,6 +155,8 @@ static void ep_release(struct endpoint *ep)
 		win_release_endpoint(ep);
 	if (ep->ctl >= 0)
 		close(ep->ctl);
+	if (ep->bell >= 0)
+		close(ep->bell);
 	if (ep->state == EP_LISTENING) {
 		struct sockaddr_un sa;
 		socklen_t len;
@@ -177,12 +187,15 @@ int ep_destroy(int epd)
 	pthread_mutex_lock(&ep->lock);
 	ep->closing = true;
 	pthread_cond_broadcast(&ep->wake);
+	pthread_cond_broadcast(&ep->bell_wake);
 	pthread_mutex_unlock(&ep->lock);
-	/* Wakes any of our threads sleeping in poll() on this socket, or
-	 * waiting to send on the control channel. */
+	/* Wakes any of our threads sleeping in poll() on this socket or on the
+	 * RMA bell, or waiting to send on the control channel. */
 	shutdown(ep->fd, SHUT_RDWR);
 	if (ep->ctl >= 0)
 		shutdown(ep->ctl, SHUT_RDWR);
+	if (ep->bell >= 0)
+		shutdown(ep->bell, SHUT_RDWR);
 
 	pthread_mutex_lock(&table_lock);
 	while (ep->refs > 0)

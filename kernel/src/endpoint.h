@@ -30,10 +30,12 @@ enum ep_state {
 struct endpoint {
 	int fd;			/* the descriptor: a Unix stream socket */
 	int ctl;		/* the control channel once connected (ctl.h), else -1 */
+	int bell;		/* the RMA bell once connected (track.h), else -1 */
 	struct fabric *fabric;
 
 	pthread_mutex_t lock;	/* guards everything below but the rings */
 	pthread_cond_t wake;	/* followers waiting for the poller (see ep_wait) */
+	pthread_cond_t bell_wake;	/* ...for the bell's poller (track.c) */
 	enum ep_state state;
 	uint16_t port;		/* local port, 0 if none */
 	bool owns_port;		/* bound or listening; accepted endpoints share their listener's */
@@ -47,6 +49,12 @@ struct endpoint {
 	 * thread can swallow a wake-up another one is sleeping on. */
 	bool poller;
 	uint64_t wake_gen;
+
+	/* Threads waiting for the peer's RMAs take turns the same way on the
+	 * RMA bell, and never look at the socket above: an event loop watching
+	 * the descriptor would lose the doorbells they swallowed. */
+	bool bell_poller;
+	uint64_t bell_gen;
 
 	pthread_mutex_t send_lock;	/* one writer per ring */
 	pthread_mutex_t recv_lock;	/* one reader per ring */

@@ -109,6 +109,19 @@ int qp_create_ctl(int *mine, int *theirs)
 	return 0;
 }
 
+int qp_create_bell(int *mine, int *theirs)
+{
+	int sv[2];
+
+	/* Bytes, as on the endpoint's socket: a full one already holds a
+	 * wake-up, and end of file is the other side's departure. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	*mine = sv[0];
+	*theirs = sv[1];
+	return 0;
+}
+
 void qp_detach(struct qp *qp)
 {
 	if (qp->hdr) {
@@ -152,7 +165,7 @@ int qp_drain_doorbells(int fd)
 	}
 }
 
-int qp_send_accept(int fd, int status, uint32_t ring_size, int memfd, int ctl)
+int qp_send_accept(int fd, int status, uint32_t ring_size, int memfd, int ctl, int bell)
 {
 	struct qp_accept_msg msg = {
 		.magic = QP_MAGIC, .version = QP_VERSION,
@@ -160,13 +173,13 @@ int qp_send_accept(int fd, int status, uint32_t ring_size, int memfd, int ctl)
 	};
 	struct iovec iov = { .iov_base = &msg, .iov_len = sizeof(msg) };
 	union {
-		char buf[CMSG_SPACE(2 * sizeof(int))];
+		char buf[CMSG_SPACE(3 * sizeof(int))];
 		struct cmsghdr align;
 	} cm;
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (memfd >= 0 && ctl >= 0) {
-		int fds[2] = { memfd, ctl };
+	if (memfd >= 0 && ctl >= 0 && bell >= 0) {
+		int fds[3] = { memfd, ctl, bell };
 		struct cmsghdr *c;
 
 		memset(&cm, 0, sizeof(cm));
@@ -190,12 +203,12 @@ static void close_fds(const int *fds, int n)
 			close(fds[i]);
 }
 
-int qp_recv_accept(int fd, uint32_t *ring_size, int *memfd, int *ctl)
+int qp_recv_accept(int fd, uint32_t *ring_size, int *memfd, int *ctl, int *bell)
 {
 	struct qp_accept_msg msg;
 	struct iovec iov = { .iov_base = &msg, .iov_len = sizeof(msg) };
 	union {
-		char buf[CMSG_SPACE(2 * sizeof(int))];
+		char buf[CMSG_SPACE(3 * sizeof(int))];
 		struct cmsghdr align;
 	} cm;
 	struct msghdr mh = {
@@ -204,7 +217,7 @@ int qp_recv_accept(int fd, uint32_t *ring_size, int *memfd, int *ctl)
 	};
 	struct cmsghdr *c;
 	ssize_t n;
-	int got[2] = { -1, -1 }, ngot = 0;
+	int got[3] = { -1, -1, -1 }, ngot = 0;
 
 	n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -222,7 +235,7 @@ int qp_recv_accept(int fd, uint32_t *ring_size, int *memfd, int *ctl)
 			int one;
 
 			memcpy(&one, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (ngot < 2)
+			if (ngot < 3)
 				got[ngot++] = one;
 			else
 				close(one);
@@ -233,12 +246,13 @@ int qp_recv_accept(int fd, uint32_t *ring_size, int *memfd, int *ctl)
 		close_fds(got, ngot);
 		return -EPROTO;
 	}
-	if (msg.status != 0 || ngot != 2) {
+	if (msg.status != 0 || ngot != 3) {
 		close_fds(got, ngot);
 		return msg.status > 0 ? -msg.status : -ECONNREFUSED;
 	}
 	*ring_size = msg.ring_size;
 	*memfd = got[0];
 	*ctl = got[1];
+	*bell = got[2];
 	return 0;
 }

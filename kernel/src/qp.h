@@ -10,7 +10,11 @@
  *
  * A second socket, the control channel (ctl.h), travels in the handshake with
  * the memfd: registered windows are announced there, with their memfds. The
- * header also counts each side's RMAs, which is what fences wait on (rma.h).
+ * header also counts each side's RMAs, which is what fences wait on (track.h).
+ * A third socket, the RMA bell, travels with them: it carries one-byte
+ * wake-ups too, but only for threads waiting for the other side's RMAs, so
+ * those never sleep on (and swallow) the doorbells an event loop watching the
+ * endpoint's descriptor is waiting for.
  */
 #ifndef SCIF_NET_QP_H
 #define SCIF_NET_QP_H
@@ -21,7 +25,7 @@
 #include "rb.h"
 
 #define QP_MAGIC 0x53435150u	/* "SCQP" */
-#define QP_VERSION 2	/* 2: control channel and RMA counters */
+#define QP_VERSION 3	/* 2: control channel and RMA counters; 3: the RMA bell */
 #define QP_HEADER_BYTES 4096
 
 /* Slots of RMA accounting per side: RMA number s completes into slot s % N. */
@@ -30,7 +34,7 @@
 /* One side's RMAs, as the other side sees them (rma.h has the rules). */
 struct qp_rma {
 	_Alignas(RB_CACHELINE) _Atomic uint64_t started;	/* RMAs begun, numbered from 1 */
-	_Alignas(RB_CACHELINE) _Atomic uint32_t waiting;	/* raised by the other side's fence waiter */
+	_Alignas(RB_CACHELINE) _Atomic uint32_t waiting;	/* raised by the other side's waiters; rings its bell */
 	_Alignas(RB_CACHELINE) _Atomic uint32_t ctl_sent;	/* control messages sent */
 	_Alignas(RB_CACHELINE) _Atomic uint64_t done[QP_RMA_SLOTS];	/* the last RMA completed in slot i */
 };
@@ -54,7 +58,8 @@ struct qp {
 	struct rb tx, rx;
 };
 
-/* The handshake's answer from acceptor to caller, sent with the memfd. */
+/* The handshake's answer from acceptor to caller, sent with the memfd, the
+ * control channel and the RMA bell. */
 struct qp_accept_msg {
 	uint32_t magic;
 	uint32_t version;
@@ -67,20 +72,23 @@ int qp_create(struct qp *qp, uint32_t ring_size, int *memfd);
 /* Acceptor: the control channel, a SOCK_SEQPACKET pair: *mine is kept,
  * *theirs is sent with the memfd, then closed. */
 int qp_create_ctl(int *mine, int *theirs);
+/* Acceptor: the RMA bell, a stream pair carrying one-byte wake-ups like the
+ * endpoint's own socket; *mine is kept, *theirs is sent, then closed. */
+int qp_create_bell(int *mine, int *theirs);
 /* Caller: maps the queue pair received in the handshake. */
 int qp_attach(struct qp *qp, int memfd, uint32_t ring_size);
 void qp_detach(struct qp *qp);
 
-/* Doorbells on the connection's socket. */
+/* Doorbells on the connection's socket (and bells on the RMA bell). */
 int qp_ring_doorbell(int fd);
 /* Swallows pending doorbells: 1 if the peer is gone, 0 if not, -errno. */
 int qp_drain_doorbells(int fd);
 
 /* The handshake messages: on success they carry the memfd and the caller's
- * end of the control channel. */
-int qp_send_accept(int fd, int status, uint32_t ring_size, int memfd, int ctl);
-/* 0 with *memfd and *ctl set; -EAGAIN if nothing arrived yet; -ECONNREFUSED
- * if the listener went away or refused. */
-int qp_recv_accept(int fd, uint32_t *ring_size, int *memfd, int *ctl);
+ * ends of the control channel and the RMA bell. */
+int qp_send_accept(int fd, int status, uint32_t ring_size, int memfd, int ctl, int bell);
+/* 0 with *memfd, *ctl and *bell set; -EAGAIN if nothing arrived yet;
+ * -ECONNREFUSED if the listener went away or refused. */
+int qp_recv_accept(int fd, uint32_t *ring_size, int *memfd, int *ctl, int *bell);
 
 #endif

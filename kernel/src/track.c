@@ -4,7 +4,9 @@
 #include "track.h"
 
 #include <errno.h>
+#include <poll.h>
 
+#include "ctl.h"
 #include "endpoint.h"
 
 #define N QP_RMA_SLOTS
@@ -91,7 +93,7 @@ void rma_end(struct endpoint *ep, uint64_t seq)
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&r->waiting, memory_order_relaxed) &&
 	    atomic_exchange_explicit(&r->waiting, 0, memory_order_acq_rel))
-		qp_ring_doorbell(ep->fd);	/* a dead peer needs no wake-up */
+		(void)qp_ring_doorbell(ep->bell);	/* a dead peer needs no wake-up */
 	if (atomic_load_explicit(&ep->rma.slot_waiters, memory_order_seq_cst)) {
 		pthread_mutex_lock(&ep->rma.slot_lock);
 		pthread_cond_broadcast(&ep->rma.slot_cond);
@@ -104,6 +106,71 @@ uint64_t rma_started(struct endpoint *ep, bool peer)
 	return atomic_load_explicit(&side(ep, peer)->started, memory_order_seq_cst);
 }
 
+/*
+ * The RMA bell's waiters, with ep->lock held: swallows pending bells (the
+ * caller is the bell's poller, or there is none) and moves bell_gen on, so a
+ * waiter that took its generation before cannot sleep through what was
+ * swallowed. End of file is the peer's departure - unless it is our own
+ * shutdown in scif_close().
+ */
+static void bell_drain_locked(struct endpoint *ep)
+{
+	if (!ep->closing) {
+		if (qp_drain_doorbells(ep->bell) != 0)
+			atomic_store_explicit(&ep->peer_gone, true, memory_order_release);
+		/* Window messages, as a doorbell drain reads them: a peer whose
+		 * messages fill our channel rings the bell too (ctl.c); and a
+		 * departed peer's windows are released. */
+		ctl_poll(ep);
+	}
+	ep->bell_gen++;
+	pthread_cond_broadcast(&ep->bell_wake);
+}
+
+/* Before testing the condition: the generation to pass to bell_wait(). */
+static uint64_t bell_prepare(struct endpoint *ep)
+{
+	uint64_t gen;
+
+	pthread_mutex_lock(&ep->lock);
+	if (!ep->bell_poller)
+		bell_drain_locked(ep);
+	gen = ep->bell_gen;
+	pthread_mutex_unlock(&ep->lock);
+	return gen;
+}
+
+/* Sleeps until the bell rings, the peer leaves or the endpoint closes
+ * (-EINTR) - unless bell_gen has moved past gen already. One thread polls the
+ * socket; the others wait for it to drain and report. */
+static int bell_wait(struct endpoint *ep, uint64_t gen)
+{
+	struct pollfd p = { .fd = ep->bell, .events = POLLIN };
+	int err = 0;
+
+	pthread_mutex_lock(&ep->lock);
+	if (ep->bell_poller) {
+		while (ep->bell_gen == gen && !ep->closing)
+			pthread_cond_wait(&ep->bell_wake, &ep->lock);
+	} else if (ep->bell_gen == gen && !ep->closing) {
+		int n, saved;
+
+		ep->bell_poller = true;
+		pthread_mutex_unlock(&ep->lock);
+		n = poll(&p, 1, -1);
+		saved = errno;
+		pthread_mutex_lock(&ep->lock);
+		ep->bell_poller = false;
+		bell_drain_locked(ep);
+		if (n < 0)
+			err = -saved;
+	}
+	if (ep->closing)
+		err = -EINTR;
+	pthread_mutex_unlock(&ep->lock);
+	return err;
+}
+
 int rma_wait(struct endpoint *ep, bool peer, uint64_t seq)
 {
 	struct qp_rma *r = side(ep, peer);
@@ -114,7 +181,7 @@ int rma_wait(struct endpoint *ep, bool peer, uint64_t seq)
 		return 0;
 	}
 	for (;;) {
-		uint64_t gen = ep_prepare_to_sleep(ep);
+		uint64_t gen = bell_prepare(ep);
 		int err;
 
 		if (done_upto(r, seq))
@@ -126,7 +193,7 @@ int rma_wait(struct endpoint *ep, bool peer, uint64_t seq)
 		atomic_thread_fence(memory_order_seq_cst);
 		if (done_upto(r, seq))
 			return 0;
-		err = ep_wait(ep, gen, -1);
+		err = bell_wait(ep, gen);
 		if (err)
 			return err;
 	}

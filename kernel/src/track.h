@@ -14,10 +14,16 @@
  * for it is that test.
  *
  * Waiting for our own threads uses a condition variable. Waiting for the peer
- * uses its doorbell: the waiter raises the peer's "waiting" flag, fences and
- * tests again; the peer completes, fences, and rings if it takes the flag -
- * the event-count handshake of rb.h. Sleeping on the endpoint's socket means
- * the peer's death (end of file) wakes the waiter too.
+ * uses the connection's RMA bell (qp.h): the waiter raises the peer's
+ * "waiting" flag, fences and tests again; the peer completes, fences, and
+ * rings the bell if it takes the flag - the event-count handshake of rb.h.
+ * The bell is a socket of its own, which only these waiters read: one thread
+ * sleeps on it and the others wait for it to report (leader/follower, as on
+ * the endpoint's socket). They never touch the endpoint's socket, whose
+ * doorbells belong to whoever waits for data or space - an event loop
+ * watching the descriptor in another thread, say, which would never learn of
+ * one they swallowed. The peer's death (end of file on the bell) wakes them
+ * with ECONNRESET, our own scif_close() with EINTR.
  */
 #ifndef SCIF_NET_TRACK_H
 #define SCIF_NET_TRACK_H
