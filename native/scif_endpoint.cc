@@ -21,7 +21,6 @@ namespace {
 
 constexpr int kRoundsPerTurn = 16;  // api->poll() answers acted on per turn of the loop
 constexpr int kCallsPerRound = 16;  // recv/send/accept calls per answer
-constexpr uint64_t kRescueMs = 5;   // see "swallow a doorbell" in the header
 
 int Errno() { return errno > 0 ? -errno : -EIO; }
 
@@ -258,9 +257,8 @@ class ScifOp : public Napi::AsyncWorker {
 struct ScifEndpoint::LoopHandles {
   uv_poll_t poll;
   uv_idle_t idle;
-  uv_timer_t rescue;
   ScifEndpoint* owner;
-  bool poll_init = false, idle_init = false, timer_init = false;
+  bool poll_init = false, idle_init = false;
   int open = 0;  // handles initialised and not yet closed
 };
 
@@ -539,7 +537,6 @@ Napi::Value ScifEndpoint::Run(const Napi::CallbackInfo& info, ScifOp* op) {
   }
   inflight_++;
   if (op->sleeper()) sleepers_++;
-  UpdateRescue();
   return Status(env, 0);
 }
 
@@ -549,7 +546,7 @@ Napi::Value ScifEndpoint::Unregister(const Napi::CallbackInfo& info) {
   if (!Usable()) return Status(env, -EBADF);
   int64_t off = I64(info[0]);
   size_t len = Size(info[1]);
-  // It waits for the peer's RMAs into the windows: it may sleep on the descriptor.
+  // It waits for the peer's RMAs into the windows (a sleeper, as fences are).
   auto* op = new ScifOp(this, info[2].As<Napi::Function>(), "SCIF_UNREGISTER",
                         [off, len](const ScifApi* api, scif_epd_t epd) -> int64_t {
                           return api->unregister(epd, off, len) < 0 ? Errno() : 0;
@@ -778,13 +775,6 @@ int ScifEndpoint::InitLoop() {
     h->idle.data = h;
     h->idle_init = true;
     h->open++;
-    err = uv_timer_init(loop, &h->rescue);
-  }
-  if (!err) {
-    h->rescue.data = h;
-    h->timer_init = true;
-    h->open++;
-    uv_unref(reinterpret_cast<uv_handle_t*>(&h->rescue));  // its workers keep the loop alive
   }
   if (err) CloseLoop();
   return err;
@@ -807,10 +797,6 @@ void ScifEndpoint::CloseLoop() {
   if (h->idle_init) {
     uv_idle_stop(&h->idle);
     uv_close(reinterpret_cast<uv_handle_t*>(&h->idle), done);
-  }
-  if (h->timer_init) {
-    uv_timer_stop(&h->rescue);
-    uv_close(reinterpret_cast<uv_handle_t*>(&h->rescue), done);
   }
   if (h->poll_init) {
     uv_poll_stop(&h->poll);
@@ -867,19 +853,6 @@ void ScifEndpoint::Unwatch() {
   watching_ = false;
 }
 
-// While a thread of ours may swallow the descriptor's wake-ups (a fence or an
-// unregister sleeping in the fabric) and the loop waits for one, look again
-// every few milliseconds.
-void ScifEndpoint::UpdateRescue() {
-  if (!loop_) return;
-  bool need = api_ && api_->doorbell_readiness && sleepers_ > 0 && Usable() && Want() != 0;
-  bool active = uv_is_active(reinterpret_cast<uv_handle_t*>(&loop_->rescue));
-  if (need && !active)
-    uv_timer_start(&loop_->rescue, OnRescue, kRescueMs, kRescueMs);
-  else if (!need && active)
-    uv_timer_stop(&loop_->rescue);
-}
-
 void ScifEndpoint::Schedule() {
   if (loop_ && !uv_is_active(reinterpret_cast<uv_handle_t*>(&loop_->idle)))
     uv_idle_start(&loop_->idle, OnIdle);
@@ -895,13 +868,6 @@ void ScifEndpoint::OnPoll(uv_poll_t* handle, int, int) {
 void ScifEndpoint::OnIdle(uv_idle_t* handle) {
   auto* h = static_cast<LoopHandles*>(handle->data);
   uv_idle_stop(handle);
-  if (!h->owner) return;
-  Napi::HandleScope scope(h->owner->Env());
-  h->owner->Service();
-}
-
-void ScifEndpoint::OnRescue(uv_timer_t* handle) {
-  auto* h = static_cast<LoopHandles*>(handle->data);
   if (!h->owner) return;
   Napi::HandleScope scope(h->owner->Env());
   h->owner->Service();
@@ -926,7 +892,6 @@ void ScifEndpoint::Service() {
     short want = Want();
     if (want == 0) {
       Unwatch();
-      UpdateRescue();
       return;
     }
     scif_pollepd pe = {epd_, want, 0};
@@ -940,10 +905,7 @@ void ScifEndpoint::Service() {
       FailAll(err);
       return;
     }
-    if (!acted) {
-      UpdateRescue();
-      return;
-    }
+    if (!acted) return;
     // Acted: ask again, the answer may have changed.
   }
   Schedule();  // still busy: give the rest of the loop a turn first
@@ -982,7 +944,6 @@ void ScifEndpoint::FailAll(int err) {
   recvs_.clear();
   sends_.clear();
   Unwatch();
-  UpdateRescue();
   Emit(cb, {Status(env, err)});
   for (auto& a : accepts) Emit(a, {Status(env, err)});
   for (auto& r : recvs) Emit(r.cb, {Status(env, err)});
@@ -1164,13 +1125,8 @@ void ScifEndpoint::CancelPending() {
 
 void ScifEndpoint::OpDone(ScifOp* op) {
   inflight_--;
-  if (op->sleeper()) {
-    sleepers_--;
-    // It may have swallowed a wake-up the loop was waiting for.
-    if (Usable() && Want() != 0) Schedule();
-  }
+  if (op->sleeper()) sleepers_--;
   if (close_pending_ && inflight_ == 0) StartClose();
-  UpdateRescue();
 }
 
 // Closes the descriptor on the threadpool (the fabric gives registered pages

@@ -31,10 +31,11 @@
 //    by unmap(), which detaches it first; a mapping lent to a worker (vreadFrom
 //    or vwriteTo from it) is unmapped only once the worker is done with it.
 //
-// The fabric's descriptor wakes every thread that polls it, and a thread of
-// ours sleeping in a fence or an unregister may swallow a doorbell meant for
-// the loop's send or recv. While such a thread runs and the loop waits for
-// something, a timer re-asks api->poll() every few milliseconds.
+// A fence or an unregister waits for the peer's RMAs on the threadpool while
+// the loop may wait on the descriptor for a send or a recv. The fabric wakes
+// such threads on a socket of their own (the connection's RMA bell,
+// kernel/README.md), never on the descriptor, so every wake-up the loop
+// waits for reaches it; a real SCIF driver sleeps them in the kernel.
 #ifndef SCIF_NET_SCIF_ENDPOINT_H
 #define SCIF_NET_SCIF_ENDPOINT_H
 
@@ -138,13 +139,11 @@ class ScifEndpoint : public Napi::ObjectWrap<ScifEndpoint> {
   // The loop side.
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnIdle(uv_idle_t* handle);
-  static void OnRescue(uv_timer_t* handle);
   bool Usable() const;
   int InitLoop();
   short Want() const;
   int Watch();
   void Unwatch();
-  void UpdateRescue();
   void Schedule();
   void Service();
   bool Dispatch(short revents);
@@ -183,7 +182,7 @@ class ScifEndpoint : public Napi::ObjectWrap<ScifEndpoint> {
   std::deque<SendReq> sends_;
 
   int inflight_ = 0;  // ScifOps queued and not yet completed
-  int sleepers_ = 0;  // ...of which may sleep on the descriptor
+  int sleepers_ = 0;  // ...of which wait in the fabric for the peer
   bool close_pending_ = false;
   Napi::FunctionReference close_cb_;
   std::map<int64_t, WindowHold> windows_;  // by offset
