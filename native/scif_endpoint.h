@@ -36,6 +36,11 @@
 // such threads on a socket of their own (the connection's RMA bell,
 // kernel/README.md), never on the descriptor, so every wake-up the loop
 // waits for reaches it; a real SCIF driver sleeps them in the kernel.
+//
+// The class is spread over four files: scif_endpoint.cc (its shape, opening,
+// connections and closing), scif_loop.cc (the loop side), scif_rma.cc
+// (registration, RMA and fences on the threadpool, through scif_op.h) and
+// scif_mapping.cc (mmap, unmap and alloc).
 #ifndef SCIF_NET_SCIF_ENDPOINT_H
 #define SCIF_NET_SCIF_ENDPOINT_H
 
@@ -47,6 +52,8 @@
 #include <deque>
 #include <map>
 
+#include "scif_mapping.h"
+
 extern "C" {
 #include "scif.h"
 }
@@ -54,24 +61,7 @@ extern "C" {
 namespace scifnet {
 
 struct ScifApi;
-struct Mapping;
 class ScifOp;
-
-// Keeps a remote mapping's pages mapped while a request reads or writes them
-// (an unmap() meanwhile detaches at once and unmaps when the last pin goes).
-class MappingPin {
- public:
-  MappingPin() = default;
-  MappingPin(const uint8_t* data, size_t len);  // pins the mapping holding them, if any
-  MappingPin(MappingPin&& other) noexcept : m_(other.m_) { other.m_ = nullptr; }
-  MappingPin& operator=(MappingPin&& other) noexcept;
-  MappingPin(const MappingPin&) = delete;
-  MappingPin& operator=(const MappingPin&) = delete;
-  ~MappingPin();
-
- private:
-  Mapping* m_ = nullptr;
-};
 
 class ScifEndpoint : public Napi::ObjectWrap<ScifEndpoint> {
  public:
@@ -83,7 +73,13 @@ class ScifEndpoint : public Napi::ObjectWrap<ScifEndpoint> {
  private:
   friend class ScifOp;
   enum class State { kNone, kOpen, kListening, kConnecting, kConnected, kClosing, kClosed };
-  struct LoopHandles;
+  struct LoopHandles {
+    uv_poll_t poll;
+    uv_idle_t idle;
+    ScifEndpoint* owner;
+    bool poll_init = false, idle_init = false;
+    int open = 0;  // handles initialised and not yet closed
+  };
   struct RecvReq {
     Napi::Reference<Napi::Buffer<uint8_t>> buf;
     uint8_t* data;

@@ -1,0 +1,79 @@
+// scif_op.h - one libscif call run on the threadpool for a ScifEndpoint.
+#ifndef SCIF_NET_SCIF_OP_H
+#define SCIF_NET_SCIF_OP_H
+
+#include <napi.h>
+
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "scif_endpoint.h"
+#include "scif_util.h"
+
+namespace scifnet {
+
+// One call into libscif on the threadpool, holding what it uses.
+class ScifOp : public Napi::AsyncWorker {
+ public:
+  using Fn = std::function<int64_t(const ScifApi*, scif_epd_t)>;
+
+  ScifOp(ScifEndpoint* ep, Napi::Function cb, const char* name, Fn fn, bool sleeper = false)
+      : Napi::AsyncWorker(ep->Value(), cb, name),
+        ep_(ep),
+        api_(ep->api_),
+        epd_(ep->epd_),
+        fn_(std::move(fn)),
+        sleeper_(sleeper) {}
+
+  // Keeps a JS value (a Buffer) alive until the call is done.
+  void Hold(Napi::Value v) { holds_.push_back(Napi::Persistent(v)); }
+  // Keeps a mapping's pages mapped until the call is done.
+  void Lend(const uint8_t* data, size_t len) { pins_.emplace_back(data, len); }
+  void AfterOnLoop(std::function<void(int64_t)> fn) { after_ = std::move(fn); }
+  void SetClose() { close_ = true; }
+  bool sleeper() const { return sleeper_; }
+
+  // Lets go of what was held, without having run (queueing failed).
+  void Abandon() { Release(); }
+
+ protected:
+  void Execute() override {
+    // Queued before a close() and not begun: the descriptor is going away.
+    if (!close_ && ep_->closing_.load(std::memory_order_acquire)) {
+      result_ = -ECANCELED;
+      return;
+    }
+    result_ = fn_(api_, epd_);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    Release();
+    if (after_) after_(result_);
+    ep_->OpDone(this);
+    Callback().Call(Receiver().Value(), {scifutil::Status(env, result_)});
+  }
+
+ private:
+  void Release() {
+    pins_.clear();
+    holds_.clear();
+  }
+
+  ScifEndpoint* ep_;
+  const ScifApi* api_;
+  scif_epd_t epd_;
+  Fn fn_;
+  bool sleeper_;
+  bool close_ = false;
+  int64_t result_ = 0;
+  std::vector<Napi::Reference<Napi::Value>> holds_;
+  std::vector<MappingPin> pins_;
+  std::function<void(int64_t)> after_;
+};
+
+}  // namespace scifnet
+
+#endif

@@ -1,0 +1,172 @@
+// scif_rma.cc - ScifEndpoint's registration, RMA and fences: calls that only
+// wait for memory copies, run on the threadpool (scif_op.h).
+#include "backend.h"
+#include "scif_endpoint.h"
+#include "scif_op.h"
+#include "scif_util.h"
+
+namespace scifnet {
+
+using namespace scifutil;
+
+// ---- memory, RMA and fences ----
+
+// register(view, offset, prot, mapFlags): the window's offset (BigInt) or -errno.
+Napi::Value ScifEndpoint::Register(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable()) return Status(env, -EBADF);
+  uint8_t* data;
+  size_t len;
+  if (!BytesOf(info[0], &data, &len)) return Status(env, -EINVAL);
+  off_t off = api_->register_(epd_, data, len, static_cast<off_t>(I64(info[1])), Int(info[2]),
+                              Int(info[3]));
+  if (off == SCIF_REGISTER_FAILED) return Status(env, Errno());
+  windows_[static_cast<int64_t>(off)] = WindowHold{Napi::Persistent(info[0]), len};
+  return Napi::BigInt::New(env, static_cast<int64_t>(off));
+}
+
+// Runs op on the threadpool; 0 (its callback follows) or -errno.
+Napi::Value ScifEndpoint::Run(const Napi::CallbackInfo& info, ScifOp* op) {
+  Napi::Env env = info.Env();
+  if (env.IsExceptionPending()) {  // the AsyncWorker could not be made
+    op->Abandon();
+    delete op;
+    return env.Undefined();
+  }
+  napi_status s = napi_queue_async_work(env, *op);
+  if (s != napi_ok) {
+    op->Abandon();
+    delete op;
+    return Status(env, -ENOMEM);
+  }
+  inflight_++;
+  if (op->sleeper()) sleepers_++;
+  return Status(env, 0);
+}
+
+// unregister(offset, length, cb(status)).
+Napi::Value ScifEndpoint::Unregister(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable()) return Status(env, -EBADF);
+  int64_t off = I64(info[0]);
+  size_t len = Size(info[1]);
+  // It waits for the peer's RMAs into the windows (a sleeper, as fences are).
+  auto* op = new ScifOp(this, info[2].As<Napi::Function>(), "SCIF_UNREGISTER",
+                        [off, len](const ScifApi* api, scif_epd_t epd) -> int64_t {
+                          return api->unregister(epd, off, len) < 0 ? Errno() : 0;
+                        },
+                        true);
+  op->AfterOnLoop([this, off, len](int64_t r) {
+    if (r != 0) return;
+    // The windows wholly inside the range are gone: their memory is free.
+    uint64_t end = static_cast<uint64_t>(off) + len;
+    for (auto it = windows_.lower_bound(off); it != windows_.end() && static_cast<uint64_t>(it->first) < end;)
+      it = windows_.erase(it);
+  });
+  return Run(info, op);
+}
+
+// readFrom/writeTo(localOffset, length, remoteOffset, flags, cb(status)).
+Napi::Value ScifEndpoint::ReadFrom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable()) return Status(env, -EBADF);
+  int64_t loff = I64(info[0]), roff = I64(info[2]);
+  size_t len = Size(info[1]);
+  int flags = Int(info[3]);
+  auto* op = new ScifOp(this, info[4].As<Napi::Function>(), "SCIF_READFROM",
+                        [=](const ScifApi* api, scif_epd_t epd) -> int64_t {
+                          return api->readfrom(epd, loff, len, roff, flags) < 0 ? Errno() : 0;
+                        });
+  return Run(info, op);
+}
+
+Napi::Value ScifEndpoint::WriteTo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable()) return Status(env, -EBADF);
+  int64_t loff = I64(info[0]), roff = I64(info[2]);
+  size_t len = Size(info[1]);
+  int flags = Int(info[3]);
+  auto* op = new ScifOp(this, info[4].As<Napi::Function>(), "SCIF_WRITETO",
+                        [=](const ScifApi* api, scif_epd_t epd) -> int64_t {
+                          return api->writeto(epd, loff, len, roff, flags) < 0 ? Errno() : 0;
+                        });
+  return Run(info, op);
+}
+
+// vreadFrom/vwriteTo(view, remoteOffset, flags, cb(status)): the whole view.
+Napi::Value ScifEndpoint::VReadFrom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable()) return Status(env, -EBADF);
+  uint8_t* data;
+  size_t len;
+  if (!BytesOf(info[0], &data, &len)) return Status(env, -EINVAL);
+  int64_t roff = I64(info[1]);
+  int flags = Int(info[2]);
+  auto* op = new ScifOp(this, info[3].As<Napi::Function>(), "SCIF_VREADFROM",
+                        [=](const ScifApi* api, scif_epd_t epd) -> int64_t {
+                          return api->vreadfrom(epd, data, len, roff, flags) < 0 ? Errno() : 0;
+                        });
+  op->Hold(info[0]);
+  op->Lend(data, len);
+  return Run(info, op);
+}
+
+Napi::Value ScifEndpoint::VWriteTo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable()) return Status(env, -EBADF);
+  uint8_t* data;
+  size_t len;
+  if (!BytesOf(info[0], &data, &len)) return Status(env, -EINVAL);
+  int64_t roff = I64(info[1]);
+  int flags = Int(info[2]);
+  auto* op = new ScifOp(this, info[3].As<Napi::Function>(), "SCIF_VWRITETO",
+                        [=](const ScifApi* api, scif_epd_t epd) -> int64_t {
+                          return api->vwriteto(epd, data, len, roff, flags) < 0 ? Errno() : 0;
+                        });
+  op->Hold(info[0]);
+  op->Lend(data, len);
+  return Run(info, op);
+}
+
+// fenceMark(flags, cb(markOrStatus)).
+Napi::Value ScifEndpoint::FenceMark(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable()) return Status(env, -EBADF);
+  int flags = Int(info[0]);
+  auto* op = new ScifOp(this, info[1].As<Napi::Function>(), "SCIF_FENCE_MARK",
+                        [flags](const ScifApi* api, scif_epd_t epd) -> int64_t {
+                          int mark = 0;
+                          return api->fence_mark(epd, flags, &mark) < 0 ? Errno() : mark;
+                        });
+  return Run(info, op);
+}
+
+// fenceWait(mark, cb(status)).
+Napi::Value ScifEndpoint::FenceWait(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable()) return Status(env, -EBADF);
+  int mark = Int(info[0]);
+  auto* op = new ScifOp(this, info[1].As<Napi::Function>(), "SCIF_FENCE_WAIT",
+                        [mark](const ScifApi* api, scif_epd_t epd) -> int64_t {
+                          return api->fence_wait(epd, mark) < 0 ? Errno() : 0;
+                        },
+                        true);
+  return Run(info, op);
+}
+
+// fenceSignal(localOffset, localValue, remoteOffset, remoteValue, flags, cb(status)).
+Napi::Value ScifEndpoint::FenceSignal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable()) return Status(env, -EBADF);
+  int64_t loff = I64(info[0]), roff = I64(info[2]);
+  uint64_t lval = U64(info[1]), rval = U64(info[3]);
+  int flags = Int(info[4]);
+  auto* op = new ScifOp(this, info[5].As<Napi::Function>(), "SCIF_FENCE_SIGNAL",
+                        [=](const ScifApi* api, scif_epd_t epd) -> int64_t {
+                          return api->fence_signal(epd, loff, lval, roff, rval, flags) < 0 ? Errno()
+                                                                                           : 0;
+                        },
+                        true);
+  return Run(info, op);
+}
+}  // namespace scifnet
