@@ -72,17 +72,15 @@ async function pingpong({ address, iters, warmup }) {
 }
 
 /** `requests` GETs through undici, `concurrency` in flight, keep-alive: ns for them (after a warm-up). */
-async function httpOnce({ address, requests, concurrency, warmup }, retryConnects) {
+async function httpRequests({ address, requests, concurrency, warmup }) {
   const undici = T.undici();
-  const { dispatcher, origin } = T.httpClient(transport, address, { keepAliveTimeout: 60000, connections: concurrency }, retryConnects);
+  const { dispatcher, origin } = T.httpClient(transport, address, { keepAliveTimeout: 60000, connections: concurrency });
   let bytes = 0;
-  let last = Date.now();
   const one = async () => {
     const res = await undici.request(`${origin}/`, { dispatcher });
     const body = await res.body.arrayBuffer();
     if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
     bytes += body.byteLength;
-    last = Date.now();
   };
   const batch = async (n) => {
     let next = 0;
@@ -94,42 +92,17 @@ async function httpOnce({ address, requests, concurrency, warmup }, retryConnect
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
   };
-  // A connection whose connect is never reported holds its requests forever:
-  // no progress for a while means start over with a new dispatcher.
-  let watchdog;
-  const stalled = new Promise((_, reject) => {
-    // (raced below; the catch only keeps an unraced rejection quiet)
-    watchdog = setInterval(() => {
-      if (T.STALL_MS > 0 && Date.now() - last > Math.max(2000, 2 * T.STALL_MS)) {
-        reject(Object.assign(new Error('no request completed for 2 s'), { stalled: true }));
-      }
-    }, 250);
-  });
-  stalled.catch(() => {});
   try {
-    await Promise.race([batch(warmup), stalled]);
+    await batch(warmup);
     const t0 = now();
-    await Promise.race([batch(requests), stalled]);
+    await batch(requests);
     const ns = Number(now() - t0);
     await dispatcher.close();
     return { ns, requests, bytes };
   } catch (err) {
     dispatcher.destroy().catch(() => {});
     throw err;
-  } finally {
-    clearInterval(watchdog);
   }
-}
-
-// First with the library's own dispatcher; if that stalls (see httpOnce), once
-// more with one that retries stalled connects, and the result says so.
-async function httpRequests(args) {
-  try {
-    return { ...(await httpOnce(args, false)), stalledAttempts: 0, retryConnects: false };
-  } catch (err) {
-    if (!err.stalled) throw err;
-  }
-  return { ...(await httpOnce(args, true)), stalledAttempts: 1, retryConnects: true };
 }
 
 /** Opens n connections, at most `parallel` connecting at a time, and keeps them: ns until all are connected. */
@@ -170,20 +143,13 @@ async function closeAll() {
   return { ns: Number(now() - t0) };
 }
 
-/** Adds how many connects stalled during fn to its result. */
-const counted = (fn) => async (args) => {
-  const before = T.counters.connectStalls;
-  const result = await fn(args);
-  return { ...result, connectStalls: T.counters.connectStalls - before };
-};
-
 serve({
-  throughput: counted(throughput),
-  pingpong: counted(pingpong),
-  http: counted(httpRequests),
-  open: counted(open),
+  throughput,
+  pingpong,
+  http: httpRequests,
+  open,
   closeAll,
-  stats: () => ({ ...T.stats(), open: held.length, connectStalls: T.counters.connectStalls }),
+  stats: () => ({ ...T.stats(), open: held.length }),
   gc: () => {
     if (global.gc) {
       global.gc();

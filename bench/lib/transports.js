@@ -52,49 +52,20 @@ function createServer(transport, listener) {
   return netFor(transport).createServer(listener);
 }
 
-// scif-net sometimes never reports a connect that the fabric completed at once
-// (see bench/README.md, "Known problems"): a scif connect not done within
-// BENCH_CONNECT_STALL_MS (default 1000, 0 = wait forever) is abandoned and
-// tried again, and counted, so that the figures can still be taken and the
-// stall shows in the output.
-const STALL_MS = process.env.BENCH_CONNECT_STALL_MS === undefined ? 1000 : Number(process.env.BENCH_CONNECT_STALL_MS);
-const counters = { connectStalls: 0 };
-
 /** Connects and resolves once the socket is connected. */
-async function connect(transport, address) {
-  for (;;) {
-    const sock = connectNow(transport, address);
-    const ok = await new Promise((resolve, reject) => {
-      let timer = null;
-      const onError = (err) => {
-        clearTimeout(timer);
-        reject(err);
-      };
-      sock.once('error', onError);
-      sock.once('connect', () => {
-        clearTimeout(timer);
-        sock.off('error', onError);
-        resolve(true);
-      });
-      if (transport === 'scif' && STALL_MS > 0) {
-        timer = setTimeout(() => {
-          sock.off('error', onError);
-          sock.on('error', () => {});
-          sock.destroy();
-          counters.connectStalls++;
-          resolve(false);
-        }, STALL_MS);
-      }
-    });
-    if (ok) return sock;
-  }
-}
-
-function connectNow(transport, address) {
+function connect(transport, address) {
   const net = netFor(transport);
-  if (transport === 'tcp') return net.connect({ host: address.host, port: address.port });
-  if (transport === 'unix') return net.connect({ path: address.path });
-  return net.connect({ node: address.node, port: address.port });
+  let sock;
+  if (transport === 'tcp') sock = net.connect({ host: address.host, port: address.port });
+  else if (transport === 'unix') sock = net.connect({ path: address.path });
+  else sock = net.connect({ node: address.node, port: address.port });
+  return new Promise((resolve, reject) => {
+    sock.once('error', reject);
+    sock.once('connect', () => {
+      sock.off('error', reject);
+      resolve(sock);
+    });
+  });
 }
 
 /** An http.Server listening on the transport; resolves its address. */
@@ -113,9 +84,9 @@ function undici() {
 
 /**
  * An undici dispatcher and origin for requests to an HTTP server on the
- * transport; for scif, createDispatcher() from dist/http.js unless retryConnects.
+ * transport; for scif, createDispatcher() from dist/http.js.
  */
-function httpClient(transport, address, options = {}, retryConnects = false) {
+function httpClient(transport, address, options = {}) {
   if (transport === 'tcp') {
     return { dispatcher: new (undici().Agent)(options), origin: `http://${address.host}:${address.port}` };
   }
@@ -124,16 +95,7 @@ function httpClient(transport, address, options = {}, retryConnects = false) {
   }
   // MPSS host names: node 0 is 'host', node K+1 is 'micK'.
   const origin = `http://${address.node === 0 ? 'host' : `mic${address.node - 1}`}:${address.port}`;
-  if (!retryConnects) return { dispatcher: scifHttp().createDispatcher(options), origin };
-  // The same as createDispatcher() (dist/http.js), but connecting through
-  // connect() above, which retries a connect that stalls.
-  const dispatcher = new (undici().Agent)({
-    ...options,
-    connect(opts, callback) {
-      connect('scif', address).then((sock) => callback(null, sock), (err) => callback(err, null));
-    },
-  });
-  return { dispatcher, origin };
+  return { dispatcher: scifHttp().createDispatcher(options), origin };
 }
 
 /** Resource figures a peer reports: bytes, and open descriptors. */
@@ -156,4 +118,4 @@ function stats() {
   };
 }
 
-module.exports = { ROOT, counters, STALL_MS, undici, netFor, listenOn, createServer, connect, connectNow, listenHttp, httpClient, stats };
+module.exports = { ROOT, undici, netFor, listenOn, createServer, connect, listenHttp, httpClient, stats };

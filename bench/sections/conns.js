@@ -38,7 +38,6 @@ async function one(ctx, t) {
       opened: opened.opened,
       errors: opened.errors,
       firstError: opened.firstError,
-      connectStalls: opened.connectStalls,
       openNs: opened.ns,
       serverSawAllNs: serverWaitNs,
       closeNs: closed.ns,
@@ -93,8 +92,7 @@ function render(res) {
     [{ name: 'transport' }, { name: 'open', right: true }, { name: 'open time', right: true }, { name: 'RSS/conn cli', right: true },
       { name: 'RSS/conn srv', right: true }, { name: 'fds/conn cli/srv', right: true }, { name: 'fds open cli/srv', right: true },
       { name: 'close time', right: true }, { name: 'RSS kept after close cli/srv', right: true }, { name: 'ratio' }], rows,
-    ['open time: until the server has accepted all; RSS after a forced GC on both sides; "kept" = RSS after closing all minus before opening',
-      ...Object.entries(r).filter(([, x]) => x.connectStalls).map(([t, x]) => `!! ${t}: ${x.connectStalls} connects were never reported as connected and were retried after ${process.env.BENCH_CONNECT_STALL_MS || 1000} ms (a scif-net bug; see bench/README.md); the open time includes those waits`)]);
+    ['open time: until the server has accepted all; RSS after a forced GC on both sides; "kept" = RSS after closing all minus before opening']);
 }
 
 module.exports = { run, render };

@@ -27,8 +27,6 @@ async function run(ctx) {
         try {
           const res = await pairs[t].client.call('http', { address: pairs[t].address, ...config.http }, config.timeoutMs);
           r.samples.push(res.requests / (res.ns / 1e9));
-          r.stalledAttempts = (r.stalledAttempts || 0) + res.stalledAttempts;
-          r.connectStalls = (r.connectStalls || 0) + res.connectStalls;
         } catch (err) {
           r.error = err.message;
         }
@@ -42,19 +40,12 @@ async function run(ctx) {
   }
 }
 
-function stalledNote(r) {
-  if (!r || !r.stalledAttempts) return [];
-  return [`!! scif: in ${r.stalledAttempts} of ${r.samples.length + (r.error ? 1 : 0)} run(s) createDispatcher() made no progress for 2 s (a connect never reported:`,
-    `   a scif-net bug, see bench/README.md); those runs were redone with an undici Agent whose connect retries stalled`,
-    `   scif-net connects (${r.connectStalls || 0} retried), so their figure measures the same sockets but not createDispatcher's connect`];
-}
-
 function render(res) {
   const vals = {};
   for (const [t, r] of Object.entries(res.results)) vals[t] = { value: r.rps };
   const rows = Object.entries(res.results).map(([t, r]) => r.error ? [t, 'FAILED', F.failed(r.error)] : [t, F.num(r.rps), t === 'scif' ? scifRatios(vals) : '']);
   return F.table(`3. HTTP through undici.request to a node:http child, requests/s (${res.requests} requests, ${res.concurrency} in flight, keep-alive); higher is better`,
-    [{ name: 'transport' }, { name: 'req/s', right: true }, { name: 'ratio' }], rows, stalledNote(res.results.scif));
+    [{ name: 'transport' }, { name: 'req/s', right: true }, { name: 'ratio' }], rows);
 }
 
 module.exports = { run, render };

@@ -38,8 +38,6 @@ async function throughput(ctx) {
           try {
             const res = await pairs[t].client.call('throughput', { address: pairs[t].address, size: s.size, total: s.total }, config.timeoutMs);
             r.samples.push((res.bytes / res.ns) * 1e3);
-            r.connects = (r.connects || 0) + 1;
-            r.connectStalls = (r.connectStalls || 0) + res.connectStalls;
           } catch (err) {
             r.error = err.message;
           }
@@ -66,18 +64,6 @@ async function throughput(ctx) {
   } finally {
     await stopAll(started);
   }
-}
-
-/** A note line for connects that stalled and were retried, from result objects. */
-function stallNote(results) {
-  let stalls = 0;
-  let connects = 0;
-  for (const r of results) {
-    stalls += r.connectStalls || 0;
-    connects += (r.connects || 0) + (r.connectStalls || 0);
-  }
-  if (!stalls) return [];
-  return [`!! ${stalls} of ${connects} scif connect attempts were never reported as connected and were retried after ${process.env.BENCH_CONNECT_STALL_MS || 1000} ms (a scif-net bug; see bench/README.md)`];
 }
 
 function scifRatios(results, better = 'higher', name = 'scif') {
@@ -111,8 +97,7 @@ function renderThroughput(res, ceiling) {
   const budgets = res.sizes.map((s) => `${F.size(s.size)}: ${F.size(s.total)}`).join(', ');
   return F.table('1. Stream throughput, MB/s (10^6 B/s), end to end to a discarding server child; higher is better',
     [{ name: 'write' }, { name: 'transport' }, { name: 'MB/s', right: true }, { name: 'ratio' }], rows,
-    [`bytes per measurement: ${budgets}; median of ${res.repeat} run(s)`,
-      ...stallNote(res.sizes.flatMap((s) => Object.entries(s.results).filter(([t]) => t.startsWith('scif')).map(([, r]) => r)))]);
+    [`bytes per measurement: ${budgets}; median of ${res.repeat} run(s)`]);
 }
 
 function renderMemory(res) {
@@ -149,8 +134,6 @@ async function pingpong(ctx) {
         try {
           const res = await pairs[t].client.call('pingpong', { address: pairs[t].address, ...config.pingpong }, config.timeoutMs);
           r.samples.push(res.ns / res.iters / 1e3);
-          r.connects = (r.connects || 0) + 1;
-          r.connectStalls = (r.connectStalls || 0) + res.connectStalls;
         } catch (err) {
           r.error = err.message;
         }
@@ -170,7 +153,7 @@ function renderPingpong(res, ceiling) {
   const rows = Object.entries(res.results).map(([t, r]) => r.error ? [t, 'FAILED', F.failed(r.error)] : [t, F.num(r.us), t === 'scif' ? scifRatios(vals, 'lower') : '']);
   if (ceiling && ceiling.rings && Number.isFinite(ceiling.rings[0].rttUs)) rows.push([`C ring (spinning)`, F.num(ceiling.rings[0].rttUs), '']);
   return F.table(`2. 8-byte ping-pong with an echo server child, µs per round trip (${res.iters} round trips, median of runs); lower is better`,
-    [{ name: 'transport' }, { name: 'µs', right: true }, { name: 'ratio' }], rows, stallNote([res.results.scif || {}]));
+    [{ name: 'transport' }, { name: 'µs', right: true }, { name: 'ratio' }], rows);
 }
 
-module.exports = { throughput, renderThroughput, renderMemory, pingpong, renderPingpong, scifRatios, stallNote };
+module.exports = { throughput, renderThroughput, renderMemory, pingpong, renderPingpong, scifRatios };
