@@ -45,6 +45,7 @@ ScifApi Virtual() {
   api.node_count = scif_net_node_count;
   api.set_node_online = scif_net_set_node_online;
   api.last_error = scif_net_last_error;
+  api.set_stream_only = scif_net_set_stream_only;
   return api;
 }
 
@@ -105,6 +106,7 @@ bool Hardware(const std::string& library, ScifApi* api, std::string* why) {
   Need(lib, "scif_net_node_count", &api->node_count, &optional);
   Need(lib, "scif_net_set_node_online", &api->set_node_online, &optional);
   Need(lib, "scif_net_last_error", &api->last_error, &optional);
+  Need(lib, "scif_net_set_stream_only", &api->set_stream_only, &optional);
   api->name = "hw";
   api->library = library;
   api->doorbell_readiness = api->fabric_path != nullptr;

@@ -57,6 +57,11 @@ struct ScifApi {
   int (*node_count)(void) = nullptr;
   int (*set_node_online)(uint16_t, int) = nullptr;
   const char* (*last_error)(void) = nullptr;
+  // Makes an endpoint stream-only before it connects or listens: its
+  // connections hold one descriptor a side instead of three, and the RMA
+  // family fails on them with EOPNOTSUPP (scif_net.h). Null with MPSS's
+  // libscif, whose connections have no such cost: skip the call then.
+  int (*set_stream_only)(scif_epd_t) = nullptr;
 };
 
 // The process's backend, chosen on first use; null when the one asked for

@@ -1,12 +1,14 @@
 /*
  * scif_net.h - what the virtual fabric offers beyond libscif: its place, its
- * nodes, and why the last call failed. Programs written for MPSS never need
- * this header; tools and tests do.
+ * nodes, stream-only endpoints, and why the last call failed. Programs
+ * written for MPSS never need this header; tools, tests and the addon do.
  */
 #ifndef SCIF_NET_H
 #define SCIF_NET_H
 
 #include <stdint.h>
+
+#include "scif.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -25,6 +27,27 @@ int scif_net_node_count(void);
 
 /* Takes a node off line (a card reset or removal) or brings it back: 0 or -1/errno. */
 int scif_net_set_node_online(uint16_t node, int online);
+
+/*
+ * Makes an endpoint stream-only, before it connects or listens: its
+ * connections (a connect from it, every accept on it as a listener) carry
+ * bytes only. They have no control channel and no RMA bell, so each side
+ * holds one descriptor per connection (the endpoint's own) instead of three.
+ * A connection is stream-only when either side asked: a full caller reaching
+ * a stream-only listener gets one too, and so does a full listener accepting
+ * a stream-only caller.
+ *
+ * On a stream-only connection scif_register, scif_unregister, scif_readfrom,
+ * scif_writeto, scif_vreadfrom, scif_vwriteto, scif_mmap, scif_fence_mark,
+ * scif_fence_wait and scif_fence_signal fail with EOPNOTSUPP (after the
+ * argument checks each does first; also once the peer is gone). send, recv,
+ * poll, close and the peer's departure behave as on any connection.
+ *
+ * 0, or -1 with errno: EBADF (not an endpoint), EISCONN (connecting or
+ * connected), EINVAL (listening). Calling it again is harmless. MPSS's
+ * libscif has no such call; the addon looks it up and goes without.
+ */
+int scif_net_set_stream_only(scif_epd_t epd);
 
 /*
  * A sentence saying why the last failing call in this thread failed, when errno

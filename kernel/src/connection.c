@@ -8,6 +8,11 @@
  * memfd and the caller's ends of the control channel and the RMA bell. Socket-level acceptance
  * needs nothing from the acceptor's process, so scif_accept never waits for a
  * caller.
+ *
+ * The caller's name is its request: it also carries QP_STREAM_ONLY when the
+ * caller was made stream-only (scif_net_set_stream_only). The acceptor makes
+ * a stream-only connection - the memfd alone, no control channel, no RMA bell
+ * - when the caller or the listener is, and says so in its answer.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +23,7 @@
 
 #include "endpoint.h"
 #include "scif.h"
+#include "scif_net.h"
 
 #define FAIL(err) (errno = -(err), -1)
 
@@ -56,14 +62,14 @@ int scif_close(scif_epd_t epd)
 	return err ? FAIL(err) : 0;
 }
 
-static int bind_locked(struct endpoint *ep, uint16_t pn)
+/* Whether the endpoint is still to connect or listen: 0, -EINVAL (listening)
+ * or -EISCONN. */
+static int check_unconnected(const struct endpoint *ep)
 {
-	int port;
-
 	switch (ep->state) {
 	case EP_UNBOUND:
-		break;
 	case EP_BOUND:
+		break;
 	case EP_LISTENING:
 		return -EINVAL;
 	case EP_CONNECTING:
@@ -71,6 +77,15 @@ static int bind_locked(struct endpoint *ep, uint16_t pn)
 	case EP_DISCONNECTED:
 		return -EISCONN;
 	}
+	return 0;
+}
+
+static int bind_locked(struct endpoint *ep, uint16_t pn)
+{
+	int port = ep->state == EP_BOUND ? -EINVAL : check_unconnected(ep);
+
+	if (port < 0)
+		return port;
 	port = pn ? fabric_port_claim(ep->fabric, pn) : fabric_port_claim_any(ep->fabric);
 	if (port < 0)
 		return port;
@@ -145,7 +160,8 @@ int scif_listen(scif_epd_t epd, int backlog)
 
 /* A connect attempt that failed after reaching the listener leaves the socket
  * useless; give the descriptor a fresh one so the endpoint stays bound and
- * can try again, as SCIF allows. */
+ * can try again, as SCIF allows. (Also a socket named by a failed attempt
+ * before the endpoint became stream-only: its name is the request.) */
 static int renew_socket(struct endpoint *ep)
 {
 	int fd = new_socket();
@@ -167,6 +183,36 @@ static int renew_socket(struct endpoint *ep)
 	return 0;
 }
 
+static int stream_only_locked(struct endpoint *ep)
+{
+	int err = check_unconnected(ep);
+
+	if (err || ep->stream_only)
+		return err;
+	/* A connect that failed at once left the socket named without the flag. */
+	if (ep->named) {
+		err = renew_socket(ep);
+		if (err)
+			return err;
+	}
+	ep->stream_only = true;
+	return 0;
+}
+
+int scif_net_set_stream_only(scif_epd_t epd)
+{
+	struct endpoint *ep = ep_get(epd);
+	int err;
+
+	if (!ep)
+		return -1;
+	pthread_mutex_lock(&ep->lock);
+	err = ep->closing ? -EINTR : stream_only_locked(ep);
+	pthread_mutex_unlock(&ep->lock);
+	ep_put(ep);
+	return err ? FAIL(err) : 0;
+}
+
 static int start_connect(struct endpoint *ep, const struct scif_portID *dst)
 {
 	struct fabric *f = ep->fabric;
@@ -177,7 +223,8 @@ static int start_connect(struct endpoint *ep, const struct scif_portID *dst)
 	if (!fabric_node_online(f, dst->node))
 		return -ENODEV;
 	if (!ep->named) {
-		fabric_caller_addr(f, f->self, ep->port, &sa, &len);
+		fabric_caller_addr(f, f->self, ep->port, ep->stream_only ? QP_STREAM_ONLY : 0,
+				   &sa, &len);
 		if (bind(ep->fd, (struct sockaddr *)&sa, len) < 0)
 			return errno == EADDRINUSE ? -EADDRINUSE : -errno;
 		ep->named = true;
@@ -214,19 +261,24 @@ static int start_connect(struct endpoint *ep, const struct scif_portID *dst)
 /* Takes the acceptor's answer if it is there: 0, -EAGAIN, or the failure. */
 static int finish_connect(struct endpoint *ep)
 {
-	uint32_t ring_size;
-	int memfd, ctl = -1, bell = -1, err;
+	uint32_t ring_size, flags = 0;
+	int memfd = -1, ctl = -1, bell = -1, err;
 
-	err = qp_recv_accept(ep->fd, &ring_size, &memfd, &ctl, &bell);
+	err = qp_recv_accept(ep->fd, &ring_size, &flags, &memfd, &ctl, &bell);
 	if (err == -EAGAIN)
 		return err;
-	if (!err) {
+	/* Asked for stream-only, given more: not an acceptor of ours. */
+	if (!err && ep->stream_only && !(flags & QP_STREAM_ONLY))
+		err = -EPROTO;
+	if (!err)
 		err = qp_attach(&ep->qp, memfd, ring_size);
+	if (memfd >= 0)
 		close(memfd);
-		if (err) {
+	if (err) {
+		if (ctl >= 0)
 			close(ctl);
+		if (bell >= 0)
 			close(bell);
-		}
 	}
 	if (err) {
 		int renew = renew_socket(ep);
@@ -235,6 +287,7 @@ static int finish_connect(struct endpoint *ep)
 	}
 	ep->ctl = ctl;
 	ep->bell = bell;
+	ep->stream_only = flags & QP_STREAM_ONLY;
 	ep->state = EP_CONNECTED;
 	return 0;
 }
@@ -310,6 +363,28 @@ int scif_connect(scif_epd_t epd, struct scif_portID *dst)
 	return err < 0 ? FAIL(err) : err;
 }
 
+/* The queue pair and, unless stream-only, the control channel and the RMA
+ * bell: ours kept in ep, the caller's ends in theirs[] (memfd, ctl, bell). */
+static int make_connection(struct endpoint *ep, uint32_t ring_size, bool stream_only,
+			   int theirs[3])
+{
+	int err = qp_create(&ep->qp, ring_size, &theirs[0]);
+
+	if (!err && !stream_only) {
+		err = qp_create_ctl(&ep->ctl, &theirs[1]);
+		if (!err)
+			err = qp_create_bell(&ep->bell, &theirs[2]);
+	}
+	return err;
+}
+
+static void close_theirs(int theirs[3])
+{
+	for (int i = 0; i < 3; i++)
+		if (theirs[i] >= 0)
+			close(theirs[i]);
+}
+
 /* Answers one caller from the listen queue: 1 with *out, 0 if none is
  * waiting, -errno. A caller that left meanwhile is skipped. */
 static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct endpoint **out)
@@ -318,7 +393,8 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 	struct sockaddr_un sa;
 	socklen_t len = sizeof(sa);
 	struct endpoint *ep;
-	int fd, memfd, theirs, their_bell, err;
+	uint32_t asked, flags;
+	int fd, theirs[3] = { -1, -1, -1 }, err;
 
 	fd = accept4(lep->fd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC);
 	if (fd < 0) {
@@ -326,38 +402,33 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 			return 0;
 		return errno == EMFILE || errno == ENFILE ? -ENOMEM : -errno;
 	}
-	if (!fabric_parse_caller(f, &sa, len, peer)) {
+	if (!fabric_parse_caller(f, &sa, len, peer, &asked)) {
 		close(fd);	/* not a fabric endpoint */
 		return -EAGAIN;
 	}
+	if (asked & ~QP_FLAGS_KNOWN) {
+		/* A newer caller asking for what we cannot make. */
+		qp_send_accept(fd, EPROTO, 0, 0, -1, -1, -1);
+		close(fd);
+		return -EAGAIN;
+	}
+	flags = asked | (lep->stream_only ? QP_STREAM_ONLY : 0);
 	err = ep_create(f, fd, &ep);
 	if (err) {
-		qp_send_accept(fd, ENOMEM, 0, -1, -1, -1);
+		qp_send_accept(fd, ENOMEM, 0, 0, -1, -1, -1);
 		close(fd);
 		return err;
 	}
-	err = qp_create(&ep->qp, f->ring_size, &memfd);
-	if (!err) {
-		err = qp_create_ctl(&ep->ctl, &theirs);
-		if (err)
-			close(memfd);
-	}
-	if (!err) {
-		err = qp_create_bell(&ep->bell, &their_bell);
-		if (err) {
-			close(memfd);
-			close(theirs);
-		}
-	}
+	ep->stream_only = flags & QP_STREAM_ONLY;
+	err = make_connection(ep, f->ring_size, ep->stream_only, theirs);
 	if (err) {
-		qp_send_accept(fd, ENOMEM, 0, -1, -1, -1);
+		close_theirs(theirs);
+		qp_send_accept(fd, ENOMEM, 0, 0, -1, -1, -1);
 		ep_destroy(fd);
 		return err;
 	}
-	err = qp_send_accept(fd, 0, f->ring_size, memfd, theirs, their_bell);
-	close(memfd);
-	close(theirs);
-	close(their_bell);
+	err = qp_send_accept(fd, 0, f->ring_size, flags, theirs[0], theirs[1], theirs[2]);
+	close_theirs(theirs);
 	if (err) {
 		ep_destroy(fd);
 		return -EAGAIN;	/* the caller is gone */

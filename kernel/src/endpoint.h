@@ -41,6 +41,10 @@ struct endpoint {
 	bool owns_port;		/* bound or listening; accepted endpoints share their listener's */
 	bool named;		/* the socket carries its fabric address */
 	bool closing;
+	/* Before connecting or listening: asked for by scif_net_set_stream_only().
+	 * Connected: the connection has no control channel and no RMA bell
+	 * (ctl and bell stay -1), so the RMA family fails with EOPNOTSUPP. */
+	bool stream_only;
 	struct scif_portID peer;
 	struct qp qp;
 

@@ -359,29 +359,32 @@ int fabric_listener_addr(const struct fabric *f, uint16_t node, uint16_t port,
 }
 
 #define CALLER_FORMAT "scif-net/%llx/%llx/%u/%u"
+#define CALLER_FLAGS "/%x"	/* only when there are some */
 
-void fabric_caller_addr(const struct fabric *f, uint16_t node, uint16_t port,
+void fabric_caller_addr(const struct fabric *f, uint16_t node, uint16_t port, uint32_t flags,
 			struct sockaddr_un *sa, socklen_t *len)
 {
+	size_t room = sizeof(sa->sun_path) - 1;
 	int n;
 
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
 	/* Abstract namespace: the name goes away with the socket, crash or not. */
-	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, CALLER_FORMAT,
-		     f->dev, f->ino, node, port);
+	n = snprintf(sa->sun_path + 1, room, CALLER_FORMAT, f->dev, f->ino, node, port);
+	if (flags)
+		n += snprintf(sa->sun_path + 1 + n, room - (size_t)n, CALLER_FLAGS, flags);
 	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
 }
 
 bool fabric_parse_caller(const struct fabric *f, const struct sockaddr_un *sa,
-			 socklen_t len, struct scif_portID *id)
+			 socklen_t len, struct scif_portID *id, uint32_t *flags)
 {
 	size_t base = offsetof(struct sockaddr_un, sun_path);
 	char name[sizeof(sa->sun_path)];
 	unsigned long long dev, ino;
-	unsigned node, port;
+	unsigned node, port, fl = 0;
 	size_t n;
-	int used = -1;
+	int used = -1, more = -1;
 
 	if (len <= base + 1 || sa->sun_path[0] != '\0')
 		return false;
@@ -389,10 +392,15 @@ bool fabric_parse_caller(const struct fabric *f, const struct sockaddr_un *sa,
 	memcpy(name, sa->sun_path + 1, n);
 	name[n] = '\0';
 	if (sscanf(name, CALLER_FORMAT "%n", &dev, &ino, &node, &port, &used) != 4 ||
-	    used != (int)n || dev != f->dev || ino != f->ino ||
+	    used < 0 || dev != f->dev || ino != f->ino ||
 	    node >= f->table->node_count || port == 0 || port > 65535)
+		return false;
+	if ((size_t)used != n &&
+	    (sscanf(name + used, CALLER_FLAGS "%n", &fl, &more) != 1 ||
+	     (size_t)(used + more) != n || fl == 0))
 		return false;
 	id->node = (uint16_t)node;
 	id->port = (uint16_t)port;
+	*flags = fl;
 	return true;
 }

@@ -62,12 +62,14 @@ void fabric_port_release(struct fabric *f, uint16_t port);
 /* Where a listener on (node, port) waits for connections. */
 int fabric_listener_addr(const struct fabric *f, uint16_t node, uint16_t port,
 			 struct sockaddr_un *sa, socklen_t *len);
-/* The name a connecting endpoint bound to (node, port) carries, so the
- * acceptor learns who is calling without waiting for a message. */
-void fabric_caller_addr(const struct fabric *f, uint16_t node, uint16_t port,
+/* The name a connecting endpoint bound to (node, port) carries: its connect
+ * request, which the acceptor reads with the connection itself, without
+ * waiting for a message: who is calling, and the flags it asks for (qp.h's
+ * QP_STREAM_ONLY; 0 gives the name callers always had). */
+void fabric_caller_addr(const struct fabric *f, uint16_t node, uint16_t port, uint32_t flags,
 			struct sockaddr_un *sa, socklen_t *len);
 bool fabric_parse_caller(const struct fabric *f, const struct sockaddr_un *sa,
-			 socklen_t len, struct scif_portID *id);
+			 socklen_t len, struct scif_portID *id, uint32_t *flags);
 
 /* Record a sentence for scif_net_last_error() in this thread. */
 void fabric_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

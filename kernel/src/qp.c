@@ -165,11 +165,12 @@ int qp_drain_doorbells(int fd)
 	}
 }
 
-int qp_send_accept(int fd, int status, uint32_t ring_size, int memfd, int ctl, int bell)
+int qp_send_accept(int fd, int status, uint32_t ring_size, uint32_t flags, int memfd, int ctl,
+		   int bell)
 {
 	struct qp_accept_msg msg = {
 		.magic = QP_MAGIC, .version = QP_VERSION,
-		.status = status, .ring_size = ring_size,
+		.status = status, .ring_size = ring_size, .flags = flags,
 	};
 	struct iovec iov = { .iov_base = &msg, .iov_len = sizeof(msg) };
 	union {
@@ -177,19 +178,20 @@ int qp_send_accept(int fd, int status, uint32_t ring_size, int memfd, int ctl, i
 		struct cmsghdr align;
 	} cm;
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int fds[3] = { memfd, ctl, bell };
+	int nfds = status != 0 ? 0 : (flags & QP_STREAM_ONLY) ? 1 : 3;
 
-	if (memfd >= 0 && ctl >= 0 && bell >= 0) {
-		int fds[3] = { memfd, ctl, bell };
+	if (nfds > 0) {
 		struct cmsghdr *c;
 
 		memset(&cm, 0, sizeof(cm));
 		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof(cm.buf);
+		mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
 		c = CMSG_FIRSTHDR(&mh);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(fds));
-		memcpy(CMSG_DATA(c), fds, sizeof(fds));
+		c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
 	}
 	if (sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(msg))
 		return errno == EPIPE || errno == ECONNRESET ? -ECONNRESET : -errno;
@@ -203,7 +205,8 @@ static void close_fds(const int *fds, int n)
 			close(fds[i]);
 }
 
-int qp_recv_accept(int fd, uint32_t *ring_size, int *memfd, int *ctl, int *bell)
+int qp_recv_accept(int fd, uint32_t *ring_size, uint32_t *flags, int *memfd, int *ctl,
+		   int *bell)
 {
 	struct qp_accept_msg msg;
 	struct iovec iov = { .iov_base = &msg, .iov_len = sizeof(msg) };
@@ -242,17 +245,18 @@ int qp_recv_accept(int fd, uint32_t *ring_size, int *memfd, int *ctl, int *bell)
 		}
 	}
 	if (n != (ssize_t)sizeof(msg) || msg.magic != QP_MAGIC || msg.version != QP_VERSION ||
-	    (mh.msg_flags & MSG_CTRUNC)) {
+	    (mh.msg_flags & MSG_CTRUNC) || (msg.flags & ~QP_FLAGS_KNOWN)) {
 		close_fds(got, ngot);
 		return -EPROTO;
 	}
-	if (msg.status != 0 || ngot != 3) {
+	if (msg.status != 0 || ngot != ((msg.flags & QP_STREAM_ONLY) ? 1 : 3)) {
 		close_fds(got, ngot);
 		return msg.status > 0 ? -msg.status : -ECONNREFUSED;
 	}
 	*ring_size = msg.ring_size;
+	*flags = msg.flags;
 	*memfd = got[0];
-	*ctl = got[1];
-	*bell = got[2];
+	*ctl = ngot > 1 ? got[1] : -1;
+	*bell = ngot > 2 ? got[2] : -1;
 	return 0;
 }

@@ -15,6 +15,13 @@
  * wake-ups too, but only for threads waiting for the other side's RMAs, so
  * those never sleep on (and swallow) the doorbells an event loop watching the
  * endpoint's descriptor is waiting for.
+ *
+ * A stream-only connection (QP_STREAM_ONLY: either side asked for it with
+ * scif_net_set_stream_only()) has neither: only the memfd travels, and the
+ * connection's socket is the one descriptor each side holds. The caller asks
+ * in its request, which is the abstract name it binds before connecting
+ * (fabric_caller_addr): the acceptor reads it with the connection itself, so
+ * scif_accept still never waits for a message. The answer says what was made.
  */
 #ifndef SCIF_NET_QP_H
 #define SCIF_NET_QP_H
@@ -25,7 +32,9 @@
 #include "rb.h"
 
 #define QP_MAGIC 0x53435150u	/* "SCQP" */
-#define QP_VERSION 3	/* 2: control channel and RMA counters; 3: the RMA bell */
+/* 2: control channel and RMA counters; 3: the RMA bell; 4: request and
+ * answer flags (stream-only connections carry only the memfd) */
+#define QP_VERSION 4
 #define QP_HEADER_BYTES 4096
 
 /* Slots of RMA accounting per side: RMA number s completes into slot s % N. */
@@ -58,13 +67,19 @@ struct qp {
 	struct rb tx, rx;
 };
 
+/* Flags of a connection: in the caller's request (its name) and in the answer. */
+#define QP_STREAM_ONLY 0x1u	/* no control channel, no RMA bell */
+#define QP_FLAGS_KNOWN QP_STREAM_ONLY
+
 /* The handshake's answer from acceptor to caller, sent with the memfd, the
- * control channel and the RMA bell. */
+ * control channel and the RMA bell (only the memfd if QP_STREAM_ONLY). */
 struct qp_accept_msg {
 	uint32_t magic;
 	uint32_t version;
 	int32_t status;		/* 0, or the errno the caller's scif_connect() returns */
 	uint32_t ring_size;
+	uint32_t flags;		/* QP_STREAM_ONLY: what the acceptor made */
+	uint32_t reserved;
 };
 
 /* Acceptor: a new queue pair; *memfd is to be sent, then closed. */
@@ -84,11 +99,15 @@ int qp_ring_doorbell(int fd);
 /* Swallows pending doorbells: 1 if the peer is gone, 0 if not, -errno. */
 int qp_drain_doorbells(int fd);
 
-/* The handshake messages: on success they carry the memfd and the caller's
- * ends of the control channel and the RMA bell. */
-int qp_send_accept(int fd, int status, uint32_t ring_size, int memfd, int ctl, int bell);
-/* 0 with *memfd, *ctl and *bell set; -EAGAIN if nothing arrived yet;
- * -ECONNREFUSED if the listener went away or refused. */
-int qp_recv_accept(int fd, uint32_t *ring_size, int *memfd, int *ctl, int *bell);
+/* The handshake's answer: on success it carries the memfd and, unless flags
+ * has QP_STREAM_ONLY (then ctl and bell are -1), the caller's ends of the
+ * control channel and the RMA bell. */
+int qp_send_accept(int fd, int status, uint32_t ring_size, uint32_t flags, int memfd, int ctl,
+		   int bell);
+/* 0 with *ring_size, *flags, *memfd, *ctl and *bell set (-1 for the last two
+ * of a stream-only answer); -EAGAIN if nothing arrived yet; -ECONNREFUSED if
+ * the listener went away or refused; -EPROTO for a malformed answer. */
+int qp_recv_accept(int fd, uint32_t *ring_size, uint32_t *flags, int *memfd, int *ctl,
+		   int *bell);
 
 #endif

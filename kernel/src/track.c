@@ -18,10 +18,12 @@ int rma_verify(struct endpoint *ep)
 	pthread_mutex_lock(&ep->lock);
 	if (ep->closing)
 		err = -EINTR;
+	else if (ep->state != EP_CONNECTED && ep->state != EP_DISCONNECTED)
+		err = -ENOTCONN;
+	else if (ep->stream_only)
+		err = -EOPNOTSUPP;	/* no control channel, no RMA bell: never, alive or not */
 	else if (ep->state == EP_DISCONNECTED)
 		err = -ECONNRESET;
-	else if (ep->state != EP_CONNECTED)
-		err = -ENOTCONN;
 	pthread_mutex_unlock(&ep->lock);
 	if (!err && ep_peer_gone(ep))
 		err = -ECONNRESET;

@@ -34,7 +34,10 @@
 struct endpoint;
 
 /* As the SCIF driver's scif_verify_epd: 0, -ECONNRESET (the peer is gone),
- * -ENOTCONN, -ENODEV (its node is off line), -EINTR (closed meanwhile). */
+ * -ENOTCONN, -ENODEV (its node is off line), -EINTR (closed meanwhile); and
+ * -EOPNOTSUPP for a stream-only connection, which has no RMA channel. Every
+ * RMA, mapping, registration and fence call asks this before it touches the
+ * control channel or the RMA bell. */
 int rma_verify(struct endpoint *ep);
 
 /* Numbers a new RMA of ours, once its slot is free. */
