@@ -27,6 +27,12 @@ int rma_verify(struct endpoint *ep)
 	pthread_mutex_unlock(&ep->lock);
 	if (!err && ep_peer_gone(ep))
 		err = -ECONNRESET;
+	/* Whoever noticed the death first may have read the control channel
+	 * before it showed end of file: a killed process's descriptors are
+	 * released one by one, the bell's possibly before the channel's. Its
+	 * windows go at the first call that finds the end of file there. */
+	if (err == -ECONNRESET)
+		ctl_poll(ep);
 	if (!err && !fabric_node_online(ep->fabric, ep->peer.node))
 		err = -ENODEV;
 	return err;
