@@ -8,7 +8,7 @@ import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { Agent as UndiciAgent, type buildConnector, type Dispatcher } from 'undici';
+import type { Agent as UndiciAgent, buildConnector, Dispatcher } from 'undici';
 import { connect, Server, type Socket } from './net';
 import { listenOverSCIF } from './net/server';
 
@@ -136,5 +136,7 @@ export interface DispatcherOptions extends Omit<UndiciAgent.Options, 'connect'> 
 /** An undici Dispatcher (an undici Agent) whose connections are scif-net sockets. */
 export function createDispatcher(options: DispatcherOptions = {}): Dispatcher {
   const { tlsOptions, ...rest } = options;
-  return new UndiciAgent({ ...rest, connect: createConnector(tlsOptions) });
+  // Loaded here, not at the top: a server (or a node:http client) never needs undici.
+  const { Agent } = require('undici') as typeof import('undici');
+  return new Agent({ ...rest, connect: createConnector(tlsOptions) });
 }
