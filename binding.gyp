@@ -5,6 +5,7 @@
       "sources": [
         "native/binding.cc",
         "native/endpoint.cc",
+        "native/busy_poll.cc",
         "native/backend.cc",
         "native/scif_endpoint.cc",
         "native/scif_loop.cc",

@@ -9,6 +9,8 @@
 
 namespace scifnet {
 
+class BusyPoll;
+
 struct AddonData {
   static constexpr size_t kStageSize = 64 * 1024;
 
@@ -18,6 +20,8 @@ struct AddonData {
   // Small writes are gathered here before one scif_send(); endpoints share it
   // because a flush never keeps bytes in it across turns of the loop.
   uint8_t stage[kStageSize];
+  BusyPoll* busy = nullptr;  // busy_poll.h; made on first use
+  bool busy_off = false;     // ...or known to be off
 };
 
 }  // namespace scifnet

@@ -46,6 +46,7 @@ ScifApi Virtual() {
   api.set_node_online = scif_net_set_node_online;
   api.last_error = scif_net_last_error;
   api.set_stream_only = scif_net_set_stream_only;
+  api.rx_ready = scif_net_rx_ready;
   return api;
 }
 
@@ -107,6 +108,7 @@ bool Hardware(const std::string& library, ScifApi* api, std::string* why) {
   Need(lib, "scif_net_set_node_online", &api->set_node_online, &optional);
   Need(lib, "scif_net_last_error", &api->last_error, &optional);
   Need(lib, "scif_net_set_stream_only", &api->set_stream_only, &optional);
+  Need(lib, "scif_net_rx_ready", &api->rx_ready, &optional);
   api->name = "hw";
   api->library = library;
   api->doorbell_readiness = api->fabric_path != nullptr;

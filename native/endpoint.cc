@@ -10,6 +10,7 @@
 
 #include "addon.h"
 #include "backend.h"
+#include "busy_poll.h"
 
 namespace scifnet {
 
@@ -97,6 +98,14 @@ Napi::Value Endpoint::Open(const Napi::CallbackInfo& info) {
   if (!api_) return Napi::Number::New(env, -ENXIO);  // as SCIF says of an unusable libscif; lastError() says more
   epd_ = api_->open();
   if (epd_ < 0) return Napi::Number::New(env, Errno());
+  // Sockets never register windows: their connections need only the
+  // endpoint's own descriptor (scif_net.h). MPSS's libscif has no such call.
+  if (api_->set_stream_only && api_->set_stream_only(epd_) < 0) {
+    int err = Errno();
+    api_->close(epd_);
+    epd_ = -1;
+    return Napi::Number::New(env, err);
+  }
   state_ = State::kOpen;
   ObjectWrap::Ref();  // an open endpoint lives until closed
   return Napi::Number::New(env, 0);
@@ -490,10 +499,17 @@ bool Endpoint::ReadSome() {
     if (n < 0) {
       int err = Errno();
       reading_ = false;
+      rx_events_++;
       Emit("onread", {Napi::Number::New(env, err)});
       return true;
     }
     if (n == 0) return true;  // drained; scif_recv armed the doorbell
+    rx_events_++;
+    if (!busy_looked_) {
+      busy_looked_ = true;
+      busy_ = BusyPoll::For(env, api_);
+    }
+    if (busy_) busy_->Heat(this);
     FrameDecoder::Result f = decoder_.Decode(buf.Data(), static_cast<size_t>(n));
     if (f.length > 0) {
       Napi::Value out;
@@ -611,6 +627,7 @@ void Endpoint::Teardown(bool reset) {
   }
   state_ = State::kClosed;
   reading_ = false;
+  if (busy_slot_ >= 0) busy_->Forget(this);  // hot: so the spinner is alive
   if (loop_) {
     loop_->owner = nullptr;
     Unwatch();
@@ -640,6 +657,18 @@ void Endpoint::Teardown(bool reset) {
   leftover_.clear();
   if (!tx_hold_.IsEmpty()) tx_hold_.Reset();
   if (!read_buf_.IsEmpty()) read_buf_.Reset();
+}
+
+int Endpoint::BusyReady() const {
+  if (state_ != State::kConnected || !reading_ || epd_ < 0) return -1;
+  return api_->rx_ready(epd_) == 0 ? 0 : 1;  // an error: let Service() meet it
+}
+
+bool Endpoint::BusyServe() {
+  uint64_t before = rx_events_;
+  Napi::HandleScope scope(Env());
+  Service();
+  return rx_events_ != before;
 }
 
 void Endpoint::Emit(const char* hook, std::initializer_list<napi_value> args) {

@@ -35,6 +35,8 @@ namespace scifnet {
 
 constexpr int kUvEof = -4095;  // UV_EOF, as node:net's onread sees it
 
+class BusyPoll;
+
 class Endpoint : public Napi::ObjectWrap<Endpoint> {
  public:
   static Napi::Function Define(Napi::Env env);
@@ -46,6 +48,7 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   ~Endpoint() override;
 
  private:
+  friend class BusyPoll;
   enum class State { kNone, kOpen, kListening, kConnecting, kConnected, kClosed };
   enum class Tx { kIdle, kWrite, kShutdown };
   struct Segment {
@@ -92,6 +95,10 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   bool TxPending() const { return tx_ != Tx::kIdle; }
   size_t TxBytes() const;
   void Emit(const char* hook, std::initializer_list<napi_value> args);
+  // For BusyPoll: 1 when the ring has something for a reader, 0 when not,
+  // -1 when there is nothing to spin for; and serving, true on progress.
+  int BusyReady() const;
+  bool BusyServe();
 
   const struct ScifApi* api_ = nullptr;
   scif_epd_t epd_ = -1;
@@ -109,6 +116,10 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   uint16_t local_port_ = 0;
   scif_portID peer_ = {0, 0};
   Napi::AsyncContext* async_ = nullptr;
+  BusyPoll* busy_ = nullptr;  // the environment's, once this endpoint received
+  bool busy_looked_ = false;
+  int busy_slot_ = -1;        // where BusyPoll keeps it while hot
+  uint64_t rx_events_ = 0;    // reads, ends and errors reported
 
   FrameDecoder decoder_;
   Napi::Reference<Napi::Buffer<uint8_t>> read_buf_;

@@ -1,7 +1,9 @@
 // 200 connections at once to a server in another process, each with its own
-// payload, all answered correctly; and a server counting its connections.
+// payload, all answered correctly; and a server counting its connections
+// (and what they cost in descriptors).
 require('./fixtures/fabric');
 const crypto = require('node:crypto');
+const fs = require('node:fs');
 const t = require('tap');
 const net = require('..');
 const { startPeer } = require('./fixtures/peer');
@@ -32,6 +34,8 @@ t.test('a server holds 200 connections open and counts them', async (t) => {
     peak = Math.max(peak, server._connections);
   });
   await new Promise((r) => server.listen(0, r));
+  const fds = () => fs.readdirSync('/proc/self/fd').length;
+  const fdsBefore = fds();
   const clients = [];
   await Promise.all(Array.from({ length: N }, () => new Promise((resolve, reject) => {
     const c = net.connect(server.address().port, resolve);
@@ -42,6 +46,9 @@ t.test('a server holds 200 connections open and counts them', async (t) => {
   const count = await new Promise((r) => server.getConnections((err, n) => r(n)));
   t.equal(count, N);
   t.equal(peak, N);
+  // As TCP: one descriptor a side per connection (no control channel or RMA
+  // bell for sockets), so descriptors do not run out before connections do.
+  t.equal(fds() - fdsBefore, 2 * N, 'one descriptor per socket');
   const closed = new Promise((r) => server.close(r));
   t.equal(server.listening, false, 'close() stops listening at once');
   let closeEvent = false;

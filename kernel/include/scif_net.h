@@ -56,6 +56,14 @@ int scif_net_set_stream_only(scif_epd_t epd);
  */
 const char *scif_net_last_error(void);
 
+/*
+ * Whether a connected endpoint has something to receive (bytes, or a peer
+ * that is gone), looked up in shared memory alone: no system call, and no
+ * doorbell swallowed or armed. For callers that spin briefly before they
+ * sleep in scif_poll. 1 or 0, or -1 with errno EBADF; 0 when not connected.
+ */
+int scif_net_rx_ready(scif_epd_t epd);
+
 #ifdef __cplusplus
 }
 #endif
