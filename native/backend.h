@@ -62,8 +62,9 @@ struct ScifApi {
   // family fails on them with EOPNOTSUPP (scif_net.h). Null with MPSS's
   // libscif, whose connections have no such cost: skip the call then.
   int (*set_stream_only)(scif_epd_t) = nullptr;
-  // Whether a ring holds something for us, without a system call (busy_poll.h).
-  int (*rx_ready)(scif_epd_t) = nullptr;
+  // Whether a ring holds something for us, without a system call, lowering or
+  // raising our waiting flag (scif_net.h, busy_poll.h).
+  int (*rx_ready)(scif_epd_t, int) = nullptr;
 };
 
 // The process's backend, chosen on first use; null when the one asked for

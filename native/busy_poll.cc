@@ -10,6 +10,10 @@
 #include "backend.h"
 #include "endpoint.h"
 
+extern "C" {
+#include "scif_net.h"
+}
+
 namespace scifnet {
 
 namespace {
@@ -97,13 +101,21 @@ void BusyPoll::Heat(Endpoint* ep) {
   if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&prepare_))) uv_prepare_start(&prepare_, OnPrepare);
 }
 
-void BusyPoll::Forget(Endpoint* ep) {
+void BusyPoll::Forget(Endpoint* ep, bool rearm) {
   if (ep->busy_slot_ < 0) return;
   hot_[static_cast<size_t>(ep->busy_slot_)] = nullptr;
   ep->busy_slot_ = -1;
+  // Something came while its flag was down: no doorbell will say so.
+  if (rearm && ep->BusyLook(SCIF_NET_RX_ARM) > 0) ep->Schedule();
 }
 
+// Raises every flag and stops; what came in the meantime is served first.
 void BusyPoll::Cool() {
+  for (size_t i = 0; i < hot_.size() && !closed_; i++) {
+    Endpoint* ep = hot_[i];
+    if (ep && ep->BusyLook(SCIF_NET_RX_ARM) > 0) ep->BusyServe();
+  }
+  if (closed_) return;
   for (Endpoint* ep : hot_)
     if (ep) ep->busy_slot_ = -1;
   hot_.clear();
@@ -137,9 +149,9 @@ void BusyPoll::Spin() {
     for (size_t i = 0; i < hot_.size() && !closed_; i++) {
       Endpoint* ep = hot_[i];
       if (!ep) continue;
-      int ready = ep->BusyReady();
+      int ready = ep->BusyLook(SCIF_NET_RX_QUIET);
       if (ready == 0) continue;
-      if (ready < 0 || !ep->BusyServe()) Forget(ep);  // gone, or nothing it could use
+      if (ready < 0 || !ep->BusyServe()) Forget(ep, true);  // not reading, or nothing it could use
       served = true;
     }
     if (closed_) return;

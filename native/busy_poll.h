@@ -7,9 +7,12 @@
 // endpoint received data recently, a prepare handle looks at those endpoints'
 // rings for up to SCIF_NET_BUSY_POLL microseconds (default 50, 0: never),
 // without a system call per look (scif_net_rx_ready), and serves one that
-// turns ready at once. Nothing arriving in that time cools every endpoint: the
-// loop then sleeps on its doorbells as usual until the next data heats them
-// again, so an idle process does not spin. Like Linux's SO_BUSY_POLL it trades
+// turns ready at once. While it looks, their waiting flags are down, so the
+// peers' sends ring no doorbells (a system call on each side saved) either.
+// Nothing arriving in that time cools every endpoint: the flags go up again
+// (with the rings' fence, and a last look that serves what came meanwhile)
+// and the loop sleeps on its doorbells as usual until the next data heats
+// them again, so an idle process does not spin. Like Linux's SO_BUSY_POLL it trades
 // a bounded amount of CPU for latency; it never delays work the loop has ready
 // (it only spins when the loop would block) and hands the loop back at least
 // every kTurnCapNs while it keeps serving.
@@ -34,8 +37,8 @@ class BusyPoll {
 
   // ep received: spin for it the next times the loop is about to sleep.
   void Heat(Endpoint* ep);
-  // ep closes: never look at it again.
-  void Forget(Endpoint* ep);
+  // Never look at ep again; rearm: raise its waiting flag (it stays open).
+  void Forget(Endpoint* ep, bool rearm);
 
  private:
   static constexpr size_t kMaxHot = 64;          // endpoints looked at per spin

@@ -12,6 +12,10 @@
 #include "backend.h"
 #include "busy_poll.h"
 
+extern "C" {
+#include "scif_net.h"
+}
+
 namespace scifnet {
 
 namespace {
@@ -627,7 +631,7 @@ void Endpoint::Teardown(bool reset) {
   }
   state_ = State::kClosed;
   reading_ = false;
-  if (busy_slot_ >= 0) busy_->Forget(this);  // hot: so the spinner is alive
+  if (busy_slot_ >= 0) busy_->Forget(this, false);  // hot: so the spinner is alive
   if (loop_) {
     loop_->owner = nullptr;
     Unwatch();
@@ -659,9 +663,10 @@ void Endpoint::Teardown(bool reset) {
   if (!read_buf_.IsEmpty()) read_buf_.Reset();
 }
 
-int Endpoint::BusyReady() const {
-  if (state_ != State::kConnected || !reading_ || epd_ < 0) return -1;
-  return api_->rx_ready(epd_) == 0 ? 0 : 1;  // an error: let Service() meet it
+int Endpoint::BusyLook(int flags) const {
+  if (state_ != State::kConnected || epd_ < 0) return -1;
+  if (!reading_ && !(flags & SCIF_NET_RX_ARM)) return -1;
+  return api_->rx_ready(epd_, flags) == 0 ? 0 : 1;  // an error: let Service() meet it
 }
 
 bool Endpoint::BusyServe() {

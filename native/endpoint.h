@@ -96,8 +96,9 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   size_t TxBytes() const;
   void Emit(const char* hook, std::initializer_list<napi_value> args);
   // For BusyPoll: 1 when the ring has something for a reader, 0 when not,
-  // -1 when there is nothing to spin for; and serving, true on progress.
-  int BusyReady() const;
+  // -1 when there is nothing to spin for (flags: scif_net_rx_ready's); and
+  // serving, true on progress.
+  int BusyLook(int flags) const;
   bool BusyServe();
 
   const struct ScifApi* api_ = nullptr;

@@ -59,10 +59,20 @@ const char *scif_net_last_error(void);
 /*
  * Whether a connected endpoint has something to receive (bytes, or a peer
  * that is gone), looked up in shared memory alone: no system call, and no
- * doorbell swallowed or armed. For callers that spin briefly before they
- * sleep in scif_poll. 1 or 0, or -1 with errno EBADF; 0 when not connected.
+ * doorbell swallowed. For a receiving thread that spins briefly before it
+ * sleeps in scif_poll:
+ *  - SCIF_NET_RX_QUIET also lowers its waiting flag, so the peer's sends ring
+ *    no doorbell while it spins (each scif_recv that drains the ring raises
+ *    the flag again, so spin with this flag on every look);
+ *  - SCIF_NET_RX_ARM raises the flag, with the fence that makes the peer's
+ *    next send ring, before it looks: call it before sleeping after quiet
+ *    looks, and receive what it reports, for no doorbell rang for that.
+ * 1 or 0, or -1 with errno: EBADF, EINVAL (unknown flags, or both). 0 when
+ * not connected. Call it from the thread that receives.
  */
-int scif_net_rx_ready(scif_epd_t epd);
+#define SCIF_NET_RX_QUIET 0x1
+#define SCIF_NET_RX_ARM 0x2
+int scif_net_rx_ready(scif_epd_t epd, int flags);
 
 #ifdef __cplusplus
 }

@@ -303,6 +303,56 @@ static void check_raw_fd(void)
 	CHECK(scif_close(s) == 0);
 }
 
+/* scif_net_rx_ready (scif_net.h): looks without swallowing a doorbell; QUIET
+ * spares the sender its doorbell, ARM brings it back and reports what came
+ * while it was spared. */
+static void check_rx_ready(void)
+{
+	int c, s, e;
+	char buf[RING];
+
+	CHECK_ERR(scif_net_rx_ready(-1, 0), EBADF);
+	e = scif_open();
+	CHECK(e >= 0);
+	CHECK(scif_net_rx_ready(e, 0) == 0);	/* not connected */
+	CHECK(scif_close(e) == 0);
+	connect_pair(4070, &c, &s);
+	CHECK_ERR(scif_net_rx_ready(s, 0x4), EINVAL);
+	CHECK_ERR(scif_net_rx_ready(s, SCIF_NET_RX_QUIET | SCIF_NET_RX_ARM), EINVAL);
+
+	/* Plain looks: armed by scif_poll, so the doorbell still comes. */
+	expect_now(s, POLLIN, 0);
+	CHECK(scif_net_rx_ready(s, 0) == 0);
+	send_one(c);
+	CHECK(scif_net_rx_ready(s, 0) == 1);
+	CHECK(raw_readable(s, 0));
+	CHECK(scif_net_rx_ready(s, 0) == 1);	/* and it swallowed nothing */
+	CHECK(raw_readable(s, 0));
+	CHECK(scif_recv(s, buf, sizeof(buf), 0) == 1);
+	expect_now(s, POLLIN, 0);
+
+	/* Quiet: the send lands, no doorbell rings. */
+	CHECK(scif_net_rx_ready(s, SCIF_NET_RX_QUIET) == 0);
+	send_one(c);
+	CHECK(!raw_readable(s, 0));
+	CHECK(scif_net_rx_ready(s, SCIF_NET_RX_QUIET) == 1);
+	/* Arming reports it: nobody else will. */
+	CHECK(scif_net_rx_ready(s, SCIF_NET_RX_ARM) == 1);
+	CHECK(scif_recv(s, buf, sizeof(buf), 0) == 1);
+	/* Armed again, the next send rings. */
+	CHECK(scif_net_rx_ready(s, SCIF_NET_RX_ARM) == 0);
+	send_one(c);
+	CHECK(raw_readable(s, 0));
+	expect_now(s, POLLIN, POLLIN);
+	CHECK(scif_recv(s, buf, sizeof(buf), 0) == 1);
+	expect_now(s, POLLIN, 0);
+
+	/* A peer that is gone is something to receive. */
+	CHECK(scif_close(c) == 0);
+	CHECK(scif_net_rx_ready(s, SCIF_NET_RX_QUIET) == 1);
+	CHECK(scif_close(s) == 0);
+}
+
 int main(void)
 {
 	CHECK(setenv("SCIF_NET_RING", "4096", 1) == 0);
@@ -313,5 +363,6 @@ int main(void)
 	check_several();
 	check_listener();
 	check_raw_fd();
+	check_rx_ready();
 	return 0;
 }
