@@ -4,7 +4,7 @@
 // A request/response peer answers within microseconds, but a doorbell takes
 // tens of them to wake a sleeping loop (the socket, epoll, the scheduler and,
 // in a VM, a halted vCPU). So when the loop is about to sleep and some
-// endpoint received data recently, a prepare handle looks at those endpoints'
+// endpoint is in a conversation (it wrote, then received), a prepare handle looks at those endpoints'
 // rings for up to SCIF_NET_BUSY_POLL microseconds (default 50, 0: never),
 // without a system call per look (scif_net_rx_ready), and serves one that
 // turns ready at once. While it looks, their waiting flags are down, so the

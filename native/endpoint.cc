@@ -190,6 +190,7 @@ Napi::Value Endpoint::Writev(const Napi::CallbackInfo& info) {
     total += b.ByteLength();
   }
   if (total == 0) return Napi::Number::New(env, 0);
+  wrote_ = true;
   // Frame the payload: a header before every kFrameMaxPayload bytes.
   size_t frames = (total + kFrameMaxPayload - 1) / kFrameMaxPayload;
   headers_.assign(frames * kFrameHeader, 0);
@@ -513,7 +514,11 @@ bool Endpoint::ReadSome() {
       busy_looked_ = true;
       busy_ = BusyPoll::For(env, api_);
     }
-    if (busy_) busy_->Heat(this);
+    // Only a conversation (we wrote, now the answer came) expects the next
+    // message soon: a reader of a one-way stream would spin on cores the
+    // writer's process needs.
+    if (busy_ && wrote_) busy_->Heat(this);
+    wrote_ = false;
     FrameDecoder::Result f = decoder_.Decode(buf.Data(), static_cast<size_t>(n));
     if (f.length > 0) {
       Napi::Value out;

@@ -121,6 +121,7 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   bool busy_looked_ = false;
   int busy_slot_ = -1;        // where BusyPoll keeps it while hot
   uint64_t rx_events_ = 0;    // reads, ends and errors reported
+  bool wrote_ = false;        // since the last read
 
   FrameDecoder decoder_;
   Napi::Reference<Napi::Buffer<uint8_t>> read_buf_;
