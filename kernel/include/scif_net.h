@@ -25,7 +25,18 @@ int scif_net_self_node(void);
 /* How many nodes the fabric has (online or not), or -1 with errno. */
 int scif_net_node_count(void);
 
-/* Takes a node off line (a card reset or removal) or brings it back: 0 or -1/errno. */
+/*
+ * Takes a node off line (a card reset or removal) or brings it back: 0, or -1
+ * with errno (ENODEV: no such node). Taking it off line resets every
+ * connection with an end on it, in every process of the fabric: once this
+ * returns, send fails with ECONNRESET on both ends, poll reports POLLHUP, and
+ * recv fails with ECONNRESET - at once on the lost node (its rings are lost
+ * with it), after what was already in its ring on the other end. Threads
+ * asleep on such connections wake, and their descriptors turn readable, a
+ * moment later. Connecting to or from the node fails with ENODEV while it is
+ * off line; its listeners stay, and answer again once it is back. Bringing it
+ * back revives no connection.
+ */
 int scif_net_set_node_online(uint16_t node, int online);
 
 /*

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "endpoint.h"
+#include "reset.h"
 #include "scif.h"
 #include "scif_net.h"
 
@@ -180,6 +181,7 @@ static int renew_socket(struct endpoint *ep)
 	close(fd);
 	ep->named = false;
 	ep->state = EP_BOUND;
+	reset_unlink_locked(ep);
 	return 0;
 }
 
@@ -213,15 +215,13 @@ int scif_net_set_stream_only(scif_epd_t epd)
 	return err ? FAIL(err) : 0;
 }
 
-static int start_connect(struct endpoint *ep, const struct scif_portID *dst)
+static int dial(struct endpoint *ep, const struct scif_portID *dst)
 {
 	struct fabric *f = ep->fabric;
 	struct sockaddr_un sa;
 	socklen_t len;
 	int flags, rc, err;
 
-	if (!fabric_node_online(f, dst->node))
-		return -ENODEV;
 	if (!ep->named) {
 		fabric_caller_addr(f, f->self, ep->port, ep->stream_only ? QP_STREAM_ONLY : 0,
 				   &sa, &len);
@@ -253,9 +253,21 @@ static int start_connect(struct endpoint *ep, const struct scif_portID *dst)
 	default:
 		return -err;
 	}
-	ep->peer = *dst;
 	ep->state = EP_CONNECTING;
 	return 0;
+}
+
+/* Linked to both nodes first (ENODEV if either is off line), so a node lost
+ * from here on fails the connect or resets the connection (reset.h). */
+static int start_connect(struct endpoint *ep, const struct scif_portID *dst)
+{
+	int err = reset_link_locked(ep, dst);
+
+	if (!err)
+		err = dial(ep, dst);
+	if (err)
+		reset_unlink_locked(ep);
+	return err;
 }
 
 /* Takes the acceptor's answer if it is there: 0, -EAGAIN, or the failure. */
@@ -265,6 +277,10 @@ static int finish_connect(struct endpoint *ep)
 	int memfd = -1, ctl = -1, bell = -1, err;
 
 	err = qp_recv_accept(ep->fd, &ring_size, &flags, &memfd, &ctl, &bell);
+	/* A node of the connection lost meanwhile (the watcher may have shut
+	 * the socket down under the handshake): the connection never was. */
+	if (reset_link_check_locked(ep))
+		err = -ENODEV;
 	if (err == -EAGAIN)
 		return err;
 	/* Asked for stream-only, given more: not an acceptor of ours. */
@@ -421,21 +437,33 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 	}
 	ep->stream_only = flags & QP_STREAM_ONLY;
 	err = make_connection(ep, f->ring_size, ep->stream_only, theirs);
+	if (!err) {
+		pthread_mutex_lock(&ep->lock);
+		err = reset_link_locked(ep, peer);
+		pthread_mutex_unlock(&ep->lock);
+	}
 	if (err) {
 		close_theirs(theirs);
-		qp_send_accept(fd, ENOMEM, 0, 0, -1, -1, -1);
+		qp_send_accept(fd, err == -ENODEV ? ENODEV : ENOMEM, 0, 0, -1, -1, -1);
 		ep_destroy(fd);
-		return err;
+		/* A node off line refuses this caller; the next may be another's. */
+		return err == -ENODEV ? -EAGAIN : err;
 	}
 	err = qp_send_accept(fd, 0, f->ring_size, flags, theirs[0], theirs[1], theirs[2]);
 	close_theirs(theirs);
+	if (!err) {
+		pthread_mutex_lock(&ep->lock);
+		err = reset_link_check_locked(ep);
+		if (!err) {
+			ep->state = EP_CONNECTED;
+			ep->port = lep->port;
+		}
+		pthread_mutex_unlock(&ep->lock);
+	}
 	if (err) {
 		ep_destroy(fd);
-		return -EAGAIN;	/* the caller is gone */
+		return -EAGAIN;	/* the caller is gone, or a node of the connection */
 	}
-	ep->state = EP_CONNECTED;
-	ep->port = lep->port;
-	ep->peer = *peer;
 	*out = ep;
 	return 1;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "reset.h"
 
 /*
  * Registration, RMA and fences (window.c, ctl.c and the files using them) are
@@ -99,6 +100,7 @@ int ep_create(struct fabric *f, int fd, struct endpoint **out)
 	pthread_mutex_init(&ep->rma.lock, NULL);
 	pthread_mutex_init(&ep->rma.slot_lock, NULL);
 	atomic_init(&ep->peer_gone, false);
+	atomic_init(&ep->reset, 0);
 	atomic_init(&ep->rma.slot_waiters, 0);
 	err = table_insert(ep);
 	if (err) {
@@ -205,6 +207,29 @@ int ep_destroy(int epd)
 	return 0;
 }
 
+void ep_for_each(void (*fn)(struct endpoint *ep))
+{
+	for (size_t next = 0;; next++) {
+		struct endpoint *ep = NULL;
+
+		/* One reference at a time: fn may wait for an endpoint's lock,
+		 * whose holder may be waiting for another endpoint's references
+		 * to go (scif_accept destroying a connection it could not make). */
+		pthread_mutex_lock(&table_lock);
+		while (next < table_len && !table[next])
+			next++;
+		if (next < table_len) {
+			ep = table[next];
+			ep->refs++;
+		}
+		pthread_mutex_unlock(&table_lock);
+		if (!ep)
+			return;
+		fn(ep);
+		ep_put(ep);
+	}
+}
+
 bool ep_peer_gone(struct endpoint *ep)
 {
 	if (atomic_load_explicit(&ep->peer_gone, memory_order_acquire))
@@ -214,7 +239,7 @@ bool ep_peer_gone(struct endpoint *ep)
 		atomic_store_explicit(&ep->peer_gone, true, memory_order_release);
 		return true;
 	}
-	return false;
+	return reset_check(ep) != 0;
 }
 
 void ep_drain_locked(struct endpoint *ep, bool as_poller)

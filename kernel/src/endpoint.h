@@ -64,6 +64,13 @@ struct endpoint {
 	pthread_mutex_t recv_lock;	/* one reader per ring */
 	_Atomic bool peer_gone;
 
+	/* Node-loss resets (reset.h): from connect or accept on, the epochs of
+	 * our node and the peer's when the connection was made (under lock;
+	 * fixed once connected), and RESET_* once reset. */
+	bool linked;
+	uint32_t epoch_self, epoch_peer;
+	_Atomic unsigned reset;
+
 	struct ep_rma rma;	/* windows and RMA accounting (window.h, track.h) */
 
 	unsigned refs;		/* guarded by the table lock */
@@ -77,6 +84,9 @@ void ep_put(struct endpoint *ep);
 /* Removes epd from the table, wakes its blocked threads, waits for them to
  * leave, and frees it. */
 int ep_destroy(int epd);
+/* Calls fn on every endpoint in the table, holding a reference to it (to
+ * that one only) and no lock; endpoints opened meanwhile may be missed. */
+void ep_for_each(void (*fn)(struct endpoint *ep));
 
 /* Reads waiting control messages (ctl.h), whoever the poller is; swallows
  * pending doorbells, unless another thread is the poller (as_poller: we are),
@@ -92,6 +102,8 @@ uint64_t ep_prepare_to_sleep(struct endpoint *ep);
  * unless wake_gen has moved past gen already. */
 int ep_wait(struct endpoint *ep, uint64_t gen, int timeout_ms);
 
+/* Whether the connected peer is gone: closed, dead, or reset by a node's
+ * loss (reset.h), which this also notices. */
 bool ep_peer_gone(struct endpoint *ep);
 
 #endif

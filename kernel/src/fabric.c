@@ -139,6 +139,7 @@ static int create_table(struct fabric *f)
 	t->magic = TABLE_MAGIC;
 	t->version = TABLE_VERSION;
 	t->node_count = (uint32_t)nodes;
+	atomic_init(&t->resets, 0);
 	atomic_init(&t->online, nodes == 64 ? ~0ull : (1ull << nodes) - 1);
 	for (int i = 0; i < SCIF_NET_MAX_NODES; i++)
 		atomic_init(&t->epoch[i], 0);

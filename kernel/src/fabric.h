@@ -25,7 +25,9 @@ struct fabric_table {
 	uint32_t magic;
 	uint32_t version;
 	uint32_t node_count;
-	uint32_t reserved;
+	/* Bumped after a node went down: the futex word every process's
+	 * watcher sleeps on (reset.h). Tables made before it held zero here. */
+	_Atomic uint32_t resets;
 	_Atomic uint64_t online;			/* bit n: node n is up */
 	_Atomic uint32_t epoch[SCIF_NET_MAX_NODES];	/* bumped when a node goes down */
 };

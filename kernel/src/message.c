@@ -8,6 +8,7 @@
 #include <errno.h>
 
 #include "endpoint.h"
+#include "reset.h"
 #include "scif.h"
 
 #define FAIL(err) (errno = -(err), -1)
@@ -100,9 +101,15 @@ int scif_recv(scif_epd_t epd, void *msg, int len, int flags)
 	if (!err) {
 		pthread_mutex_lock(&ep->recv_lock);
 		while (!err) {
-			size_t n = rb_read(&ep->qp.rx, dst + got, (size_t)(len - got));
+			size_t n;
 			uint64_t gen;
 
+			/* Our node was lost (a card reset): our rings went with it. */
+			if (reset_check(ep) & RESET_SELF) {
+				err = -ECONNRESET;
+				break;
+			}
+			n = rb_read(&ep->qp.rx, dst + got, (size_t)(len - got));
 			got += (int)n;
 			/* A failed doorbell means the writer is gone and needs no space. */
 			if (n && rb_consume(&ep->qp.rx))

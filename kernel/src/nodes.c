@@ -5,6 +5,7 @@
 #include <errno.h>
 
 #include "fabric.h"
+#include "reset.h"
 #include "scif.h"
 #include "scif_net.h"
 
@@ -67,7 +68,11 @@ int scif_net_set_node_online(uint16_t node, int online)
 	if (online) {
 		atomic_fetch_or_explicit(&f->table->online, bit, memory_order_acq_rel);
 	} else if (atomic_fetch_and_explicit(&f->table->online, ~bit, memory_order_acq_rel) & bit) {
+		/* A card reset: every connection with an end on the node is reset,
+		 * in every process (reset.h). The epoch says which: from here on
+		 * every call on them finds it moved; the watchers wake sleepers. */
 		atomic_fetch_add_explicit(&f->table->epoch[node], 1, memory_order_acq_rel);
+		reset_notify(f);
 	}
 	return 0;
 }

@@ -33,8 +33,10 @@
 
 struct endpoint;
 
-/* As the SCIF driver's scif_verify_epd: 0, -ECONNRESET (the peer is gone),
- * -ENOTCONN, -ENODEV (its node is off line), -EINTR (closed meanwhile); and
+/* As the SCIF driver's scif_verify_epd: 0, -ECONNRESET (the peer is gone, or
+ * a node of the connection was lost: reset.h), -ENOTCONN, -ENODEV (its node is
+ * going off line, the moment before the epoch that resets it moves), -EINTR
+ * (closed meanwhile); and
  * -EOPNOTSUPP for a stream-only connection, which has no RMA channel. Every
  * RMA, mapping, registration and fence call asks this before it touches the
  * control channel or the RMA bell. */

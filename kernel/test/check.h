@@ -8,7 +8,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -213,6 +216,143 @@ static inline void wait_blocked(pid_t tid)
 			return;
 		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 	}
+}
+
+/* ---- threads asleep in one call, for tests that wake them ---- */
+
+enum call { CALL_RECV, CALL_SEND, CALL_POLL, CALL_FD_POLL, CALL_ACCEPT, CALL_CONNECT };
+
+static inline const char *call_name(enum call call)
+{
+	static const char *const names[] = { "scif_recv", "scif_send", "scif_poll", "poll",
+					     "scif_accept", "scif_connect" };
+
+	return names[call];
+}
+
+/* A thread of this process in one call on epd. Zero it, set what the call
+ * needs (else: len, all of buf; events, POLLIN), then block_in(). */
+struct blocked {
+	enum call call;
+	int epd;
+	int len;		/* CALL_RECV, CALL_SEND: bytes */
+	short events;		/* CALL_POLL, CALL_FD_POLL */
+	struct scif_portID to;	/* CALL_CONNECT */
+	char buf[1000];		/* what is sent, or received */
+	pthread_t thread;
+	_Atomic pid_t tid;
+	int ret, err;		/* what the call returned, and errno */
+	short revents;
+	double returned_ms;	/* when (now_ms()) */
+};
+
+static inline void *blocked_main(void *arg)
+{
+	struct blocked *b = arg;
+	int len = b->len ? b->len : (int)sizeof(b->buf);
+	short events = b->events ? b->events : POLLIN;
+	struct scif_pollepd pe = { .epd = b->epd, .events = events };
+	/* An event loop: the raw descriptor, no fabric call. */
+	struct pollfd p = { .fd = scif_get_fd(b->epd), .events = events };
+	struct scif_portID peer;
+	int epd;
+
+	b->tid = gettid();
+	switch (b->call) {
+	case CALL_RECV:
+		b->ret = scif_recv(b->epd, b->buf, len, SCIF_RECV_BLOCK);
+		break;
+	case CALL_SEND:
+		b->ret = scif_send(b->epd, b->buf, len, SCIF_SEND_BLOCK);
+		break;
+	case CALL_POLL:
+		b->ret = scif_poll(&pe, 1, -1);
+		b->revents = pe.revents;
+		break;
+	case CALL_FD_POLL:
+		b->ret = poll(&p, 1, -1);
+		b->revents = p.revents;
+		break;
+	case CALL_ACCEPT:
+		b->ret = scif_accept(b->epd, &peer, &epd, SCIF_ACCEPT_SYNC);
+		break;
+	case CALL_CONNECT:
+		b->ret = scif_connect(b->epd, &b->to);
+		break;
+	}
+	b->err = errno;
+	b->returned_ms = now_ms();
+	return NULL;
+}
+
+/* Starts a thread in call on epd and returns once it sleeps there. */
+static inline void block_in(struct blocked *b, enum call call, int epd)
+{
+	b->call = call;
+	b->epd = epd;
+	b->tid = 0;
+	CHECK(pthread_create(&b->thread, NULL, blocked_main, b) == 0);
+	while (!b->tid)
+		sched_yield();
+	wait_blocked(b->tid);
+}
+
+/* Joins the thread, whose call must have failed with err. */
+static inline void woke_failing(struct blocked *b, int err)
+{
+	CHECK(pthread_join(b->thread, NULL) == 0);
+	if (b->ret != -1 || b->err != err) {
+		fprintf(stderr, "%s asleep returned %d, errno %s; wanted %s\n", call_name(b->call),
+			b->ret, strerrorname_np(b->err), strerrorname_np(err));
+		exit(1);
+	}
+}
+
+/* Joins the thread, whose poll must have found one ready: its revents. */
+static inline short woke_polled(struct blocked *b)
+{
+	CHECK(pthread_join(b->thread, NULL) == 0);
+	CHECK(b->ret == 1);
+	return b->revents;
+}
+
+/* Everything an endpoint whose peer left (or that was reset) answers, once
+ * all that can be read was; then closes it. */
+static inline void expect_reset(int epd)
+{
+	struct scif_pollepd pe = { .epd = epd, .events = POLLIN | POLLOUT };
+	char c;
+
+	/* recv returns at once (with ECONNRESET), send never can. */
+	CHECK(scif_poll(&pe, 1, 0) == 1 && pe.revents == (POLLIN | POLLHUP));
+	CHECK(scif_net_rx_ready(epd, 0) == 1);
+	CHECK_ERR(scif_recv(epd, &c, 1, 0), ECONNRESET);
+	CHECK_ERR(scif_recv(epd, &c, 1, SCIF_RECV_BLOCK), ECONNRESET);
+	CHECK_ERR(scif_send(epd, "x", 1, 0), ECONNRESET);
+	CHECK_ERR(scif_send(epd, "x", 1, SCIF_SEND_BLOCK), ECONNRESET);
+	CHECK(scif_close(epd) == 0);
+}
+
+/* A listener on port of this node. */
+static inline int listen_on(uint16_t port, int backlog)
+{
+	int epd = scif_open();
+
+	CHECK(epd >= 0);
+	CHECK(scif_bind(epd, port) == port);
+	CHECK(scif_listen(epd, backlog) == 0);
+	return epd;
+}
+
+/* An endpoint connected to (node, port), from an ephemeral port. */
+static inline int connect_to(uint16_t node, uint16_t port)
+{
+	struct scif_portID to = { .node = node, .port = port };
+	int epd = scif_open();
+
+	CHECK(epd >= 0);
+	CHECK(scif_connect(epd, &to) >= SCIF_PORT_RSVD);
+	return epd;
 }
 
 /* A connected pair in this process: a listener on port, a client endpoint

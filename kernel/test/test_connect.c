@@ -42,16 +42,6 @@ static int call_finish(struct caller *c)
 	return c->ret;
 }
 
-static int listener(uint16_t port)
-{
-	int epd = scif_open();
-
-	CHECK(epd >= 0);
-	CHECK(scif_bind(epd, port) == port);
-	CHECK(scif_listen(epd, 16) == 0);
-	return epd;
-}
-
 static void check_bind(void)
 {
 	int a = scif_open(), b = scif_open(), c = scif_open();
@@ -75,7 +65,7 @@ static void check_bind(void)
 
 static void check_listen_errors(void)
 {
-	int a = scif_open(), l = listener(2100), c = scif_open(), s;
+	int a = scif_open(), l = listen_on(2100, 16), c = scif_open(), s;
 	struct scif_portID to = { .node = 0, .port = 2100 }, peer;
 
 	CHECK_ERR(scif_listen(a, 1), EINVAL);		/* not bound */
@@ -104,7 +94,7 @@ static void check_refused(void)
 
 	CHECK_ERR(scif_connect(c, &to), ECONNREFUSED);
 	/* Refused leaves the endpoint bound and usable: connect again once someone listens. */
-	l = listener(2200);
+	l = listen_on(2200, 16);
 	struct caller cl;
 
 	call_start(&cl, c, 0, 2200);
@@ -123,7 +113,7 @@ static void check_refused(void)
 
 static void check_pending_refused_on_close(void)
 {
-	int l = listener(2250), c = scif_open(), flags;
+	int l = listen_on(2250, 16), c = scif_open(), flags;
 	struct scif_portID to = { .node = 0, .port = 2250 };
 	struct scif_pollepd pe;
 
@@ -142,7 +132,7 @@ static void check_pending_refused_on_close(void)
 
 static void check_nonblocking_connect(void)
 {
-	int l = listener(2300), c = scif_open(), s, flags, port;
+	int l = listen_on(2300, 16), c = scif_open(), s, flags, port;
 	struct scif_portID to = { .node = 0, .port = 2300 }, peer;
 	struct scif_pollepd pe = { .epd = c, .events = POLLOUT };
 
@@ -184,7 +174,7 @@ static void check_nodes(void)
 /* Role: a listener on another node echoes one message per connection. */
 static int echo_server(void)
 {
-	int l = listener(2500), s;
+	int l = listen_on(2500, 16), s;
 	struct scif_portID peer;
 	char buf[64];
 

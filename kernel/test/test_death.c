@@ -8,10 +8,6 @@
  * Peers are roles on node 1; this process is node 0. A role that must be
  * told when to act reads a "go" pipe whose descriptor is its argument.
  */
-#include <poll.h>
-#include <pthread.h>
-#include <stdbool.h>
-
 #include "check.h"
 
 #define RING 65536	/* set in SCIF_NET_RING for every process of the test */
@@ -132,16 +128,6 @@ static pid_t spawn(const char *role, const char *arg, int *ready)
 	return spawn_role(1, role, arg, ready);
 }
 
-static int connect_to(uint16_t port)
-{
-	struct scif_portID to = { .node = 1, .port = port };
-	int c = scif_open();
-
-	CHECK(c >= 0);
-	CHECK(scif_connect(c, &to) >= SCIF_PORT_RSVD);
-	return c;
-}
-
 static void recv_pattern(int epd, uint64_t from, int len)
 {
 	uint8_t buf[7001];
@@ -161,21 +147,6 @@ static void recv_pattern(int epd, uint64_t from, int len)
 	}
 }
 
-/* After the peer left and everything it sent was read. */
-static void expect_reset(int epd)
-{
-	struct scif_pollepd pe = { .epd = epd, .events = POLLIN | POLLOUT };
-	char c;
-
-	CHECK_ERR(scif_recv(epd, &c, 1, 0), ECONNRESET);
-	CHECK_ERR(scif_recv(epd, &c, 1, SCIF_RECV_BLOCK), ECONNRESET);
-	CHECK_ERR(scif_send(epd, "x", 1, 0), ECONNRESET);
-	CHECK_ERR(scif_send(epd, "x", 1, SCIF_SEND_BLOCK), ECONNRESET);
-	/* recv returns at once (with ECONNRESET), send never can. */
-	CHECK(scif_poll(&pe, 1, 0) == 1 && pe.revents == (POLLIN | POLLHUP));
-	CHECK(scif_close(epd) == 0);
-}
-
 /* (a) killed, (d) poll, (e) closed: the bytes in the ring come first. */
 static void check_drain(bool graceful)
 {
@@ -187,7 +158,7 @@ static void check_drain(bool graceful)
 	if (rd >= 0)
 		CHECK(close(rd) == 0);
 	CHECK(await_ready(ready) == 0);
-	c = connect_to(3100);
+	c = connect_to(1, 3100);
 	CHECK(await_ready(ready) == LEAD);
 	recv_pattern(c, 0, LEAD);
 	CHECK(await_ready(ready) == RING);
@@ -211,54 +182,6 @@ static void check_drain(bool graceful)
 	CHECK(close(ready) == 0);
 }
 
-/* A thread blocked in one call on the survivor's endpoint. */
-enum call { RECV, SEND, POLL };
-
-struct blocked {
-	enum call call;
-	int epd;
-	pthread_t thread;
-	_Atomic pid_t tid;
-	int ret, err;
-	short revents;
-	double returned_ms;
-};
-
-static void *blocked_main(void *arg)
-{
-	struct blocked *b = arg;
-	char buf[1000] = { 0 };
-	struct scif_pollepd pe = { .epd = b->epd, .events = POLLIN };
-
-	b->tid = gettid();
-	switch (b->call) {
-	case RECV:
-		b->ret = scif_recv(b->epd, buf, sizeof(buf), SCIF_RECV_BLOCK);
-		break;
-	case SEND:
-		b->ret = scif_send(b->epd, buf, sizeof(buf), SCIF_SEND_BLOCK);
-		break;
-	case POLL:
-		b->ret = scif_poll(&pe, 1, -1);
-		b->revents = pe.revents;
-		break;
-	}
-	b->err = errno;
-	b->returned_ms = now_ms();
-	return NULL;
-}
-
-static void block_in(struct blocked *b, enum call call, int epd)
-{
-	b->call = call;
-	b->epd = epd;
-	b->tid = 0;
-	CHECK(pthread_create(&b->thread, NULL, blocked_main, b) == 0);
-	while (!b->tid)
-		sched_yield();
-	wait_blocked(b->tid);
-}
-
 static void fill_ring(int epd)
 {
 	char buf[4096] = { 0 };
@@ -275,19 +198,18 @@ static void fill_ring(int epd)
  * asserted: a wake-up that never comes is the runner's time limit's job. */
 static void check_wake(enum call call, bool graceful)
 {
-	static const char *const names[] = { "recv", "send", "poll" };
 	char arg[16] = "0";
 	int ready, rd = -1, go = graceful ? go_pipe(arg, sizeof(arg), &rd) : -1, c;
 	pid_t pid = spawn("idle", arg, &ready);
-	struct blocked b;
+	struct blocked b = { 0 };
 	double t0;
 
 	if (rd >= 0)
 		CHECK(close(rd) == 0);
 	CHECK(await_ready(ready) == 0);
-	c = connect_to(3200);
+	c = connect_to(1, 3200);
 	CHECK(await_ready(ready) == 1);
-	if (call == SEND)
+	if (call == CALL_SEND)
 		fill_ring(c);	/* the peer never reads: the next send sleeps */
 	block_in(&b, call, c);
 	t0 = now_ms();
@@ -296,16 +218,12 @@ static void check_wake(enum call call, bool graceful)
 	} else {
 		CHECK(kill(pid, SIGKILL) == 0);
 	}
-	CHECK(pthread_join(b.thread, NULL) == 0);
-	printf("# a thread blocked in scif_%s woke %.2f ms after the peer %s\n",
-	       names[call], b.returned_ms - t0, graceful ? "closed" : "was killed");
-	if (call == POLL) {
-		CHECK(b.ret == 1 && b.revents == (POLLIN | POLLHUP));
-	} else if (b.ret != -1 || b.err != ECONNRESET) {
-		fprintf(stderr, "blocked %s returned %d, errno %s; wanted ECONNRESET\n",
-			names[call], b.ret, strerrorname_np(b.err));
-		exit(1);
-	}
+	if (call == CALL_POLL)
+		CHECK(woke_polled(&b) == (POLLIN | POLLHUP));
+	else
+		woke_failing(&b, ECONNRESET);
+	printf("# a thread blocked in %s woke %.2f ms after the peer %s\n",
+	       call_name(call), b.returned_ms - t0, graceful ? "closed" : "was killed");
 	expect_reset(c);
 	if (graceful) {
 		CHECK(close(go) == 0);
@@ -316,23 +234,6 @@ static void check_wake(enum call call, bool graceful)
 	CHECK(close(ready) == 0);
 }
 
-struct connector {
-	pthread_t thread;
-	_Atomic pid_t tid;
-	int epd, ret, err;
-};
-
-static void *connector_main(void *arg)
-{
-	struct connector *k = arg;
-	struct scif_portID to = { .node = 1, .port = 3301 };
-
-	k->tid = gettid();
-	k->ret = scif_connect(k->epd, &to);
-	k->err = errno;
-	return NULL;
-}
-
 /* A killed listener: its port is free, and connecting is refused - also for
  * a caller that was waiting to be accepted when it died. */
 static void check_listener_death(void)
@@ -340,10 +241,11 @@ static void check_listener_death(void)
 	int ready, ready2, c;
 	pid_t pid = spawn("listen", "3300", &ready), pid2;
 	struct scif_portID to = { .node = 1, .port = 3300 };
-	struct connector k = { .epd = scif_open() };
+	struct blocked k = { .to = { .node = 1, .port = 3301 } };
+	int waiting = scif_open();
 
 	CHECK(await_ready(ready) == 3300);
-	c = connect_to(3300);		/* it works while the listener lives */
+	c = connect_to(1, 3300);		/* it works while the listener lives */
 	CHECK(scif_close(c) == 0);
 	CHECK(kill(pid, SIGKILL) == 0);
 	expect_signal(pid, SIGKILL);
@@ -362,20 +264,12 @@ static void check_listener_death(void)
 	/* A caller waiting in scif_connect for a listener that dies. */
 	pid = spawn("listen-idle", "3301", &ready);
 	CHECK(await_ready(ready) == 3301);
-	CHECK(k.epd >= 0);
-	CHECK(pthread_create(&k.thread, NULL, connector_main, &k) == 0);
-	while (!k.tid)
-		sched_yield();
-	wait_blocked(k.tid);
+	CHECK(waiting >= 0);
+	block_in(&k, CALL_CONNECT, waiting);
 	CHECK(kill(pid, SIGKILL) == 0);
-	CHECK(pthread_join(k.thread, NULL) == 0);
-	if (k.ret != -1 || k.err != ECONNREFUSED) {
-		fprintf(stderr, "connect to a dying listener returned %d, errno %s\n",
-			k.ret, strerrorname_np(k.err));
-		exit(1);
-	}
+	woke_failing(&k, ECONNREFUSED);
 	expect_signal(pid, SIGKILL);
-	CHECK(scif_close(k.epd) == 0);
+	CHECK(scif_close(waiting) == 0);
 	CHECK(close(ready) == 0);
 }
 
@@ -453,9 +347,9 @@ int main(int argc, char **argv)
 	check_drain(false);
 	check_drain(true);
 	for (int graceful = 0; graceful < 2; graceful++) {
-		check_wake(RECV, graceful);
-		check_wake(SEND, graceful);
-		check_wake(POLL, graceful);
+		check_wake(CALL_RECV, graceful);
+		check_wake(CALL_SEND, graceful);
+		check_wake(CALL_POLL, graceful);
 	}
 	check_listener_death();
 	check_port_release();

@@ -3,9 +3,9 @@
  * remote mapping and fences: EINVAL (flags, lengths, alignment), ENXIO
  * (ranges that are not registered, negative offsets, gaps between windows,
  * a signal across two windows), EACCES (a window's protection), EFAULT (no
- * local memory), EBADF, ENOTCONN before connecting, ENODEV while the peer's
- * node is off line and ECONNRESET after the peer closed. A refused call
- * moves no byte. Both ends live in this process.
+ * local memory), EBADF, ENOTCONN before connecting, and ECONNRESET once
+ * the connection's node was lost (a card reset) or the peer closed. A
+ * refused call moves no byte. Both ends live in this process.
  */
 #include <sys/mman.h>
 
@@ -192,13 +192,14 @@ static void check_states(int c, int s)
 	struct {
 		int epd, err;
 	} cases[] = { { unbound, ENOTCONN }, { bound, ENOTCONN }, { closed, EBADF }, { s, ECONNRESET } };
-	/* The peer's node lost (a card reset): ENODEV. */
+	/* The node of both ends lost (a card reset): the connection is reset,
+	 * for good - the node coming back does not bring it back. */
 	CHECK(scif_net_set_node_online(0, 0) == 0);
-	CHECK_ERR(scif_writeto(c, LA, 8, A, 0), ENODEV);
-	CHECK(scif_mmap(NULL, P, RW, 0, c, A) == SCIF_MMAP_FAILED && errno == ENODEV);
-	CHECK_ERR(scif_fence_mark(c, SCIF_FENCE_INIT_SELF, &mark), ENODEV);
-	CHECK_ERR(scif_register(c, my_mem, P, 0, RW, 0), ENODEV);
+	CHECK_ERR(scif_writeto(c, LA, 8, A, 0), ECONNRESET);
+	CHECK(scif_mmap(NULL, P, RW, 0, c, A) == SCIF_MMAP_FAILED && errno == ECONNRESET);
 	CHECK(scif_net_set_node_online(0, 1) == 0);
+	CHECK_ERR(scif_fence_mark(c, SCIF_FENCE_INIT_SELF, &mark), ECONNRESET);
+	CHECK_ERR(scif_register(c, my_mem, P, 0, RW, 0), ECONNRESET);
 	CHECK(scif_close(c) == 0);	/* s's peer */
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int e = cases[i].epd, err = cases[i].err;

@@ -230,81 +230,18 @@ static void check_followers_of_poll(void)
 
 /* ---- scif_close from another thread ---- */
 
-enum call { RECV, SEND, POLL, ACCEPT, CONNECT };
-static const char *const call_name[] = { "recv", "send", "poll", "accept", "connect" };
-
-struct blocked {
-	enum call call;
-	int epd;
-	pthread_t thread;
-	_Atomic pid_t tid;
-	int ret, err;
-	short revents;
-};
-
-static void *blocked_main(void *arg)
-{
-	struct blocked *b = arg;
-	char buf[100] = { 0 };
-	struct scif_pollepd pe = { .epd = b->epd, .events = POLLIN | POLLOUT };
-	struct scif_portID peer = { .node = 0, .port = 5101 };
-	int epd;
-
-	b->tid = gettid();
-	switch (b->call) {
-	case RECV:
-		b->ret = scif_recv(b->epd, buf, sizeof(buf), SCIF_RECV_BLOCK);
-		break;
-	case SEND:
-		b->ret = scif_send(b->epd, buf, sizeof(buf), SCIF_SEND_BLOCK);
-		break;
-	case POLL:
-		b->ret = scif_poll(&pe, 1, -1);
-		b->revents = pe.revents;
-		break;
-	case ACCEPT:
-		b->ret = scif_accept(b->epd, &peer, &epd, SCIF_ACCEPT_SYNC);
-		break;
-	case CONNECT:
-		b->ret = scif_connect(b->epd, &peer);
-		break;
-	}
-	b->err = errno;
-	return NULL;
-}
-
-static void block_in(struct blocked *b, enum call call, int epd)
-{
-	b->call = call;
-	b->epd = epd;
-	b->tid = 0;
-	CHECK(pthread_create(&b->thread, NULL, blocked_main, b) == 0);
-	while (!b->tid)
-		sched_yield();
-	wait_blocked(b->tid);
-}
-
-static void expect_eintr(struct blocked *b)
-{
-	CHECK(pthread_join(b->thread, NULL) == 0);
-	if (b->ret != -1 || b->err != EINTR) {
-		fprintf(stderr, "scif_%s blocked during scif_close: %d, errno %s; wanted EINTR\n",
-			call_name[b->call], b->ret, strerrorname_np(b->err));
-		exit(1);
-	}
-}
-
 static void check_close_wakes(void)
 {
-	struct blocked r, w, p, a, k;
+	struct blocked r = { 0 }, w = { 0 }, p = { .events = POLLIN | POLLOUT }, a = { 0 },
+		       k = { .to = { .node = 0, .port = 5101 } };
 	int c, s, l, n;
 	char buf[8192];
 
 	/* Alone: the receiver sleeps in poll(2) itself. */
 	connect_pair(5100, &c, &s);
-	block_in(&r, RECV, c);
+	block_in(&r, CALL_RECV, c);
 	CHECK(scif_close(c) == 0);
-	expect_eintr(&r);
+	woke_failing(&r, EINTR);
 	CHECK_ERR(scif_recv(s, buf, 1, SCIF_RECV_BLOCK), ECONNRESET);
 	CHECK(scif_close(s) == 0);
 
@@ -315,15 +252,14 @@ static void check_close_wakes(void)
 		n = scif_send(c, buf, sizeof(buf), 0);
 		CHECK(n >= 0);
 	} while (n > 0);
-	block_in(&r, RECV, c);
-	block_in(&w, SEND, c);
-	block_in(&p, POLL, c);
+	block_in(&r, CALL_RECV, c);
+	block_in(&w, CALL_SEND, c);
+	block_in(&p, CALL_POLL, c);
 	CHECK(scif_close(c) == 0);
-	expect_eintr(&r);
-	expect_eintr(&w);
-	CHECK(pthread_join(p.thread, NULL) == 0);
+	woke_failing(&r, EINTR);
+	woke_failing(&w, EINTR);
 	/* Not the peer's POLLHUP: it is our descriptor that went away. */
-	CHECK(p.ret == 1 && p.revents == POLLNVAL);
+	CHECK(woke_polled(&p) == POLLNVAL);
 	/* The peer still reads what was sent, then learns of the close. */
 	do {
 		n = scif_recv(s, buf, sizeof(buf), 0);
@@ -334,17 +270,17 @@ static void check_close_wakes(void)
 	/* A listener in scif_accept(SCIF_ACCEPT_SYNC). */
 	l = scif_open();
 	CHECK(l >= 0 && scif_bind(l, 5101) == 5101 && scif_listen(l, 1) == 0);
-	block_in(&a, ACCEPT, l);
+	block_in(&a, CALL_ACCEPT, l);
 	CHECK(scif_close(l) == 0);
-	expect_eintr(&a);
+	woke_failing(&a, EINTR);
 
 	/* A caller in scif_connect, waiting for a listener that never accepts. */
 	l = scif_open();
 	c = scif_open();
 	CHECK(l >= 0 && c >= 0 && scif_bind(l, 5101) == 5101 && scif_listen(l, 1) == 0);
-	block_in(&k, CONNECT, c);
+	block_in(&k, CALL_CONNECT, c);
 	CHECK(scif_close(c) == 0);
-	expect_eintr(&k);
+	woke_failing(&k, EINTR);
 	CHECK(scif_close(l) == 0);
 }
 
