@@ -110,16 +110,18 @@ void BusyPoll::Forget(Endpoint* ep, bool rearm) {
 }
 
 // Raises every flag and stops; what came in the meantime is served first.
+// They leave the hot set before that, so serving does not lower their flags
+// again (a read by a hot endpoint does) - one that wrote heats anew.
 void BusyPoll::Cool() {
-  for (size_t i = 0; i < hot_.size() && !closed_; i++) {
-    Endpoint* ep = hot_[i];
+  std::vector<Endpoint*> cooling;
+  cooling.swap(hot_);
+  for (Endpoint* ep : cooling)
+    if (ep) ep->busy_slot_ = -1;
+  uv_prepare_stop(&prepare_);
+  for (Endpoint* ep : cooling) {
+    if (closed_) return;
     if (ep && ep->BusyLook(SCIF_NET_RX_ARM) > 0) ep->BusyServe();
   }
-  if (closed_) return;
-  for (Endpoint* ep : hot_)
-    if (ep) ep->busy_slot_ = -1;
-  hot_.clear();
-  uv_prepare_stop(&prepare_);
 }
 
 void BusyPoll::OnPrepare(uv_prepare_t* handle) { static_cast<BusyPoll*>(handle->data)->Spin(); }

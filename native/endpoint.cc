@@ -519,6 +519,10 @@ bool Endpoint::ReadSome() {
     // writer's process needs.
     if (busy_ && wrote_) busy_->Heat(this);
     wrote_ = false;
+    // Drained, so scif_recv raised our waiting flag; but a hot endpoint is
+    // looked at before the loop sleeps (busy_poll.h), so the peer need not
+    // ring while we are busy with what came.
+    if (busy_slot_ >= 0 && static_cast<size_t>(n) < kReadSize) api_->rx_ready(epd_, SCIF_NET_RX_QUIET);
     FrameDecoder::Result f = decoder_.Decode(buf.Data(), static_cast<size_t>(n));
     if (f.length > 0) {
       Napi::Value out;
