@@ -26,6 +26,8 @@ function machine() {
     memory: os.totalmem(),
     fabricRing: Number(process.env.SCIF_NET_RING) || ceiling.FABRIC_DEFAULT_RING,
     backend: process.env.SCIF_NET_BACKEND || 'auto',
+    // native/busy_poll.h: microseconds; the library's default is 50.
+    busyPoll: process.env.SCIF_NET_BUSY_POLL ? `${process.env.SCIF_NET_BUSY_POLL} µs` : '50 µs (default)',
   };
 }
 
@@ -56,7 +58,7 @@ async function main() {
   const info = machine();
   const results = { date: new Date().toISOString(), machine: info, config, loadavgStart: os.loadavg(), sections: {} };
   console.log(`scif-net bench${config.quick ? ' (BENCH_QUICK: smoke-run budgets, figures not meaningful)' : ''}`);
-  console.log(`  ${info.node} on ${info.platform}, ${info.cores} × ${info.cpu}; fabric ring ${F.size(info.fabricRing)} per direction; backend ${info.backend}`);
+  console.log(`  ${info.node} on ${info.platform}, ${info.cores} × ${info.cpu}; fabric ring ${F.size(info.fabricRing)} per direction; backend ${info.backend}; busy polling ${info.busyPoll}`);
   console.log(`  transports: tcp = node:net over TCP loopback, unix = node:net over a Unix socket, scif = scif-net node 0 -> node 1`);
   console.log(`  load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on the machine skews every figure)`);
   console.log(`  ratios read "scif = 1.50× tcp": scif's figure divided by tcp's`);

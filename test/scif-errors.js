@@ -197,3 +197,17 @@ t.test('bad arguments throw at once', async (t) => {
   t.equal(ep.pending.inflight, 0, 'nothing was started');
   await fresh.close();
 });
+
+// EOPNOTSUPP is errno 95 on Linux, which Node names ENOTSUP.
+t.test('a raw endpoint connected to a socket server: RMA EOPNOTSUPP (a stream-only connection)', async (t) => {
+  const net = require('..');
+  // The raw side closes without the sockets' end-of-stream frame: a reset there.
+  const server = net.createServer((s) => s.on('error', () => {}));
+  await new Promise((r) => server.listen(0, r));
+  const raw = await scif.connect({ node: net.getNodeIds().self, port: server.address().port });
+  t.throws(() => raw.register(scif.alloc(P)), sys('ENOTSUP', 'scif_register'));
+  await t.rejects(raw.vwriteTo(Buffer.alloc(P), 0n), sys('ENOTSUP', 'scif_vwriteto'));
+  await t.rejects(raw.fenceMark(scif.FENCE_INIT_SELF), sys('ENOTSUP', 'scif_fence_mark'));
+  await raw.close();
+  await new Promise((r) => server.close(r));
+});
