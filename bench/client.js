@@ -43,9 +43,13 @@ async function throughput({ address, size, total }) {
   });
 }
 
-/** 8-byte ping-pong with an echo server: ns for `iters` round trips after `warmup` ones. */
+/**
+ * 8-byte ping-pong with an echo server: ns for `iters` round trips after
+ * `warmup` ones, and this process's CPU time over all of them.
+ */
 async function pingpong({ address, iters, warmup }) {
   const sock = await T.connect(transport, address);
+  const cpu0 = process.cpuUsage();
   if (typeof sock.setNoDelay === 'function') sock.setNoDelay(true);
   const msg = Buffer.alloc(8, 0x70);
   return new Promise((resolve, reject) => {
@@ -61,8 +65,9 @@ async function pingpong({ address, iters, warmup }) {
       if (done === warmup) t0 = now();
       if (done === warmup + iters) {
         const ns = Number(now() - t0);
+        const cpu = process.cpuUsage(cpu0);
         sock.destroy();
-        resolve({ ns, iters });
+        resolve({ ns, iters, rounds: warmup + iters, cpuUs: cpu.user + cpu.system });
         return;
       }
       sock.write(msg);

@@ -108,7 +108,9 @@ function stats() {
   } catch {
     // not Linux: leave -1
   }
+  const cpu = process.cpuUsage();
   return {
+    cpuUs: cpu.user + cpu.system,
     rss: m.rss,
     maxRSS: process.resourceUsage().maxRSS * 1024,
     heapUsed: m.heapUsed,

@@ -125,22 +125,29 @@ async function pingpong(ctx) {
   const started = await startAll(ctx, 'echo');
   const { pairs } = started;
   const results = {};
-  for (const t of config.transports) results[t] = started.errors[t] ? { error: started.errors[t].message } : { samples: [] };
+  for (const t of config.transports) results[t] = started.errors[t] ? { error: started.errors[t].message } : { samples: [], cpu: [] };
   try {
     for (let rep = 0; rep < config.repeat; rep++) {
       for (const t of rotate(config.transports, rep)) {
         const r = results[t];
         if (!pairs[t] || r.error) continue;
         try {
+          const before = await pairs[t].server.call('stats');
           const res = await pairs[t].client.call('pingpong', { address: pairs[t].address, ...config.pingpong }, config.timeoutMs);
+          const after = await pairs[t].server.call('stats');
           r.samples.push(res.ns / res.iters / 1e3);
+          // CPU both processes spent per round trip (busy polling spends some to save latency).
+          r.cpu.push((res.cpuUs + after.cpuUs - before.cpuUs) / res.rounds);
         } catch (err) {
           r.error = err.message;
         }
         ctx.progress(`ping-pong ${t} rep ${rep + 1}`);
       }
     }
-    for (const r of Object.values(results)) r.us = r.samples && r.samples.length ? F.median(r.samples) : NaN;
+    for (const r of Object.values(results)) {
+      r.us = r.samples && r.samples.length ? F.median(r.samples) : NaN;
+      r.cpuUs = r.cpu && r.cpu.length ? F.median(r.cpu) : NaN;
+    }
     return { iters: config.pingpong.iters, repeat: config.repeat, results };
   } finally {
     await stopAll(started);
@@ -150,10 +157,10 @@ async function pingpong(ctx) {
 function renderPingpong(res, ceiling) {
   const vals = {};
   for (const [t, r] of Object.entries(res.results)) vals[t] = { value: r.us };
-  const rows = Object.entries(res.results).map(([t, r]) => r.error ? [t, 'FAILED', F.failed(r.error)] : [t, F.num(r.us), t === 'scif' ? scifRatios(vals, 'lower') : '']);
-  if (ceiling && ceiling.rings && Number.isFinite(ceiling.rings[0].rttUs)) rows.push([`C ring (spinning)`, F.num(ceiling.rings[0].rttUs), '']);
-  return F.table(`2. 8-byte ping-pong with an echo server child, µs per round trip (${res.iters} round trips, median of runs); lower is better`,
-    [{ name: 'transport' }, { name: 'µs', right: true }, { name: 'ratio' }], rows);
+  const rows = Object.entries(res.results).map(([t, r]) => r.error ? [t, 'FAILED', '', F.failed(r.error)] : [t, F.num(r.us), F.num(r.cpuUs), t === 'scif' ? scifRatios(vals, 'lower') : '']);
+  if (ceiling && ceiling.rings && Number.isFinite(ceiling.rings[0].rttUs)) rows.push([`C ring (spinning)`, F.num(ceiling.rings[0].rttUs), '', '']);
+  return F.table(`2. 8-byte ping-pong with an echo server child, µs per round trip (${res.iters} round trips, median of runs), and CPU µs both processes spent per round trip; lower is better`,
+    [{ name: 'transport' }, { name: 'µs', right: true }, { name: 'CPU µs', right: true }, { name: 'ratio' }], rows);
 }
 
 module.exports = { throughput, renderThroughput, renderMemory, pingpong, renderPingpong, scifRatios };
