@@ -111,7 +111,9 @@ void BusyPoll::Forget(Endpoint* ep, bool rearm) {
 
 // Raises every flag and stops; what came in the meantime is served first.
 // They leave the hot set before that, so serving does not lower their flags
-// again (a read by a hot endpoint does) - one that wrote heats anew.
+// again; but one it serves that wrote since it last read heats anew, its flag
+// down after the read, and the loop must not sleep before Spin() looks at it:
+// the kick makes this turn's poll a look, and the next turn's prepare spins.
 void BusyPoll::Cool() {
   std::vector<Endpoint*> cooling;
   cooling.swap(hot_);
@@ -119,9 +121,10 @@ void BusyPoll::Cool() {
     if (ep) ep->busy_slot_ = -1;
   uv_prepare_stop(&prepare_);
   for (Endpoint* ep : cooling) {
-    if (closed_) return;
+    if (closed_ || AddonData::Get(env_)->js_gone) return;
     if (ep && ep->BusyLook(SCIF_NET_RX_ARM) > 0) ep->BusyServe();
   }
+  if (!hot_.empty()) uv_idle_start(&kick_, OnKick);
 }
 
 void BusyPoll::OnPrepare(uv_prepare_t* handle) { static_cast<BusyPoll*>(handle->data)->Spin(); }
@@ -143,6 +146,13 @@ void BusyPoll::Spin() {
   }
   uv_loop_t* loop = prepare_.loop;
   if (uv_backend_timeout(loop) == 0) return;  // the loop will not sleep: nothing to save
+  {
+    Napi::HandleScope scope(env_);
+    if (!JsAlive(env_)) {
+      uv_prepare_stop(&prepare_);  // the environment goes away (addon.h)
+      return;
+    }
+  }
   uint64_t now = uv_hrtime();
   uint64_t deadline = now + budget_ns_, cap = now + kTurnCapNs;
   for (unsigned round = 1;; round++) {
@@ -155,6 +165,10 @@ void BusyPoll::Spin() {
       if (ready == 0) continue;
       if (ready < 0 || !ep->BusyServe()) Forget(ep, true);  // not reading, or nothing it could use
       served = true;
+      if (AddonData::Get(env_)->js_gone) {
+        uv_prepare_stop(&prepare_);  // a callback made the environment go away
+        return;
+      }
     }
     if (closed_) return;
     now = uv_hrtime();

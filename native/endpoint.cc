@@ -377,6 +377,10 @@ void Endpoint::OnPoll(uv_poll_t* handle, int status, int events) {
   auto* h = static_cast<LoopHandles*>(handle->data);
   if (!h->owner) return;
   Napi::HandleScope scope(h->owner->Env());
+  if (!JsAlive(h->owner->Env())) {
+    h->owner->Unwatch();  // nobody left to tell; the environment's teardown closes us
+    return;
+  }
   h->owner->Service();
 }
 
@@ -385,6 +389,7 @@ void Endpoint::OnIdle(uv_idle_t* handle) {
   uv_idle_stop(handle);
   if (!h->owner) return;
   Napi::HandleScope scope(h->owner->Env());
+  if (!JsAlive(h->owner->Env())) return;
   h->owner->Service();
 }
 
@@ -403,7 +408,7 @@ void Endpoint::Service() {
     Emit("onconnect", {Napi::Number::New(Env(), status)});
   }
   for (int round = 0; round < kRoundsPerTurn; round++) {
-    if (state_ == State::kClosed) return;
+    if (state_ == State::kClosed || AddonData::Get(Env())->js_gone) return;
     short want = 0;
     if (state_ == State::kListening) want = POLLIN;
     if (state_ == State::kConnecting) want = POLLOUT;
@@ -463,7 +468,7 @@ bool Endpoint::Dispatch(short revents) {
 
 void Endpoint::AcceptSome() {
   Napi::Env env = Env();
-  for (int i = 0; i < kAcceptsPerTurn && state_ == State::kListening; i++) {
+  for (int i = 0; i < kAcceptsPerTurn && state_ == State::kListening && !AddonData::Get(env)->js_gone; i++) {
     scif_portID peer;
     scif_epd_t nepd;
     if (api_->accept(epd_, &peer, &nepd, 0) < 0) {
@@ -650,11 +655,7 @@ void Endpoint::Teardown(bool reset) {
       if (!h->on_closed.IsEmpty()) {
         Napi::Env env(h->env);
         Napi::HandleScope scope(env);
-        h->on_closed.Value().MakeCallback(env.Global(), {});
-        if (env.IsExceptionPending()) {
-          Napi::Error e = env.GetAndClearPendingException();
-          napi_fatal_exception(env, e.Value());
-        }
+        if (JsAlive(env)) CallFromLoop(env, nullptr, env.Global(), h->on_closed.Value(), {});
       }
       delete h;
     };
@@ -686,16 +687,20 @@ bool Endpoint::BusyServe() {
 }
 
 void Endpoint::Emit(const char* hook, std::initializer_list<napi_value> args) {
-  Napi::Env env = Env();
+  napi_env env = Env();
+  if (!JsAlive(env)) return;
   Napi::Object self = Value();
-  Napi::Value fn = self.Get(hook);
-  if (!fn.IsFunction()) return;
-  if (!async_) async_ = new Napi::AsyncContext(env, "SCIFENDPOINT", self);
-  fn.As<Napi::Function>().MakeCallback(self, args, *async_);
-  if (env.IsExceptionPending()) {
-    // As for any callback from the loop: the process's uncaughtException.
-    Napi::Error e = env.GetAndClearPendingException();
-    napi_fatal_exception(env, e.Value());
+  napi_value fn;
+  napi_valuetype type;
+  if (napi_get_named_property(env, self, hook, &fn) != napi_ok || napi_typeof(env, fn, &type) != napi_ok ||
+      type != napi_function)
+    return;
+  if (!async_) async_ = new Napi::AsyncContext(Env(), "SCIFENDPOINT", self);
+  if (!CallFromLoop(env, *async_, self, fn, args)) {
+    // Nobody is left to tell anything: stop reading and watching; the
+    // environment's teardown closes the endpoint.
+    reading_ = false;
+    Unwatch();
   }
 }
 

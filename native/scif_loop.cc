@@ -6,6 +6,7 @@
 #include <climits>
 #include <vector>
 
+#include "addon.h"
 #include "backend.h"
 #include "scif_endpoint.h"
 #include "scif_util.h"
@@ -119,6 +120,10 @@ void ScifEndpoint::OnPoll(uv_poll_t* handle, int, int) {
   auto* h = static_cast<LoopHandles*>(handle->data);
   if (!h->owner) return;
   Napi::HandleScope scope(h->owner->Env());
+  if (!JsAlive(h->owner->Env())) {
+    h->owner->Unwatch();  // nobody left to tell (addon.h)
+    return;
+  }
   h->owner->Service();
 }
 
@@ -127,6 +132,7 @@ void ScifEndpoint::OnIdle(uv_idle_t* handle) {
   uv_idle_stop(handle);
   if (!h->owner) return;
   Napi::HandleScope scope(h->owner->Env());
+  if (!JsAlive(h->owner->Env())) return;
   h->owner->Service();
 }
 
@@ -143,7 +149,7 @@ void ScifEndpoint::Service() {
     Emit(cb, {Status(env, status)});
   }
   for (int round = 0; round < kRoundsPerTurn; round++) {
-    if (!Usable()) return;
+    if (!Usable() || AddonData::Get(env)->js_gone) return;
     // Requests with nothing (left) to move wait for nothing.
     if (CompleteEmpty()) continue;
     short want = Want();
@@ -229,7 +235,9 @@ bool ScifEndpoint::Dispatch(short revents) {
 bool ScifEndpoint::AcceptSome() {
   Napi::Env env = Env();
   bool acted = false;
-  for (int i = 0; i < kCallsPerRound && state_ == State::kListening && !accepts_.empty(); i++) {
+  for (int i = 0; i < kCallsPerRound && state_ == State::kListening && !accepts_.empty() &&
+                  !AddonData::Get(env)->js_gone;
+       i++) {
     scif_portID peer;
     scif_epd_t nepd;
     if (api_->accept(epd_, &peer, &nepd, 0) < 0) {
@@ -345,16 +353,12 @@ void ScifEndpoint::Emit(Napi::FunctionReference& cb, std::initializer_list<napi_
   if (cb.IsEmpty()) return;
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
-  Napi::Object self = Value();
-  if (!async_) async_ = new Napi::AsyncContext(env, "SCIFENDPOINT", self);
   Napi::Function fn = cb.Value();
   cb.Reset();
-  fn.MakeCallback(self, args, *async_);
-  if (env.IsExceptionPending()) {
-    // As for any callback from the loop: the process's uncaughtException.
-    Napi::Error e = env.GetAndClearPendingException();
-    napi_fatal_exception(env, e.Value());
-  }
+  if (!JsAlive(env)) return;
+  Napi::Object self = Value();
+  if (!async_) async_ = new Napi::AsyncContext(env, "SCIFENDPOINT", self);
+  if (!CallFromLoop(env, *async_, self, fn, args)) Unwatch();  // nobody left to tell
 }
 
 // Requests waiting on the descriptor, at close: -ECANCELED, now (close() was

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "addon.h"
 #include "scif_endpoint.h"
 #include "scif_util.h"
 
@@ -53,6 +54,7 @@ class ScifOp : public Napi::AsyncWorker {
     Release();
     if (after_) after_(result_);
     ep_->OpDone(this);
+    if (!JsAlive(env)) return;  // the environment goes away (addon.h)
     Callback().Call(Receiver().Value(), {scifutil::Status(env, result_)});
   }
 
