@@ -46,6 +46,18 @@ inline bool JsAlive(napi_env env) {
   return !data->js_gone;
 }
 
+// After a napi call from the loop failed (one that could run JS: making an
+// object or a Buffer): drops any exception it left and says whether JS still
+// runs - false while the environment goes away, which can begin at any
+// moment (worker.terminate() from another thread).
+inline bool FailedButAlive(napi_env env) {
+  bool pending = false;
+  napi_value error;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
+    napi_get_and_clear_last_exception(env, &error);
+  return JsAlive(env);
+}
+
 // Calls fn from the loop through async (MakeCallback, as node:net's handles
 // call their owners). A throw goes to the process's 'uncaughtException', as
 // from any callback of the loop. False when JS can no longer run (JsAlive).

@@ -76,7 +76,15 @@ Endpoint::~Endpoint() {
 Napi::Object Endpoint::Adopt(Napi::Env env, scif_epd_t epd, scif_portID peer, uint16_t local_port,
                               int* status) {
   *status = 0;
-  Napi::Object obj = AddonData::Get(env)->endpoint_ctor.New({});
+  napi_value made;
+  if (napi_new_instance(env, AddonData::Get(env)->endpoint_ctor.Value(), 0, nullptr, &made) != napi_ok) {
+    // Raw napi, as in ReadSome(): out of memory, or the environment is going.
+    FailedButAlive(env);
+    Scif()->close(epd);
+    *status = -ENOMEM;
+    return Napi::Object();
+  }
+  Napi::Object obj(env, made);
   Endpoint* ep = Unwrap(obj);
   ep->api_ = Scif();
   ep->epd_ = epd;
@@ -503,7 +511,14 @@ bool Endpoint::ReadSome() {
   Napi::Env env = Env();
   for (int i = 0; i < kReadsPerTurn && reading_ && state_ == State::kConnected; i++) {
     Napi::HandleScope scope(env);
-    if (read_buf_.IsEmpty()) read_buf_ = Napi::Persistent(Napi::Buffer<uint8_t>::New(env, kReadSize));
+    if (read_buf_.IsEmpty()) {
+      // Raw napi: node-addon-api makes a failure fatal, and making a Buffer
+      // fails when the environment goes away (or memory runs out).
+      void* data;
+      napi_value made;
+      if (napi_create_buffer(env, kReadSize, &data, &made) != napi_ok) return ReadFailed(-ENOMEM);
+      read_buf_ = Napi::Persistent(Napi::Buffer<uint8_t>(env, made));
+    }
     Napi::Buffer<uint8_t> buf = read_buf_.Value();
     int n = api_->recv(epd_, buf.Data(), static_cast<int>(kReadSize), 0);
     if (n < 0) {
@@ -533,7 +548,11 @@ bool Endpoint::ReadSome() {
       Napi::Value out;
       size_t offset = f.offset;
       if (f.length < kCopyBelow) {
-        out = Napi::Buffer<uint8_t>::Copy(env, buf.Data() + f.offset, f.length);
+        void* data;
+        napi_value copy;
+        if (napi_create_buffer_copy(env, f.length, buf.Data() + f.offset, &data, &copy) != napi_ok)
+          return ReadFailed(-ENOMEM);
+        out = Napi::Value(env, copy);
         offset = 0;
       } else {
         out = buf;
@@ -552,6 +571,19 @@ bool Endpoint::ReadSome() {
     if (static_cast<size_t>(n) < kReadSize) return true;  // the ring ran dry
   }
   return !reading_ || state_ != State::kConnected;
+}
+
+// A Buffer could not be made: while JS runs, the reader learns why (and the
+// bytes read are lost with the connection); once it is gone, nobody is left.
+bool Endpoint::ReadFailed(int err) {
+  reading_ = false;
+  if (!FailedButAlive(Env())) {
+    Unwatch();
+    return true;
+  }
+  rx_events_++;
+  Emit("onread", {Napi::Number::New(Env(), err)});
+  return true;
 }
 
 void Endpoint::FinishTx(int status) {

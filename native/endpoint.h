@@ -87,6 +87,7 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   void AcceptSome();
   void FinishConnect();
   bool ReadSome();
+  bool ReadFailed(int err);
   void FinishTx(int status);
   int FlushTx();
   int Send(const uint8_t* data, size_t len);

@@ -250,9 +250,14 @@ bool ScifEndpoint::AcceptSome() {
     }
     acted = true;
     Napi::HandleScope scope(env);
-    Napi::Object child = ctor_.New({});
-    int err = env.IsExceptionPending() ? -ENOMEM : 0;
-    if (err) env.GetAndClearPendingException();
+    // Raw napi: node-addon-api makes a failure fatal (addon.h FailedButAlive).
+    napi_value made;
+    int err = 0;
+    if (napi_new_instance(env, ctor_.Value(), 0, nullptr, &made) != napi_ok) {
+      FailedButAlive(env);
+      err = -ENOMEM;
+    }
+    Napi::Object child = err ? Napi::Object() : Napi::Object(env, made);
     ScifEndpoint* ep = err ? nullptr : Unwrap(child);
     if (ep) {
       ep->api_ = api_;

@@ -67,3 +67,15 @@ t.test('a worker terminated from outside while it talks', async (t) => {
   t.equal(await w.exit, 1);
   t.ok(['close', 'ECONNRESET'].includes(await ends[0]), 'the server saw the connection end');
 });
+
+t.test('twenty workers terminated at twenty points of their conversations', async (t) => {
+  const { port, ends } = await echoServer(t);
+  for (let i = 0; i < 20; i++) {
+    const w = start({ port, rounds: Infinity, report: 1 + i * 37 });
+    await w.message;
+    await w.w.terminate();
+    t.equal(await w.exit, 1, `worker ${i}`);
+  }
+  const seen = await Promise.all(ends);
+  t.equal(seen.filter((e) => e === 'close' || e === 'ECONNRESET').length, 20, 'the server saw every connection end');
+});
