@@ -26,36 +26,24 @@ struct AddonData {
   bool js_gone = false;      // JS can no longer run here (JsAlive)
 };
 
-// Whether JS can run in env. Not while it goes away (a worker terminating, the
-// process exiting): napi calls that could run JS then fail with no exception
-// pending, which node-addon-api turns into a fatal error.
-inline bool CanRunJs(napi_env env) {
-  napi_value global, value;
-  if (napi_get_global(env, &global) != napi_ok) return false;
-  return napi_get_named_property(env, global, "undefined", &value) == napi_ok;
-}
+// Whether the loop's callbacks (uv_poll, uv_idle, prepare, the threadpool's
+// completions) may still call into JS. Not once the environment goes away (a
+// worker terminating, which may begin at any moment from another thread):
+// napi calls that could run JS then fail with no exception pending. The
+// first such failure (NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS keeps
+// node-addon-api from making it fatal) notes it here, and the loop stops
+// moving bytes nobody will read.
+inline bool JsAlive(napi_env env) { return !AddonData::Get(env)->js_gone; }
 
-// Asked by the loop's callbacks (uv_poll, uv_idle, prepare, the threadpool's
-// completions) before they call into JS, and after each call (one that made
-// a worker exit returns into an environment that is going away). Once false,
-// false for good. Call inside a HandleScope.
-inline bool JsAlive(napi_env env) {
-  AddonData* data = nullptr;
-  if (napi_get_instance_data(env, reinterpret_cast<void**>(&data)) != napi_ok || !data) return CanRunJs(env);
-  if (!data->js_gone && !CanRunJs(env)) data->js_gone = true;
-  return !data->js_gone;
-}
-
-// After a napi call from the loop failed (one that could run JS: making an
-// object or a Buffer): drops any exception it left and says whether JS still
-// runs - false while the environment goes away, which can begin at any
-// moment (worker.terminate() from another thread).
+// After a napi call from the loop failed: drops the exception it left, or
+// notes that the environment is going away. False then.
 inline bool FailedButAlive(napi_env env) {
   bool pending = false;
   napi_value error;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
-    napi_get_and_clear_last_exception(env, &error);
-  return JsAlive(env);
+    return napi_get_and_clear_last_exception(env, &error) == napi_ok;
+  AddonData::Get(env)->js_gone = true;
+  return false;
 }
 
 // Calls fn from the loop through async (MakeCallback, as node:net's handles
@@ -64,14 +52,16 @@ inline bool FailedButAlive(napi_env env) {
 inline bool CallFromLoop(napi_env env, napi_async_context async, napi_value recv, napi_value fn,
                          std::initializer_list<napi_value> args) {
   napi_value result;
-  if (napi_make_callback(env, async, recv, fn, args.size(), args.begin(), &result) != napi_ok) {
-    bool pending = false;
-    napi_value error;
-    if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
-        napi_get_and_clear_last_exception(env, &error) == napi_ok && CanRunJs(env))
-      napi_fatal_exception(env, error);
+  if (napi_make_callback(env, async, recv, fn, args.size(), args.begin(), &result) == napi_ok) return true;
+  bool pending = false;
+  napi_value error;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+      napi_get_and_clear_last_exception(env, &error) == napi_ok) {
+    napi_fatal_exception(env, error);
+    return JsAlive(env);
   }
-  return JsAlive(env);
+  AddonData::Get(env)->js_gone = true;
+  return false;
 }
 
 }  // namespace scifnet

@@ -121,7 +121,7 @@ void BusyPoll::Cool() {
     if (ep) ep->busy_slot_ = -1;
   uv_prepare_stop(&prepare_);
   for (Endpoint* ep : cooling) {
-    if (closed_ || AddonData::Get(env_)->js_gone) return;
+    if (closed_ || !JsAlive(env_)) return;
     if (ep && ep->BusyLook(SCIF_NET_RX_ARM) > 0) ep->BusyServe();
   }
   if (!hot_.empty()) uv_idle_start(&kick_, OnKick);
@@ -146,12 +146,9 @@ void BusyPoll::Spin() {
   }
   uv_loop_t* loop = prepare_.loop;
   if (uv_backend_timeout(loop) == 0) return;  // the loop will not sleep: nothing to save
-  {
-    Napi::HandleScope scope(env_);
-    if (!JsAlive(env_)) {
-      uv_prepare_stop(&prepare_);  // the environment goes away (addon.h)
-      return;
-    }
+  if (!JsAlive(env_)) {
+    uv_prepare_stop(&prepare_);  // the environment goes away (addon.h)
+    return;
   }
   uint64_t now = uv_hrtime();
   uint64_t deadline = now + budget_ns_, cap = now + kTurnCapNs;
@@ -165,7 +162,7 @@ void BusyPoll::Spin() {
       if (ready == 0) continue;
       if (ready < 0 || !ep->BusyServe()) Forget(ep, true);  // not reading, or nothing it could use
       served = true;
-      if (AddonData::Get(env_)->js_gone) {
+      if (!JsAlive(env_)) {
         uv_prepare_stop(&prepare_);  // a callback made the environment go away
         return;
       }

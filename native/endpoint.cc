@@ -416,7 +416,7 @@ void Endpoint::Service() {
     Emit("onconnect", {Napi::Number::New(Env(), status)});
   }
   for (int round = 0; round < kRoundsPerTurn; round++) {
-    if (state_ == State::kClosed || AddonData::Get(Env())->js_gone) return;
+    if (state_ == State::kClosed || !JsAlive(Env())) return;
     short want = 0;
     if (state_ == State::kListening) want = POLLIN;
     if (state_ == State::kConnecting) want = POLLOUT;
@@ -476,7 +476,7 @@ bool Endpoint::Dispatch(short revents) {
 
 void Endpoint::AcceptSome() {
   Napi::Env env = Env();
-  for (int i = 0; i < kAcceptsPerTurn && state_ == State::kListening && !AddonData::Get(env)->js_gone; i++) {
+  for (int i = 0; i < kAcceptsPerTurn && state_ == State::kListening && JsAlive(env); i++) {
     scif_portID peer;
     scif_epd_t nepd;
     if (api_->accept(epd_, &peer, &nepd, 0) < 0) {
@@ -724,9 +724,11 @@ void Endpoint::Emit(const char* hook, std::initializer_list<napi_value> args) {
   Napi::Object self = Value();
   napi_value fn;
   napi_valuetype type;
-  if (napi_get_named_property(env, self, hook, &fn) != napi_ok || napi_typeof(env, fn, &type) != napi_ok ||
-      type != napi_function)
+  if (napi_get_named_property(env, self, hook, &fn) != napi_ok) {
+    FailedButAlive(env);
     return;
+  }
+  if (napi_typeof(env, fn, &type) != napi_ok || type != napi_function) return;
   if (!async_) async_ = new Napi::AsyncContext(Env(), "SCIFENDPOINT", self);
   if (!CallFromLoop(env, *async_, self, fn, args)) {
     // Nobody is left to tell anything: stop reading and watching; the

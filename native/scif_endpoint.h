@@ -155,6 +155,11 @@ class ScifEndpoint : public Napi::ObjectWrap<ScifEndpoint> {
 
   // The threadpool side.
   Napi::Value Run(const Napi::CallbackInfo& info, ScifOp* op);
+  // The RMA calls by kind: window to window, and from or to a JS view.
+  using WindowCall = int (*ScifApi::*)(scif_epd_t, off_t, size_t, off_t, int);
+  using VirtualCall = int (*ScifApi::*)(scif_epd_t, void*, size_t, off_t, int);
+  Napi::Value WindowRma(const Napi::CallbackInfo& info, const char* name, WindowCall call);
+  Napi::Value VirtualRma(const Napi::CallbackInfo& info, const char* name, VirtualCall call);
   void OpDone(ScifOp* op);
   void StartClose();
 

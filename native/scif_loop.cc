@@ -149,7 +149,7 @@ void ScifEndpoint::Service() {
     Emit(cb, {Status(env, status)});
   }
   for (int round = 0; round < kRoundsPerTurn; round++) {
-    if (!Usable() || AddonData::Get(env)->js_gone) return;
+    if (!Usable() || !JsAlive(env)) return;
     // Requests with nothing (left) to move wait for nothing.
     if (CompleteEmpty()) continue;
     short want = Want();
@@ -236,7 +236,7 @@ bool ScifEndpoint::AcceptSome() {
   Napi::Env env = Env();
   bool acted = false;
   for (int i = 0; i < kCallsPerRound && state_ == State::kListening && !accepts_.empty() &&
-                  !AddonData::Get(env)->js_gone;
+                  JsAlive(env);
        i++) {
     scif_portID peer;
     scif_epd_t nepd;

@@ -66,35 +66,32 @@ Napi::Value ScifEndpoint::Unregister(const Napi::CallbackInfo& info) {
   return Run(info, op);
 }
 
-// readFrom/writeTo(localOffset, length, remoteOffset, flags, cb(status)).
-Napi::Value ScifEndpoint::ReadFrom(const Napi::CallbackInfo& info) {
+// readFrom/writeTo(localOffset, length, remoteOffset, flags, cb(status)):
+// window to window.
+Napi::Value ScifEndpoint::WindowRma(const Napi::CallbackInfo& info, const char* name, WindowCall call) {
   Napi::Env env = info.Env();
   if (!Usable()) return Status(env, -EBADF);
   int64_t loff = I64(info[0]), roff = I64(info[2]);
   size_t len = Size(info[1]);
   int flags = Int(info[3]);
-  auto* op = new ScifOp(this, info[4].As<Napi::Function>(), "SCIF_READFROM",
+  auto* op = new ScifOp(this, info[4].As<Napi::Function>(), name,
                         [=](const ScifApi* api, scif_epd_t epd) -> int64_t {
-                          return api->readfrom(epd, loff, len, roff, flags) < 0 ? Errno() : 0;
+                          return (api->*call)(epd, loff, len, roff, flags) < 0 ? Errno() : 0;
                         });
   return Run(info, op);
+}
+
+Napi::Value ScifEndpoint::ReadFrom(const Napi::CallbackInfo& info) {
+  return WindowRma(info, "SCIF_READFROM", &ScifApi::readfrom);
 }
 
 Napi::Value ScifEndpoint::WriteTo(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!Usable()) return Status(env, -EBADF);
-  int64_t loff = I64(info[0]), roff = I64(info[2]);
-  size_t len = Size(info[1]);
-  int flags = Int(info[3]);
-  auto* op = new ScifOp(this, info[4].As<Napi::Function>(), "SCIF_WRITETO",
-                        [=](const ScifApi* api, scif_epd_t epd) -> int64_t {
-                          return api->writeto(epd, loff, len, roff, flags) < 0 ? Errno() : 0;
-                        });
-  return Run(info, op);
+  return WindowRma(info, "SCIF_WRITETO", &ScifApi::writeto);
 }
 
-// vreadFrom/vwriteTo(view, remoteOffset, flags, cb(status)): the whole view.
-Napi::Value ScifEndpoint::VReadFrom(const Napi::CallbackInfo& info) {
+// vreadFrom/vwriteTo(view, remoteOffset, flags, cb(status)): the whole view,
+// kept alive (and a mapping it lies in kept mapped) until the call is done.
+Napi::Value ScifEndpoint::VirtualRma(const Napi::CallbackInfo& info, const char* name, VirtualCall call) {
   Napi::Env env = info.Env();
   if (!Usable()) return Status(env, -EBADF);
   uint8_t* data;
@@ -102,30 +99,21 @@ Napi::Value ScifEndpoint::VReadFrom(const Napi::CallbackInfo& info) {
   if (!BytesOf(info[0], &data, &len)) return Status(env, -EINVAL);
   int64_t roff = I64(info[1]);
   int flags = Int(info[2]);
-  auto* op = new ScifOp(this, info[3].As<Napi::Function>(), "SCIF_VREADFROM",
+  auto* op = new ScifOp(this, info[3].As<Napi::Function>(), name,
                         [=](const ScifApi* api, scif_epd_t epd) -> int64_t {
-                          return api->vreadfrom(epd, data, len, roff, flags) < 0 ? Errno() : 0;
+                          return (api->*call)(epd, data, len, roff, flags) < 0 ? Errno() : 0;
                         });
   op->Hold(info[0]);
   op->Lend(data, len);
   return Run(info, op);
+}
+
+Napi::Value ScifEndpoint::VReadFrom(const Napi::CallbackInfo& info) {
+  return VirtualRma(info, "SCIF_VREADFROM", &ScifApi::vreadfrom);
 }
 
 Napi::Value ScifEndpoint::VWriteTo(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!Usable()) return Status(env, -EBADF);
-  uint8_t* data;
-  size_t len;
-  if (!BytesOf(info[0], &data, &len)) return Status(env, -EINVAL);
-  int64_t roff = I64(info[1]);
-  int flags = Int(info[2]);
-  auto* op = new ScifOp(this, info[3].As<Napi::Function>(), "SCIF_VWRITETO",
-                        [=](const ScifApi* api, scif_epd_t epd) -> int64_t {
-                          return api->vwriteto(epd, data, len, roff, flags) < 0 ? Errno() : 0;
-                        });
-  op->Hold(info[0]);
-  op->Lend(data, len);
-  return Run(info, op);
+  return VirtualRma(info, "SCIF_VWRITETO", &ScifApi::vwriteto);
 }
 
 // fenceMark(flags, cb(markOrStatus)).

@@ -32,18 +32,7 @@ int ctl_send(struct endpoint *ep, const struct ctl_msg *m, const int *fds, int n
 	union ctl_cmsg cm;
 	bool rang = false;
 
-	if (nfds > 0) {
-		struct cmsghdr *c;
-
-		memset(&cm, 0, sizeof(cm));
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
-	}
+	qp_attach_fds(&mh, cm.buf, fds, nfds);
 	for (;;) {
 		struct pollfd p = { .fd = ep->ctl, .events = POLLIN | POLLOUT };
 		ssize_t n;

@@ -230,6 +230,15 @@ void ep_for_each(void (*fn)(struct endpoint *ep))
 	}
 }
 
+int ep_connected_locked(const struct endpoint *ep)
+{
+	if (ep->closing)
+		return -EINTR;
+	if (ep->state != EP_CONNECTED && ep->state != EP_DISCONNECTED)
+		return -ENOTCONN;
+	return 0;
+}
+
 bool ep_peer_gone(struct endpoint *ep)
 {
 	if (atomic_load_explicit(&ep->peer_gone, memory_order_acquire))

@@ -104,6 +104,11 @@ int ep_wait(struct endpoint *ep, uint64_t gen, int timeout_ms);
 
 /* Whether the connected peer is gone: closed, dead, or reset by a node's
  * loss (reset.h), which this also notices. */
+/* 0 for an endpoint that is connected (or whose peer is gone: what it sent may
+ * still be read), -EINTR while it closes, -ENOTCONN otherwise. Call with
+ * ep->lock held. */
+int ep_connected_locked(const struct endpoint *ep);
+
 bool ep_peer_gone(struct endpoint *ep);
 
 #endif

@@ -18,10 +18,7 @@ static int connected(struct endpoint *ep)
 	int err = 0;
 
 	pthread_mutex_lock(&ep->lock);
-	if (ep->closing)
-		err = -EINTR;
-	else if (ep->state != EP_CONNECTED && ep->state != EP_DISCONNECTED)
-		err = -ENOTCONN;
+	err = ep_connected_locked(ep);
 	pthread_mutex_unlock(&ep->lock);
 	return err;
 }

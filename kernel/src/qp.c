@@ -165,6 +165,22 @@ int qp_drain_doorbells(int fd)
 	}
 }
 
+void qp_attach_fds(struct msghdr *mh, void *buf, const int *fds, int nfds)
+{
+	struct cmsghdr *c;
+
+	if (nfds <= 0)
+		return;
+	memset(buf, 0, CMSG_SPACE((size_t)nfds * sizeof(int)));
+	mh->msg_control = buf;
+	mh->msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+	c = CMSG_FIRSTHDR(mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
+}
+
 int qp_send_accept(int fd, int status, uint32_t ring_size, uint32_t flags, int memfd, int ctl,
 		   int bell)
 {
@@ -181,18 +197,7 @@ int qp_send_accept(int fd, int status, uint32_t ring_size, uint32_t flags, int m
 	int fds[3] = { memfd, ctl, bell };
 	int nfds = status != 0 ? 0 : (flags & QP_STREAM_ONLY) ? 1 : 3;
 
-	if (nfds > 0) {
-		struct cmsghdr *c;
-
-		memset(&cm, 0, sizeof(cm));
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
-	}
+	qp_attach_fds(&mh, cm.buf, fds, nfds);
 	if (sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(msg))
 		return errno == EPIPE || errno == ECONNRESET ? -ECONNRESET : -errno;
 	return 0;

@@ -28,6 +28,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "rb.h"
 
@@ -96,6 +97,9 @@ void qp_detach(struct qp *qp);
 
 /* Doorbells on the connection's socket (and bells on the RMA bell). */
 int qp_ring_doorbell(int fd);
+/* Attaches nfds descriptors (SCM_RIGHTS) to mh; buf is cmsg-aligned and holds
+ * at least CMSG_SPACE(nfds * sizeof(int)) bytes. Nothing when nfds is 0. */
+void qp_attach_fds(struct msghdr *mh, void *buf, const int *fds, int nfds);
 /* Swallows pending doorbells: 1 if the peer is gone, 0 if not, -errno. */
 int qp_drain_doorbells(int fd);
 

@@ -16,13 +16,10 @@ int rma_verify(struct endpoint *ep)
 	int err = 0;
 
 	pthread_mutex_lock(&ep->lock);
-	if (ep->closing)
-		err = -EINTR;
-	else if (ep->state != EP_CONNECTED && ep->state != EP_DISCONNECTED)
-		err = -ENOTCONN;
-	else if (ep->stream_only)
+	err = ep_connected_locked(ep);
+	if (!err && ep->stream_only)
 		err = -EOPNOTSUPP;	/* no control channel, no RMA bell: never, alive or not */
-	else if (ep->state == EP_DISCONNECTED)
+	else if (!err && ep->state == EP_DISCONNECTED)
 		err = -ECONNRESET;
 	pthread_mutex_unlock(&ep->lock);
 	if (!err && ep_peer_gone(ep))
