@@ -3,8 +3,8 @@
     {
       "target_name": "scif_net",
       "sources": [
-        "native/binding.cc",
-        "native/endpoint.cc",
+        "native/addon.cc",
+        "native/socket_handle.cc",
         "native/busy_poll.cc",
         "native/backend.cc",
         "native/scif_endpoint.cc",

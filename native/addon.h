@@ -17,7 +17,7 @@ struct AddonData {
 
   static AddonData* Get(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 
-  Napi::FunctionReference endpoint_ctor;
+  Napi::FunctionReference socket_handle_ctor;
   // Small writes are gathered here before one scif_send(); endpoints share it
   // because a flush never keeps bytes in it across turns of the loop.
   uint8_t stage[kStageSize];

@@ -27,7 +27,7 @@
 
 namespace scifnet {
 
-class Endpoint;
+class SocketHandle;
 
 class BusyPoll {
  public:
@@ -36,9 +36,9 @@ class BusyPoll {
   static BusyPoll* For(Napi::Env env, const struct ScifApi* api);
 
   // ep received: spin for it the next times the loop is about to sleep.
-  void Heat(Endpoint* ep);
+  void Heat(SocketHandle* ep);
   // Never look at ep again; rearm: raise its waiting flag (it stays open).
-  void Forget(Endpoint* ep, bool rearm);
+  void Forget(SocketHandle* ep, bool rearm);
 
  private:
   static constexpr size_t kMaxHot = 64;          // endpoints looked at per spin
@@ -56,7 +56,7 @@ class BusyPoll {
   uv_prepare_t prepare_;
   uv_idle_t kick_;
   bool closed_ = false;
-  std::vector<Endpoint*> hot_;  // null where one was forgotten
+  std::vector<SocketHandle*> hot_;  // null where one was forgotten
 };
 
 }  // namespace scifnet

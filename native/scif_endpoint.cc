@@ -7,11 +7,11 @@
 
 #include "backend.h"
 #include "scif_op.h"
-#include "scif_util.h"
+#include "napi_args.h"
 
 namespace scifnet {
 
-using namespace scifutil;
+using namespace napi_args;
 
 Napi::Function ScifEndpoint::Define(Napi::Env env) {
   Napi::Object constants = Napi::Object::New(env);

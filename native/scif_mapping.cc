@@ -7,11 +7,11 @@
 
 #include "backend.h"
 #include "scif_endpoint.h"
-#include "scif_util.h"
+#include "napi_args.h"
 
 namespace scifnet {
 
-using namespace scifutil;
+using namespace napi_args;
 
 // ---- remote mappings ----
 //

@@ -10,7 +10,7 @@
 
 #include "addon.h"
 #include "scif_endpoint.h"
-#include "scif_util.h"
+#include "napi_args.h"
 
 namespace scifnet {
 
@@ -55,7 +55,7 @@ class ScifOp : public Napi::AsyncWorker {
     if (after_) after_(result_);
     ep_->OpDone(this);
     if (!JsAlive(env)) return;  // the environment goes away (addon.h)
-    Callback().Call(Receiver().Value(), {scifutil::Status(env, result_)});
+    Callback().Call(Receiver().Value(), {napi_args::Status(env, result_)});
   }
 
  private:

@@ -3,11 +3,11 @@
 #include "backend.h"
 #include "scif_endpoint.h"
 #include "scif_op.h"
-#include "scif_util.h"
+#include "napi_args.h"
 
 namespace scifnet {
 
-using namespace scifutil;
+using namespace napi_args;
 
 // ---- memory, RMA and fences ----
 

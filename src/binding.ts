@@ -1,7 +1,12 @@
-// The native addon, and the shape of what it offers (native/endpoint.h).
+// The native addon (native/addon.cc), and every contract it offers: the one
+// place that loads it and says what its objects look like.
 import path from 'node:path';
 
-export interface NativeEndpoint {
+/**
+ * The SCIF endpoint under a net.Socket or net.Server (native/socket_handle.h).
+ * Verbs return 0 or a negative errno; results come back through the hooks.
+ */
+export interface NativeSocketHandle {
   open(): number;
   bind(port: number): number;
   listen(backlog: number): number;
@@ -19,17 +24,77 @@ export interface NativeEndpoint {
   readonly peerNode: number;
   readonly peerPort: number;
   readonly writeQueueSize: number;
-  onconnection?: (status: number, endpoint?: NativeEndpoint, node?: number, port?: number) => void;
+  onconnection?: (status: number, endpoint?: NativeSocketHandle, node?: number, port?: number) => void;
   onconnect?: (status: number) => void;
   onread?: (nread: number, buffer?: Buffer, offset?: number) => void;
   onwrite?: (status: number) => void;
   onshutdown?: (status: number) => void;
 }
 
+/** A completion: 0 (or a value) or a negative errno. */
+export type Done = (status: number) => void;
+/** Memory a SCIF call may read or write. */
+export type Memory = ArrayBufferView | ArrayBuffer;
+
+/** What a raw endpoint holds at the moment (for tests and leak hunting). */
+export interface PendingInfo {
+  connect: number;
+  accepts: number;
+  recvs: number;
+  sends: number;
+  /** Calls running (or queued) on the threadpool. */
+  inflight: number;
+  sleepers: number;
+  /** Windows registered and not unregistered. */
+  windows: number;
+  /** Whether the descriptor is watched by the event loop. */
+  watching: boolean;
+  /** Live mappings made by mmap() in this process, all endpoints together. */
+  mappings: number;
+}
+
+/** A raw SCIF endpoint (native/scif_endpoint.h): callbacks are (status, value). */
+export interface NativeScifEndpoint {
+  open(): number;
+  bind(port: number): number;
+  listen(backlog: number): number;
+  connect(node: number, port: number, cb: Done): number;
+  accept(cb: (status: number, endpoint?: NativeScifEndpoint, node?: number, port?: number) => void): number;
+  send(data: Memory, cb: (status: number, bytes?: number) => void): number;
+  recv(length: number, cb: (status: number, data?: Buffer) => void): number;
+  close(cb: Done): boolean;
+  ref(): void;
+  unref(): void;
+  register(memory: Memory, offset: bigint, prot: number, mapFlags: number): bigint | number;
+  unregister(offset: bigint, length: number, cb: Done): number;
+  readFrom(localOffset: bigint, length: number, remoteOffset: bigint, flags: number, cb: Done): number;
+  writeTo(localOffset: bigint, length: number, remoteOffset: bigint, flags: number, cb: Done): number;
+  vreadFrom(memory: Memory, remoteOffset: bigint, flags: number, cb: Done): number;
+  vwriteTo(memory: Memory, remoteOffset: bigint, flags: number, cb: Done): number;
+  mmap(remoteOffset: bigint, length: number, prot: number): ArrayBuffer | number;
+  fenceMark(flags: number, cb: Done): number;
+  fenceWait(mark: number, cb: Done): number;
+  fenceSignal(localOffset: bigint, localValue: bigint, remoteOffset: bigint, remoteValue: bigint, flags: number, cb: Done): number;
+  readonly localPort: number;
+  readonly peerNode: number;
+  readonly peerPort: number;
+  readonly fd: number;
+  readonly pending: PendingInfo;
+}
+
+export interface NativeScifClass {
+  new (): NativeScifEndpoint;
+  alloc(length: number): Buffer | number;
+  unmap(mapping: ArrayBuffer): number;
+  isPageAligned(memory: Memory): boolean;
+  readonly pageSize: number;
+  readonly constants: Readonly<Record<string, number>>;
+}
+
 export interface Binding {
-  Endpoint: new () => NativeEndpoint;
+  SocketHandle: new () => NativeSocketHandle;
+  ScifEndpoint: NativeScifClass;
   nodeIds(): { self: number; nodes: number[] } | number;
-  nodeCount(): number;
   selfNode(): number;
   fabricPath(): string | number;
   setNodeOnline(node: number, online: boolean): number;

@@ -1,6 +1,6 @@
 // The fabric this process is on: its nodes, and taking one off line.
 import { binding } from './binding';
-import { errnoException } from './net/errors';
+import { errnoException } from './errors';
 
 export interface NodeIds {
   /** This process's node (SCIF_NET_NODE). */

@@ -5,7 +5,8 @@
 // Nothing here blocks the event loop: connect/accept/send/recv wait on the
 // endpoint's descriptor with libuv, and RMA, fences, unregister and close run
 // on the libuv threadpool, holding the memory they use until they are done.
-import { binding } from './binding';
+import os from 'node:os';
+import { binding, type Memory, type NativeScifEndpoint, type PendingInfo } from './binding';
 import {
   ERR_INVALID_ARG_TYPE,
   ERR_INVALID_ARG_VALUE,
@@ -13,72 +14,13 @@ import {
   errnoException,
   exceptionWithHostPort,
   type SystemError,
-} from './net/errors';
+} from './errors';
 
 export { getNodeIds } from './fabric';
 export type { NodeIds } from './fabric';
-export type { SystemError } from './net/errors';
+export type { SystemError } from './errors';
 
-// ---- the native side (native/scif_endpoint.h) ----
-
-type Done = (status: number) => void;
-type Memory = ArrayBufferView | ArrayBuffer;
-
-interface NativeScifEndpoint {
-  open(): number;
-  bind(port: number): number;
-  listen(backlog: number): number;
-  connect(node: number, port: number, cb: Done): number;
-  accept(cb: (status: number, endpoint?: NativeScifEndpoint, node?: number, port?: number) => void): number;
-  send(data: Memory, cb: (status: number, bytes?: number) => void): number;
-  recv(length: number, cb: (status: number, data?: Buffer) => void): number;
-  close(cb: Done): boolean;
-  ref(): void;
-  unref(): void;
-  register(memory: Memory, offset: bigint, prot: number, mapFlags: number): bigint | number;
-  unregister(offset: bigint, length: number, cb: Done): number;
-  readFrom(localOffset: bigint, length: number, remoteOffset: bigint, flags: number, cb: Done): number;
-  writeTo(localOffset: bigint, length: number, remoteOffset: bigint, flags: number, cb: Done): number;
-  vreadFrom(memory: Memory, remoteOffset: bigint, flags: number, cb: Done): number;
-  vwriteTo(memory: Memory, remoteOffset: bigint, flags: number, cb: Done): number;
-  mmap(remoteOffset: bigint, length: number, prot: number): ArrayBuffer | number;
-  fenceMark(flags: number, cb: Done): number;
-  fenceWait(mark: number, cb: Done): number;
-  fenceSignal(localOffset: bigint, localValue: bigint, remoteOffset: bigint, remoteValue: bigint, flags: number, cb: Done): number;
-  readonly localPort: number;
-  readonly peerNode: number;
-  readonly peerPort: number;
-  readonly fd: number;
-  readonly pending: PendingInfo;
-}
-
-interface NativeScifClass {
-  new (): NativeScifEndpoint;
-  alloc(length: number): Buffer | number;
-  unmap(mapping: ArrayBuffer): number;
-  isPageAligned(memory: Memory): boolean;
-  readonly pageSize: number;
-  readonly constants: Readonly<Record<string, number>>;
-}
-
-/** What an endpoint holds at the moment (for tests and leak hunting). */
-export interface PendingInfo {
-  connect: number;
-  accepts: number;
-  recvs: number;
-  sends: number;
-  /** Calls running (or queued) on the threadpool. */
-  inflight: number;
-  sleepers: number;
-  /** Windows registered and not unregistered. */
-  windows: number;
-  /** Whether the descriptor is watched by the event loop. */
-  watching: boolean;
-  /** Live mappings made by mmap() in this process, all endpoints together. */
-  mappings: number;
-}
-
-const native = (binding as unknown as { ScifEndpoint: NativeScifClass }).ScifEndpoint;
+const native = binding.ScifEndpoint;
 const C = native.constants;
 
 // ---- constants (MPSS libscif's values) ----
@@ -241,7 +183,7 @@ export function unmap(buffer: Buffer | Uint8Array | ArrayBuffer): void {
   if (ArrayBuffer.isView(buffer) && (buffer.byteOffset !== 0 || buffer.byteLength !== ab.byteLength))
     throw ERR_INVALID_ARG_VALUE('buffer', buffer, 'must be a whole mapping made by mmap(), not a part of one');
   const r = native.unmap(ab);
-  if (r === -22 /* EINVAL */) throw ERR_INVALID_ARG_VALUE('buffer', buffer, 'is not a mapping made by mmap() (or it was unmapped already)');
+  if (r === -os.constants.errno.EINVAL) throw ERR_INVALID_ARG_VALUE('buffer', buffer, 'is not a mapping made by mmap() (or it was unmapped already)');
   if (r < 0) throw errnoException(r, 'scif_munmap');
 }
 

@@ -1,6 +1,6 @@
 'use strict';
-// Section 5 (optional): the C shared-memory ring ceiling from the research
-// notes, compiled into a temporary directory and run for a 1 MiB ring and for
+// Section 5 (optional): the C shared-memory ring ceiling, bench/ring-ceiling.c,
+// compiled into a temporary directory and run for a 1 MiB ring and for
 // the fabric's own ring size, so scif-net's figures can be read as a fraction
 // of what a byte ring between two processes can do on this machine.
 const fs = require('node:fs');

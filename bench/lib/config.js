@@ -3,6 +3,7 @@
 // budget to a smoke run of a few seconds (for tests); the other BENCH_* knobs
 // are documented in bench/README.md.
 
+const path = require('node:path');
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
@@ -59,7 +60,7 @@ function load() {
       if (!Number.isInteger(n) || n < 4096) throw new Error(`BENCH_SCIF_RINGS: ${v} is not a ring size in bytes`);
       return n;
     }),
-    ceilingSource: process.env.BENCH_CEILING_SRC || '/work/shared/research/ring-ceiling.c',
+    ceilingSource: process.env.BENCH_CEILING_SRC || path.join(__dirname, '..', 'ring-ceiling.c'),
   };
 }
 

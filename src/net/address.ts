@@ -8,7 +8,7 @@
 //   host 'localhost' (or none)         this process's node, unless
 //                                      SCIF_NET_LOCALHOST=tcp sends it to TCP
 import { binding } from '../binding';
-import { ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, ERR_SOCKET_BAD_PORT, errnoException } from './errors';
+import { ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, ERR_SOCKET_BAD_PORT, errnoException } from '../errors';
 
 export const FAMILY = 'SCIF';
 export const MAX_NODE = 63;

@@ -4,12 +4,14 @@
 // (behind a small adapter), so node:net's own close(), address(), ref(),
 // getConnections() and 'close' bookkeeping run unchanged.
 import tcp from 'node:net';
-import { binding, type NativeEndpoint } from '../binding';
+import os from 'node:os';
+import { binding, type NativeSocketHandle } from '../binding';
 import { FAMILY, formatHost, localhostIsSCIF, parseAddress, parseHost, selfNode, validatePort } from './address';
-import { ERR_INVALID_ARG_TYPE, errnoException, uvExceptionWithHostPort } from './errors';
+import { ERR_INVALID_ARG_TYPE, errnoException, uvExceptionWithHostPort } from '../errors';
 import { Socket } from './socket';
 
-const EADDRNOTAVAIL = -99;
+const EADDRNOTAVAIL = -os.constants.errno.EADDRNOTAVAIL;
+const ENXIO = -os.constants.errno.ENXIO;
 const DEFAULT_BACKLOG = 511;
 
 export interface ServerOptions extends tcp.ServerOpts {}
@@ -27,7 +29,7 @@ export interface AddressInfo {
 
 /** What node:net's Server calls on its handle, for a listening endpoint. */
 class ListenHandle {
-  constructor(readonly endpoint: NativeEndpoint, readonly node: number, readonly port: number) {}
+  constructor(readonly endpoint: NativeSocketHandle, readonly node: number, readonly port: number) {}
 
   close(): void {
     this.endpoint.onconnection = undefined;
@@ -119,14 +121,14 @@ export function listenOverSCIF(server: tcp.Server, args: unknown[]): boolean {
   try {
     here = selfNode();
   } catch (err) {
-    const errno = (err as { errno?: number }).errno ?? -6;
+    const errno = (err as { errno?: number }).errno ?? ENXIO;
     const ex = uvExceptionWithHostPort(errno, 'listen', options.host ?? 'localhost', port);
     process.nextTick(() => server.emit('error', ex));
     return true;
   }
   const full = options.host ? parseAddress(options.host) : null;
   const node = options.host ? (full ? full.node : parseHost(options.host)!) : here;
-  const endpoint = new binding.Endpoint();
+  const endpoint = new binding.SocketHandle();
   let status = node === here ? endpoint.open() : EADDRNOTAVAIL;  // one listens on one's own node
   let bound = port;
   if (status === 0) {
@@ -159,7 +161,7 @@ function watchSignal(server: tcp.Server, signal: AbortSignal): void {
   server.once('close', () => signal.removeEventListener('abort', onAbort));
 }
 
-function onConnection(server: tcp.Server, status: number, child?: NativeEndpoint, node?: number, port?: number): void {
+function onConnection(server: tcp.Server, status: number, child?: NativeSocketHandle, node?: number, port?: number): void {
   const self = server as unknown as ServerFields;
   if (status < 0 || !child) {
     server.emit('error', errnoException(status, 'accept'));

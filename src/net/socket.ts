@@ -8,7 +8,8 @@
 // readiness (native/endpoint.h). node:net's own code still runs wherever it
 // does not touch a handle: timeouts, address getters, end(), destroySoon().
 import tcp from 'node:net';
-import { binding, type NativeEndpoint } from '../binding';
+import os from 'node:os';
+import { binding, type NativeSocketHandle } from '../binding';
 import {
   FAMILY, formatHost, isSCIF, localhostIsSCIF, parseAddress, parseHost, selfNode, validateNode, validatePort,
   type Target,
@@ -16,17 +17,17 @@ import {
 import {
   ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_MISSING_ARGS, ERR_SOCKET_CLOSED,
   ERR_SOCKET_CLOSED_BEFORE_CONNECTION, errnoException, exceptionWithHostPort,
-} from './errors';
+} from '../errors';
 import { OnRead, type OnReadOption } from './onread';
 import { installTlsCompat } from './tls-compat';
 
-const ENOTCONN = -107;
+const ENOTCONN = -os.constants.errno.ENOTCONN;
 
 export interface SocketOptions extends tcp.SocketConstructorOpts {
   highWaterMark?: number;
   onread?: OnReadOption;
   /** @internal an endpoint a scif-net Server accepted */
-  scifHandle?: NativeEndpoint;
+  scifHandle?: NativeSocketHandle;
   /** @internal */
   pauseOnCreate?: boolean;
 }
@@ -50,7 +51,7 @@ type Callback = (err?: Error | null) => void;
 
 /** The state of a socket in SCIF mode. */
 class ScifState {
-  handle: NativeEndpoint | null = null;
+  handle: NativeSocketHandle | null = null;
   target: Target | null = null;
   reading = false;
   bytesRead = 0;
@@ -176,7 +177,7 @@ export class Socket extends tcp.Socket {
     state.onread = OnRead.from(options.onread);
     this.connecting = true;
     this._unrefTimer();
-    const handle = new binding.Endpoint();
+    const handle = new binding.SocketHandle();
     let err = handle.open();
     if (err === 0) {
       state.handle = handle;
@@ -455,7 +456,7 @@ scifAccessor('bufferSize', function (state) {
 
 installTlsCompat((socket): socket is Socket => socket instanceof Socket && socket[kScif] !== null);
 
-function attach(socket: Socket, handle: NativeEndpoint): void {
+function attach(socket: Socket, handle: NativeSocketHandle): void {
   handle.onconnect = (status) => socket.onConnect(status);
   handle.onread = (nread, buffer, offset) => socket.onRead(nread, buffer, offset);
   handle.onwrite = (status) => socket.onWrite(status);

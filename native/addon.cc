@@ -1,12 +1,13 @@
-// binding.cc - registers the addon: the Endpoint class and the fabric's
-// node calls. Nothing else lives here.
+// addon.cc - the addon's entry: registers its two classes (SocketHandle, the
+// handle under a net.Socket; ScifEndpoint, the raw SCIF API) and the calls
+// about the fabric as a whole (nodes, backend, last error).
 #include <napi.h>
 
 #include <string>
 
 #include "addon.h"
 #include "backend.h"
-#include "endpoint.h"
+#include "socket_handle.h"
 #include "scif_endpoint.h"
 
 extern "C" {
@@ -105,10 +106,10 @@ Napi::Value Backend(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
-  Napi::Function ctor = Endpoint::Define(env);
-  data->endpoint_ctor = Napi::Persistent(ctor);
+  Napi::Function ctor = SocketHandle::Define(env);
+  data->socket_handle_ctor = Napi::Persistent(ctor);
   env.SetInstanceData<AddonData>(data);
-  exports.Set("Endpoint", ctor);
+  exports.Set("SocketHandle", ctor);
   exports.Set("ScifEndpoint", ScifEndpoint::Define(env));
   exports.Set("nodeIds", Napi::Function::New<NodeIds>(env, "nodeIds"));
   exports.Set("nodeCount", Napi::Function::New<NodeCount>(env, "nodeCount"));

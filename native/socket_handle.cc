@@ -1,5 +1,5 @@
-// endpoint.cc - see endpoint.h.
-#include "endpoint.h"
+// socket_handle.cc - see socket_handle.h.
+#include "socket_handle.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -31,53 +31,53 @@ int Errno() { return errno > 0 ? -errno : -EIO; }
 
 }  // namespace
 
-struct Endpoint::LoopHandles {
+struct SocketHandle::LoopHandles {
   uv_poll_t poll;
   uv_idle_t idle;
-  Endpoint* owner;
+  SocketHandle* owner;
   napi_env env = nullptr;
   Napi::FunctionReference on_closed;  // close()'s callback, once libuv let go of both
   bool poll_init = false;
   int open = 0;
 };
 
-Napi::Function Endpoint::Define(Napi::Env env) {
+Napi::Function SocketHandle::Define(Napi::Env env) {
   return DefineClass(
-      env, "Endpoint",
+      env, "SocketHandle",
       {
-          InstanceMethod<&Endpoint::Open>("open"),
-          InstanceMethod<&Endpoint::Bind>("bind"),
-          InstanceMethod<&Endpoint::Listen>("listen"),
-          InstanceMethod<&Endpoint::Connect>("connect"),
-          InstanceMethod<&Endpoint::ReadStart>("readStart"),
-          InstanceMethod<&Endpoint::ReadStop>("readStop"),
-          InstanceMethod<&Endpoint::Writev>("writev"),
-          InstanceMethod<&Endpoint::Shutdown>("shutdown"),
-          InstanceMethod<&Endpoint::Close>("close"),
-          InstanceMethod<&Endpoint::Ref>("ref"),
-          InstanceMethod<&Endpoint::Unref>("unref"),
-          InstanceAccessor<&Endpoint::GetFd>("fd"),
-          InstanceAccessor<&Endpoint::GetLocalPort>("localPort"),
-          InstanceAccessor<&Endpoint::GetPeerNode>("peerNode"),
-          InstanceAccessor<&Endpoint::GetPeerPort>("peerPort"),
-          InstanceAccessor<&Endpoint::GetWriteQueueSize>("writeQueueSize"),
+          InstanceMethod<&SocketHandle::Open>("open"),
+          InstanceMethod<&SocketHandle::Bind>("bind"),
+          InstanceMethod<&SocketHandle::Listen>("listen"),
+          InstanceMethod<&SocketHandle::Connect>("connect"),
+          InstanceMethod<&SocketHandle::ReadStart>("readStart"),
+          InstanceMethod<&SocketHandle::ReadStop>("readStop"),
+          InstanceMethod<&SocketHandle::Writev>("writev"),
+          InstanceMethod<&SocketHandle::Shutdown>("shutdown"),
+          InstanceMethod<&SocketHandle::Close>("close"),
+          InstanceMethod<&SocketHandle::Ref>("ref"),
+          InstanceMethod<&SocketHandle::Unref>("unref"),
+          InstanceAccessor<&SocketHandle::GetFd>("fd"),
+          InstanceAccessor<&SocketHandle::GetLocalPort>("localPort"),
+          InstanceAccessor<&SocketHandle::GetPeerNode>("peerNode"),
+          InstanceAccessor<&SocketHandle::GetPeerPort>("peerPort"),
+          InstanceAccessor<&SocketHandle::GetWriteQueueSize>("writeQueueSize"),
       });
 }
 
-Endpoint::Endpoint(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Endpoint>(info) {}
+SocketHandle::SocketHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SocketHandle>(info) {}
 
-Endpoint::~Endpoint() {
+SocketHandle::~SocketHandle() {
   // Only reached once JS dropped an endpoint it never opened or already
   // closed: an open one holds a reference to itself.
   if (state_ != State::kClosed && state_ != State::kNone) Teardown(true);
   delete async_;
 }
 
-Napi::Object Endpoint::Adopt(Napi::Env env, scif_epd_t epd, scif_portID peer, uint16_t local_port,
+Napi::Object SocketHandle::Adopt(Napi::Env env, scif_epd_t epd, scif_portID peer, uint16_t local_port,
                               int* status) {
   *status = 0;
   napi_value made;
-  if (napi_new_instance(env, AddonData::Get(env)->endpoint_ctor.Value(), 0, nullptr, &made) != napi_ok) {
+  if (napi_new_instance(env, AddonData::Get(env)->socket_handle_ctor.Value(), 0, nullptr, &made) != napi_ok) {
     // Raw napi, as in ReadSome(): out of memory, or the environment is going.
     FailedButAlive(env);
     Scif()->close(epd);
@@ -85,7 +85,7 @@ Napi::Object Endpoint::Adopt(Napi::Env env, scif_epd_t epd, scif_portID peer, ui
     return Napi::Object();
   }
   Napi::Object obj(env, made);
-  Endpoint* ep = Unwrap(obj);
+  SocketHandle* ep = Unwrap(obj);
   ep->api_ = Scif();
   ep->epd_ = epd;
   ep->peer_ = peer;
@@ -103,7 +103,7 @@ Napi::Object Endpoint::Adopt(Napi::Env env, scif_epd_t epd, scif_portID peer, ui
 
 // ---- verbs ----
 
-Napi::Value Endpoint::Open(const Napi::CallbackInfo& info) {
+Napi::Value SocketHandle::Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_ != State::kNone) return Napi::Number::New(env, -EISCONN);
   api_ = Scif();
@@ -123,7 +123,7 @@ Napi::Value Endpoint::Open(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, 0);
 }
 
-Napi::Value Endpoint::Bind(const Napi::CallbackInfo& info) {
+Napi::Value SocketHandle::Bind(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_ != State::kOpen) return Napi::Number::New(env, -EINVAL);
   int port = api_->bind(epd_, static_cast<uint16_t>(info[0].As<Napi::Number>().Uint32Value()));
@@ -132,7 +132,7 @@ Napi::Value Endpoint::Bind(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, port);
 }
 
-Napi::Value Endpoint::Listen(const Napi::CallbackInfo& info) {
+Napi::Value SocketHandle::Listen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_ != State::kOpen) return Napi::Number::New(env, -EINVAL);
   if (api_->listen(epd_, info[0].As<Napi::Number>().Int32Value()) < 0)
@@ -141,7 +141,7 @@ Napi::Value Endpoint::Listen(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, Watch());
 }
 
-Napi::Value Endpoint::Connect(const Napi::CallbackInfo& info) {
+Napi::Value SocketHandle::Connect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_ != State::kOpen) return Napi::Number::New(env, -EINVAL);
   peer_.node = static_cast<uint16_t>(info[0].As<Napi::Number>().Uint32Value());
@@ -164,7 +164,7 @@ Napi::Value Endpoint::Connect(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, 0);
 }
 
-Napi::Value Endpoint::ReadStart(const Napi::CallbackInfo& info) {
+Napi::Value SocketHandle::ReadStart(const Napi::CallbackInfo& info) {
   if (state_ == State::kConnected && !reading_ && !eof_) {
     reading_ = true;
     // Bytes may already wait in the ring with no doorbell coming for them.
@@ -173,14 +173,14 @@ Napi::Value Endpoint::ReadStart(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), 0);
 }
 
-Napi::Value Endpoint::ReadStop(const Napi::CallbackInfo& info) {
+Napi::Value SocketHandle::ReadStop(const Napi::CallbackInfo& info) {
   reading_ = false;
   return Napi::Number::New(info.Env(), 0);
 }
 
 // writev(buffers): 0 when every byte is in the ring already, 1 when the rest
 // follows and onwrite() will say how it went, or -errno.
-Napi::Value Endpoint::Writev(const Napi::CallbackInfo& info) {
+Napi::Value SocketHandle::Writev(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_ != State::kConnected) return Napi::Number::New(env, -ENOTCONN);
   if (TxPending() || fin_sent_) return Napi::Number::New(env, -EPIPE);
@@ -242,7 +242,7 @@ Napi::Value Endpoint::Writev(const Napi::CallbackInfo& info) {
 
 // shutdown(): sends FIN after everything written; 1 (onshutdown follows, always
 // from the loop) or -errno.
-Napi::Value Endpoint::Shutdown(const Napi::CallbackInfo& info) {
+Napi::Value SocketHandle::Shutdown(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_ != State::kConnected) return Napi::Number::New(env, -ENOTCONN);
   if (TxPending()) return Napi::Number::New(env, -EBUSY);
@@ -273,7 +273,7 @@ Napi::Value Endpoint::Shutdown(const Napi::CallbackInfo& info) {
 // close(reset, callback): the callback runs once libuv has closed the
 // endpoint's handles, in the loop's close phase, as node:net's handles call
 // theirs; returns whether it will (false: nothing was open, call it yourself).
-Napi::Value Endpoint::Close(const Napi::CallbackInfo& info) {
+Napi::Value SocketHandle::Close(const Napi::CallbackInfo& info) {
   bool reset = info.Length() > 0 && info[0].ToBoolean().Value();
   bool later = false;
   if (state_ != State::kClosed && state_ != State::kNone) {
@@ -288,7 +288,7 @@ Napi::Value Endpoint::Close(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), later);
 }
 
-Napi::Value Endpoint::Ref(const Napi::CallbackInfo& info) {
+Napi::Value SocketHandle::Ref(const Napi::CallbackInfo& info) {
   referenced_ = true;
   if (loop_) {
     if (loop_->poll_init) uv_ref(reinterpret_cast<uv_handle_t*>(&loop_->poll));
@@ -297,7 +297,7 @@ Napi::Value Endpoint::Ref(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value Endpoint::Unref(const Napi::CallbackInfo& info) {
+Napi::Value SocketHandle::Unref(const Napi::CallbackInfo& info) {
   referenced_ = false;
   if (loop_) {
     if (loop_->poll_init) uv_unref(reinterpret_cast<uv_handle_t*>(&loop_->poll));
@@ -306,23 +306,23 @@ Napi::Value Endpoint::Unref(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value Endpoint::GetFd(const Napi::CallbackInfo& info) {
+Napi::Value SocketHandle::GetFd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), epd_ >= 0 ? scif_get_fd(epd_) : -1);
 }
 
-Napi::Value Endpoint::GetLocalPort(const Napi::CallbackInfo& info) {
+Napi::Value SocketHandle::GetLocalPort(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), local_port_);
 }
 
-Napi::Value Endpoint::GetPeerNode(const Napi::CallbackInfo& info) {
+Napi::Value SocketHandle::GetPeerNode(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), peer_.node);
 }
 
-Napi::Value Endpoint::GetPeerPort(const Napi::CallbackInfo& info) {
+Napi::Value SocketHandle::GetPeerPort(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), peer_.port);
 }
 
-Napi::Value Endpoint::GetWriteQueueSize(const Napi::CallbackInfo& info) {
+Napi::Value SocketHandle::GetWriteQueueSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(TxBytes()));
 }
 
@@ -330,7 +330,7 @@ Napi::Value Endpoint::GetWriteQueueSize(const Napi::CallbackInfo& info) {
 
 // Starts watching the descriptor: 0, or -errno when libuv cannot (then
 // nothing would ever wake us, so the caller must fail instead of waiting).
-int Endpoint::Watch() {
+int SocketHandle::Watch() {
   if (!loop_) {
     uv_loop_t* loop = nullptr;
     if (napi_get_uv_event_loop(Env(), &loop) != napi_ok) return -EINVAL;
@@ -365,23 +365,23 @@ int Endpoint::Watch() {
 // connection requests, a departed peer), so reading is all we watch there; a
 // SCIF driver's descriptor reports POLLOUT itself, so with one we also watch
 // for writability while we wait for space or for a connect to finish.
-int Endpoint::WatchEvents() const {
+int SocketHandle::WatchEvents() const {
   if (api_->doorbell_readiness) return UV_READABLE;
   bool want_out = state_ == State::kConnecting || (state_ == State::kConnected && TxPending());
   return UV_READABLE | (want_out ? UV_WRITABLE : 0);
 }
 
-void Endpoint::Unwatch() {
+void SocketHandle::Unwatch() {
   if (watching_) uv_poll_stop(&loop_->poll);
   watching_ = false;
 }
 
-void Endpoint::Schedule() {
+void SocketHandle::Schedule() {
   if (loop_ && !uv_is_active(reinterpret_cast<uv_handle_t*>(&loop_->idle)))
     uv_idle_start(&loop_->idle, OnIdle);
 }
 
-void Endpoint::OnPoll(uv_poll_t* handle, int status, int events) {
+void SocketHandle::OnPoll(uv_poll_t* handle, int status, int events) {
   auto* h = static_cast<LoopHandles*>(handle->data);
   if (!h->owner) return;
   Napi::HandleScope scope(h->owner->Env());
@@ -392,7 +392,7 @@ void Endpoint::OnPoll(uv_poll_t* handle, int status, int events) {
   h->owner->Service();
 }
 
-void Endpoint::OnIdle(uv_idle_t* handle) {
+void SocketHandle::OnIdle(uv_idle_t* handle) {
   auto* h = static_cast<LoopHandles*>(handle->data);
   uv_idle_stop(handle);
   if (!h->owner) return;
@@ -403,7 +403,7 @@ void Endpoint::OnIdle(uv_idle_t* handle) {
 
 // Asks the fabric what changed and acts on it until nothing is left to do, at
 // which point api_->poll() has armed the wake-ups that bring us back.
-void Endpoint::Service() {
+void SocketHandle::Service() {
   if (shutdown_status_ != 1) {
     int status = shutdown_status_;
     shutdown_status_ = 1;
@@ -433,7 +433,7 @@ void Endpoint::Service() {
 }
 
 // Acts on one api_->poll() answer; false when there was nothing to act on.
-bool Endpoint::Dispatch(short revents) {
+bool SocketHandle::Dispatch(short revents) {
   switch (state_) {
     case State::kListening:
       if (!(revents & POLLIN)) return false;
@@ -474,7 +474,7 @@ bool Endpoint::Dispatch(short revents) {
   return false;
 }
 
-void Endpoint::AcceptSome() {
+void SocketHandle::AcceptSome() {
   Napi::Env env = Env();
   for (int i = 0; i < kAcceptsPerTurn && state_ == State::kListening && JsAlive(env); i++) {
     scif_portID peer;
@@ -496,7 +496,7 @@ void Endpoint::AcceptSome() {
   }
 }
 
-void Endpoint::FinishConnect() {
+void SocketHandle::FinishConnect() {
   int port = api_->connect(epd_, &peer_);
   if (port < 0 && errno == EINPROGRESS) return;
   int status = port < 0 ? Errno() : 0;
@@ -507,7 +507,7 @@ void Endpoint::FinishConnect() {
 
 // Reads until the ring runs dry (true: api_->recv() armed the doorbell), the
 // reader pauses, or the turn's budget is spent (false: come back).
-bool Endpoint::ReadSome() {
+bool SocketHandle::ReadSome() {
   Napi::Env env = Env();
   for (int i = 0; i < kReadsPerTurn && reading_ && state_ == State::kConnected; i++) {
     Napi::HandleScope scope(env);
@@ -575,7 +575,7 @@ bool Endpoint::ReadSome() {
 
 // A Buffer could not be made: while JS runs, the reader learns why (and the
 // bytes read are lost with the connection); once it is gone, nobody is left.
-bool Endpoint::ReadFailed(int err) {
+bool SocketHandle::ReadFailed(int err) {
   reading_ = false;
   if (!FailedButAlive(Env())) {
     Unwatch();
@@ -586,7 +586,7 @@ bool Endpoint::ReadFailed(int err) {
   return true;
 }
 
-void Endpoint::FinishTx(int status) {
+void SocketHandle::FinishTx(int status) {
   Tx kind = tx_;
   bool async = tx_async_;
   tx_ = Tx::kIdle;
@@ -598,7 +598,7 @@ void Endpoint::FinishTx(int status) {
   Emit(kind == Tx::kShutdown ? "onshutdown" : "onwrite", {Napi::Number::New(Env(), status)});
 }
 
-int Endpoint::Send(const uint8_t* data, size_t len) {
+int SocketHandle::Send(const uint8_t* data, size_t len) {
   int n = api_->send(epd_, const_cast<uint8_t*>(data), static_cast<int>(std::min<size_t>(len, INT_MAX)), 0);
   return n < 0 ? Errno() : n;
 }
@@ -606,7 +606,7 @@ int Endpoint::Send(const uint8_t* data, size_t len) {
 // Moves queued bytes into the ring: 1 when all are in, 0 when the ring is
 // full, or -errno. Small pieces are gathered into one staging copy, so a
 // batch of tiny writes costs one api_->send().
-int Endpoint::FlushTx() {
+int SocketHandle::FlushTx() {
   uint8_t* stage = AddonData::Get(Env())->stage;
   for (;;) {
     if (!leftover_.empty()) {
@@ -645,7 +645,7 @@ int Endpoint::FlushTx() {
   }
 }
 
-size_t Endpoint::TxBytes() const {
+size_t SocketHandle::TxBytes() const {
   size_t total = leftover_.size();
   for (size_t i = seg_idx_; i < segs_.size(); i++) total += segs_[i].len;
   return total - (seg_idx_ < segs_.size() ? seg_off_ : 0);
@@ -654,7 +654,7 @@ size_t Endpoint::TxBytes() const {
 // Whether bytes the peer sent are still waiting in the ring, unread: closing
 // then discards them, and (as TCP answers with a reset) the peer must learn it.
 // A FIN alone is not data, so what is there is read and looked at.
-bool Endpoint::UnreadData() {
+bool SocketHandle::UnreadData() {
   uint8_t scratch[16 * 1024];
   for (int i = 0; i < 64; i++) {
     int n = api_->recv(epd_, scratch, sizeof(scratch), 0);
@@ -666,7 +666,7 @@ bool Endpoint::UnreadData() {
   return true;
 }
 
-void Endpoint::Teardown(bool reset) {
+void SocketHandle::Teardown(bool reset) {
   if (!reset && state_ == State::kConnected && !eof_ && UnreadData()) reset = true;
   if (!reset && state_ == State::kConnected && !fin_sent_ && !peer_gone_ && !TxPending() &&
       leftover_.empty()) {
@@ -705,20 +705,20 @@ void Endpoint::Teardown(bool reset) {
   if (!read_buf_.IsEmpty()) read_buf_.Reset();
 }
 
-int Endpoint::BusyLook(int flags) const {
+int SocketHandle::BusyLook(int flags) const {
   if (state_ != State::kConnected || epd_ < 0) return -1;
   if (!reading_ && !(flags & SCIF_NET_RX_ARM)) return -1;
   return api_->rx_ready(epd_, flags) == 0 ? 0 : 1;  // an error: let Service() meet it
 }
 
-bool Endpoint::BusyServe() {
+bool SocketHandle::BusyServe() {
   uint64_t before = rx_events_;
   Napi::HandleScope scope(Env());
   Service();
   return rx_events_ != before;
 }
 
-void Endpoint::Emit(const char* hook, std::initializer_list<napi_value> args) {
+void SocketHandle::Emit(const char* hook, std::initializer_list<napi_value> args) {
   napi_env env = Env();
   if (!JsAlive(env)) return;
   Napi::Object self = Value();

@@ -1,7 +1,7 @@
 // Errors shaped as node:net's: system errors built in one place from
 // (errno, syscall, address, port), and Node's coded argument/state errors.
 import util from 'node:util';
-import { binding } from '../binding';
+import { binding } from './binding';
 
 export interface SystemError extends Error {
   errno: number;
@@ -105,13 +105,3 @@ export function ERR_MISSING_ARGS(...names: string[]) {
 export const ERR_SOCKET_CLOSED = () => coded(Error, 'ERR_SOCKET_CLOSED', 'Socket is closed');
 export const ERR_SOCKET_CLOSED_BEFORE_CONNECTION = () =>
   coded(Error, 'ERR_SOCKET_CLOSED_BEFORE_CONNECTION', 'Socket closed before the connection was established');
-export const ERR_SERVER_ALREADY_LISTEN = () =>
-  coded(Error, 'ERR_SERVER_ALREADY_LISTEN', 'Listen method has been called more than once without closing.');
-export const ERR_SERVER_NOT_RUNNING = () => coded(Error, 'ERR_SERVER_NOT_RUNNING', 'Server is not running.');
-
-/** EPIPE for a write after the peer ended and we did not allow half-open. */
-export function writeAfterFIN(): SystemError {
-  const err = new Error('This socket has been ended by the other party') as SystemError;
-  err.code = 'EPIPE';
-  return err;
-}

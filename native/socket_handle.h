@@ -1,4 +1,4 @@
-// endpoint.h - one SCIF endpoint, as a JS object.
+// socket_handle.h - the SCIF endpoint under a net.Socket or net.Server, as a JS object.
 //
 // The endpoint moves bytes and reports readiness; the JS socket that owns it
 // decides everything else (the stream state machine, timeouts, errors). Verbs
@@ -16,8 +16,8 @@
 // scif_poll() for the exact state, which also re-arms the wake-ups it needs;
 // work that cannot wait for the descriptor (a resumed reader, a budget used
 // up) is picked up by an idle handle on the next turn of the loop.
-#ifndef SCIF_NET_ENDPOINT_H
-#define SCIF_NET_ENDPOINT_H
+#ifndef SCIF_NET_SOCKET_HANDLE_H
+#define SCIF_NET_SOCKET_HANDLE_H
 
 #include <napi.h>
 #include <uv.h>
@@ -37,15 +37,15 @@ constexpr int kUvEof = -4095;  // UV_EOF, as node:net's onread sees it
 
 class BusyPoll;
 
-class Endpoint : public Napi::ObjectWrap<Endpoint> {
+class SocketHandle : public Napi::ObjectWrap<SocketHandle> {
  public:
   static Napi::Function Define(Napi::Env env);
   // A JS object for an endpoint scif_accept() returned.
   static Napi::Object Adopt(Napi::Env env, scif_epd_t epd, scif_portID peer, uint16_t local_port,
                             int* status);
 
-  explicit Endpoint(const Napi::CallbackInfo& info);
-  ~Endpoint() override;
+  explicit SocketHandle(const Napi::CallbackInfo& info);
+  ~SocketHandle() override;
 
  private:
   friend class BusyPoll;

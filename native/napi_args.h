@@ -1,6 +1,6 @@
-// scif_util.h - argument and result conversions the ScifEndpoint files share.
-#ifndef SCIF_NET_SCIF_UTIL_H
-#define SCIF_NET_SCIF_UTIL_H
+// napi_args.h - argument and result conversions the addon's classes share.
+#ifndef SCIF_NET_NAPI_ARGS_H
+#define SCIF_NET_NAPI_ARGS_H
 
 #include <napi.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 #include <cstdint>
 
 namespace scifnet {
-namespace scifutil {
+namespace napi_args {
 
 inline int Errno() { return errno > 0 ? -errno : -EIO; }
 
@@ -69,7 +69,7 @@ inline Napi::Value Status(Napi::Env env, int64_t status) {
   return Napi::Number::New(env, static_cast<double>(status));
 }
 
-}  // namespace scifutil
+}  // namespace napi_args
 }  // namespace scifnet
 
 #endif
