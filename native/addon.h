@@ -12,12 +12,17 @@ namespace scifnet {
 
 class BusyPoll;
 
+// The hooks a SocketHandle calls on its owner (socket_handle.h).
+enum class Hook { kConnection, kConnect, kRead, kWrite, kShutdown };
+constexpr int kHookCount = 5;
+
 struct AddonData {
   static constexpr size_t kStageSize = 64 * 1024;
 
   static AddonData* Get(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 
   Napi::FunctionReference socket_handle_ctor;
+  Napi::FunctionReference socket_hooks[kHookCount];
   // Small writes are gathered here before one scif_send(); endpoints share it
   // because a flush never keeps bytes in it across turns of the loop.
   uint8_t stage[kStageSize];

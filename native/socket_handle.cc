@@ -56,6 +56,8 @@ Napi::Function SocketHandle::Define(Napi::Env env) {
           InstanceMethod<&SocketHandle::Close>("close"),
           InstanceMethod<&SocketHandle::Ref>("ref"),
           InstanceMethod<&SocketHandle::Unref>("unref"),
+          InstanceMethod<&SocketHandle::SetOwner>("setOwner"),
+          StaticMethod<&SocketHandle::LinkHooks>("linkHooks"),
           InstanceAccessor<&SocketHandle::GetFd>("fd"),
           InstanceAccessor<&SocketHandle::GetLocalPort>("localPort"),
           InstanceAccessor<&SocketHandle::GetPeerNode>("peerNode"),
@@ -99,6 +101,29 @@ Napi::Object SocketHandle::Adopt(Napi::Env env, scif_epd_t epd, scif_portID peer
     *status = err;
   }
   return obj;
+}
+
+// linkHooks({ onconnection, onconnect, onread, onwrite, onshutdown }): the
+// functions every handle of this environment calls, with its owner as `this`;
+// any subset, once per module that owns some.
+Napi::Value SocketHandle::LinkHooks(const Napi::CallbackInfo& info) {
+  static const char* const kNames[kHookCount] = {"onconnection", "onconnect", "onread", "onwrite",
+                                                  "onshutdown"};
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) return Napi::Number::New(env, -EINVAL);
+  Napi::Object hooks = info[0].As<Napi::Object>();
+  AddonData* data = AddonData::Get(env);
+  for (int i = 0; i < kHookCount; i++) {
+    Napi::Value fn = hooks.Get(kNames[i]);
+    if (fn.IsFunction()) data->socket_hooks[i] = Napi::Persistent(fn.As<Napi::Function>());
+  }
+  return Napi::Number::New(env, 0);
+}
+
+// setOwner(owner): who hears this handle's hooks, until it is closed.
+Napi::Value SocketHandle::SetOwner(const Napi::CallbackInfo& info) {
+  if (info[0].IsObject()) owner_ = Napi::Persistent(info[0].As<Napi::Object>());
+  return info.Env().Undefined();
 }
 
 // ---- verbs ----
@@ -407,13 +432,13 @@ void SocketHandle::Service() {
   if (shutdown_status_ != 1) {
     int status = shutdown_status_;
     shutdown_status_ = 1;
-    Emit("onshutdown", {Napi::Number::New(Env(), status)});
+    Emit(Hook::kShutdown, {Napi::Number::New(Env(), status)});
   }
   if (connect_result_ != 1 && state_ == State::kConnecting) {
     int status = connect_result_;
     connect_result_ = 1;
     state_ = status == 0 ? State::kConnected : State::kOpen;
-    Emit("onconnect", {Napi::Number::New(Env(), status)});
+    Emit(Hook::kConnect, {Napi::Number::New(Env(), status)});
   }
   for (int round = 0; round < kRoundsPerTurn; round++) {
     if (state_ == State::kClosed || !JsAlive(Env())) return;
@@ -481,18 +506,17 @@ void SocketHandle::AcceptSome() {
     scif_epd_t nepd;
     if (api_->accept(epd_, &peer, &nepd, 0) < 0) {
       if (errno == EAGAIN) return;
-      Emit("onconnection", {Napi::Number::New(env, Errno())});
+      Emit(Hook::kConnection, {Napi::Number::New(env, Errno())});
       return;
     }
     Napi::HandleScope scope(env);
     int status;
     Napi::Object child = Adopt(env, nepd, peer, local_port_, &status);
     if (status) {
-      Emit("onconnection", {Napi::Number::New(env, status)});
+      Emit(Hook::kConnection, {Napi::Number::New(env, status)});
       continue;
     }
-    Emit("onconnection", {Napi::Number::New(env, 0), child, Napi::Number::New(env, peer.node),
-                          Napi::Number::New(env, peer.port)});
+    Emit(Hook::kConnection, {Napi::Number::New(env, 0), child});
   }
 }
 
@@ -502,7 +526,7 @@ void SocketHandle::FinishConnect() {
   int status = port < 0 ? Errno() : 0;
   if (port >= 0) local_port_ = static_cast<uint16_t>(port);
   state_ = status == 0 ? State::kConnected : State::kOpen;
-  Emit("onconnect", {Napi::Number::New(Env(), status)});
+  Emit(Hook::kConnect, {Napi::Number::New(Env(), status)});
 }
 
 // Reads until the ring runs dry (true: api_->recv() armed the doorbell), the
@@ -525,7 +549,7 @@ bool SocketHandle::ReadSome() {
       int err = Errno();
       reading_ = false;
       rx_events_++;
-      Emit("onread", {Napi::Number::New(env, err)});
+      Emit(Hook::kRead, {Napi::Number::New(env, err)});
       return true;
     }
     if (n == 0) return true;  // drained; scif_recv armed the doorbell
@@ -558,14 +582,14 @@ bool SocketHandle::ReadSome() {
         out = buf;
         read_buf_.Reset();  // handed to JS; the next read takes a new one
       }
-      Emit("onread", {Napi::Number::New(env, static_cast<double>(f.length)), out,
+      Emit(Hook::kRead, {Napi::Number::New(env, static_cast<double>(f.length)), out,
                       Napi::Number::New(env, static_cast<double>(offset))});
     }
     if (f.error || f.fin) {
       if (state_ != State::kConnected) return true;
       reading_ = false;
       eof_ = f.fin && !f.error;
-      Emit("onread", {Napi::Number::New(env, f.error ? -f.error : kUvEof)});
+      Emit(Hook::kRead, {Napi::Number::New(env, f.error ? -f.error : kUvEof)});
       return true;
     }
     if (static_cast<size_t>(n) < kReadSize) return true;  // the ring ran dry
@@ -582,7 +606,7 @@ bool SocketHandle::ReadFailed(int err) {
     return true;
   }
   rx_events_++;
-  Emit("onread", {Napi::Number::New(Env(), err)});
+  Emit(Hook::kRead, {Napi::Number::New(Env(), err)});
   return true;
 }
 
@@ -595,7 +619,7 @@ void SocketHandle::FinishTx(int status) {
   tx_hold_.Reset();
   if (kind == Tx::kShutdown && status == -ECONNRESET) status = 0;
   if (!async) return;
-  Emit(kind == Tx::kShutdown ? "onshutdown" : "onwrite", {Napi::Number::New(Env(), status)});
+  Emit(kind == Tx::kShutdown ? Hook::kShutdown : Hook::kWrite, {Napi::Number::New(Env(), status)});
 }
 
 int SocketHandle::Send(const uint8_t* data, size_t len) {
@@ -677,6 +701,7 @@ void SocketHandle::Teardown(bool reset) {
   }
   state_ = State::kClosed;
   reading_ = false;
+  owner_.Reset();  // closed: no hook is called any more
   if (busy_slot_ >= 0) busy_->Forget(this, false);  // hot: so the spinner is alive
   if (loop_) {
     loop_->owner = nullptr;
@@ -718,19 +743,16 @@ bool SocketHandle::BusyServe() {
   return rx_events_ != before;
 }
 
-void SocketHandle::Emit(const char* hook, std::initializer_list<napi_value> args) {
+// Calls the owner's hook: the environment's function for it (LinkHooks), with
+// the owner as `this`. Nothing once the owner let go (close) or JS is gone.
+void SocketHandle::Emit(Hook hook, std::initializer_list<napi_value> args) {
   napi_env env = Env();
-  if (!JsAlive(env)) return;
-  Napi::Object self = Value();
-  napi_value fn;
-  napi_valuetype type;
-  if (napi_get_named_property(env, self, hook, &fn) != napi_ok) {
-    FailedButAlive(env);
-    return;
-  }
-  if (napi_typeof(env, fn, &type) != napi_ok || type != napi_function) return;
-  if (!async_) async_ = new Napi::AsyncContext(Env(), "SCIFENDPOINT", self);
-  if (!CallFromLoop(env, *async_, self, fn, args)) {
+  if (owner_.IsEmpty() || !JsAlive(env)) return;
+  Napi::FunctionReference& fn = AddonData::Get(env)->socket_hooks[static_cast<int>(hook)];
+  if (fn.IsEmpty()) return;
+  Napi::Object owner = owner_.Value();
+  if (!async_) async_ = new Napi::AsyncContext(Env(), "SCIFENDPOINT", Value());
+  if (!CallFromLoop(env, *async_, owner, fn.Value(), args)) {
     // Nobody is left to tell anything: stop reading and watching; the
     // environment's teardown closes the endpoint.
     reading_ = false;

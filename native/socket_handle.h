@@ -1,12 +1,13 @@
 // socket_handle.h - the SCIF endpoint under a net.Socket or net.Server, as a JS object.
 //
-// The endpoint moves bytes and reports readiness; the JS socket that owns it
+// The handle moves bytes and reports readiness; the JS socket that owns it
 // decides everything else (the stream state machine, timeouts, errors). Verbs
-// return 0 or a negative errno, and results arrive through a few hooks that
-// the owner sets on the object:
+// return 0 or a negative errno, and results arrive through a few hooks,
+// functions linked once per environment (linkHooks) and called with the
+// handle's owner (setOwner: the net.Socket or net.Server) as `this`:
 //
-//   onconnection(status, endpoint, peerNode, peerPort)  a listener accepted
-//   onconnect(status)                                   a connect finished
+//   onconnection(status, handle)    a listener accepted (handle.peerNode/Port)
+//   onconnect(status)               a connect finished
 //   onread(nread, buffer, offset)   nread > 0: bytes at buffer[offset..];
 //                                   UV_EOF: the peer ended; else -errno
 //   onwrite(status)                 an asynchronous writev() finished
@@ -25,6 +26,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "addon.h"
 #include "frame.h"
 
 extern "C" {
@@ -69,6 +71,8 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
+  Napi::Value SetOwner(const Napi::CallbackInfo& info);
+  static Napi::Value LinkHooks(const Napi::CallbackInfo& info);
   Napi::Value GetFd(const Napi::CallbackInfo& info);
   Napi::Value GetLocalPort(const Napi::CallbackInfo& info);
   Napi::Value GetPeerNode(const Napi::CallbackInfo& info);
@@ -95,7 +99,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle> {
   void Teardown(bool reset);
   bool TxPending() const { return tx_ != Tx::kIdle; }
   size_t TxBytes() const;
-  void Emit(const char* hook, std::initializer_list<napi_value> args);
+  void Emit(Hook hook, std::initializer_list<napi_value> args);
   // For BusyPoll: 1 when the ring has something for a reader, 0 when not,
   // -1 when there is nothing to spin for (flags: scif_net_rx_ready's); and
   // serving, true on progress.
@@ -118,6 +122,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle> {
   uint16_t local_port_ = 0;
   scif_portID peer_ = {0, 0};
   Napi::AsyncContext* async_ = nullptr;
+  Napi::ObjectReference owner_;  // hears the hooks; let go at close
   BusyPoll* busy_ = nullptr;  // the environment's, once this endpoint received
   bool busy_looked_ = false;
   int busy_slot_ = -1;        // where BusyPoll keeps it while hot

@@ -4,9 +4,12 @@ import path from 'node:path';
 
 /**
  * The SCIF endpoint under a net.Socket or net.Server (native/socket_handle.h).
- * Verbs return 0 or a negative errno; results come back through the hooks.
+ * Verbs return 0 or a negative errno; results come back through the hooks,
+ * called with the handle's owner as `this`.
  */
 export interface NativeSocketHandle {
+  /** Who hears the hooks, until close(). */
+  setOwner(owner: object): void;
   open(): number;
   bind(port: number): number;
   listen(backlog: number): number;
@@ -24,11 +27,22 @@ export interface NativeSocketHandle {
   readonly peerNode: number;
   readonly peerPort: number;
   readonly writeQueueSize: number;
-  onconnection?: (status: number, endpoint?: NativeSocketHandle, node?: number, port?: number) => void;
-  onconnect?: (status: number) => void;
-  onread?: (nread: number, buffer?: Buffer, offset?: number) => void;
-  onwrite?: (status: number) => void;
-  onshutdown?: (status: number) => void;
+}
+
+/** The functions SocketHandles call on their owners; linked once per environment. */
+export interface SocketHooks<Owner> {
+  /** A listener accepted `handle` (its peer: handle.peerNode, handle.peerPort), or failed to. */
+  onconnection(this: Owner, status: number, handle?: NativeSocketHandle): void;
+  onconnect(this: Owner, status: number): void;
+  /** nread > 0: bytes at buffer[offset..]; UV_EOF: the peer ended; else -errno. */
+  onread(this: Owner, nread: number, buffer?: Buffer, offset?: number): void;
+  onwrite(this: Owner, status: number): void;
+  onshutdown(this: Owner, status: number): void;
+}
+
+export interface NativeSocketHandleClass {
+  new (): NativeSocketHandle;
+  linkHooks<Owner>(hooks: Partial<SocketHooks<Owner>>): number;
 }
 
 /** A completion: 0 (or a value) or a negative errno. */
@@ -92,7 +106,7 @@ export interface NativeScifClass {
 }
 
 export interface Binding {
-  SocketHandle: new () => NativeSocketHandle;
+  SocketHandle: NativeSocketHandleClass;
   ScifEndpoint: NativeScifClass;
   nodeIds(): { self: number; nodes: number[] } | number;
   selfNode(): number;

@@ -32,7 +32,6 @@ class ListenHandle {
   constructor(readonly endpoint: NativeSocketHandle, readonly node: number, readonly port: number) {}
 
   close(): void {
-    this.endpoint.onconnection = undefined;
     this.endpoint.close();
   }
 
@@ -143,7 +142,7 @@ export function listenOverSCIF(server: tcp.Server, args: unknown[]): boolean {
   }
   const handle = new ListenHandle(endpoint, node, bound);
   self._handle = handle;
-  endpoint.onconnection = (st, child, peerNode, peerPort) => onConnection(server, st, child, peerNode, peerPort);
+  endpoint.setOwner(server);
   if (self._unref) endpoint.unref();
   process.nextTick(() => {
     if (self._handle === handle) server.emit('listening');
@@ -161,7 +160,8 @@ function watchSignal(server: tcp.Server, signal: AbortSignal): void {
   server.once('close', () => signal.removeEventListener('abort', onAbort));
 }
 
-function onConnection(server: tcp.Server, status: number, child?: NativeSocketHandle, node?: number, port?: number): void {
+function onconnection(this: tcp.Server, status: number, child?: NativeSocketHandle): void {
+  const server = this;
   const self = server as unknown as ServerFields;
   if (status < 0 || !child) {
     server.emit('error', errnoException(status, 'accept'));
@@ -172,7 +172,7 @@ function onConnection(server: tcp.Server, status: number, child?: NativeSocketHa
     child.close();
     server.emit('drop', {
       localAddress: local.address, localPort: local.port, localFamily: FAMILY,
-      remoteAddress: formatHost(node!), remotePort: port, remoteFamily: FAMILY,
+      remoteAddress: formatHost(child.peerNode), remotePort: child.peerPort, remoteFamily: FAMILY,
     });
     return;
   }
@@ -190,6 +190,8 @@ function onConnection(server: tcp.Server, status: number, child?: NativeSocketHa
   s._server = server;
   server.emit('connection', socket);
 }
+
+binding.SocketHandle.linkHooks<tcp.Server>({ onconnection });
 
 export class Server extends tcp.Server {
   constructor(options?: ServerOptions | ((socket: Socket) => void), connectionListener?: (socket: Socket) => void) {

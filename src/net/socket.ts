@@ -9,7 +9,7 @@
 // does not touch a handle: timeouts, address getters, end(), destroySoon().
 import tcp from 'node:net';
 import os from 'node:os';
-import { binding, type NativeSocketHandle } from '../binding';
+import { binding, type NativeSocketHandle, type SocketHooks } from '../binding';
 import {
   FAMILY, formatHost, isSCIF, localhostIsSCIF, parseAddress, parseHost, selfNode, validateNode, validatePort,
   type Target,
@@ -53,7 +53,6 @@ type Callback = (err?: Error | null) => void;
 class ScifState {
   handle: NativeSocketHandle | null = null;
   target: Target | null = null;
-  reading = false;
   bytesRead = 0;
   bytesWritten = 0;
   pendingWrite: { cb: Callback; bytes: number } | null = null;
@@ -63,8 +62,6 @@ class ScifState {
 }
 
 const kScif = Symbol('kScif');
-
-function noop() {}
 
 /** (options[, cb]), ('scif:N:P'[, cb]), (path[, cb]), (port[, host][, cb]) -> [options, cb]. */
 export function normalizeConnectArgs(args: unknown[]): [ConnectOptions, (() => void) | undefined] {
@@ -139,8 +136,8 @@ export class Socket extends tcp.Socket {
       const state = this.scif();
       state.handle = scifHandle;
       state.onread = OnRead.from(options.onread);
-      this.setPeer({ node: scifHandle.peerNode, port: scifHandle.peerPort });
-      attach(this, scifHandle);
+      setPeer(this, scifHandle);
+      scifHandle.setOwner(this);
       if (options.readable !== false) {
         if (pauseOnCreate) this.pause();
         else this.read(0);
@@ -151,10 +148,6 @@ export class Socket extends tcp.Socket {
   private scif(): ScifState {
     if (!this[kScif]) this[kScif] = new ScifState();
     return this[kScif];
-  }
-
-  private setPeer(target: Target): void {
-    (this as unknown as { _peername: object })._peername = { address: formatHost(target.node), family: FAMILY, port: target.port };
   }
 
   override connect(...args: any[]): this {
@@ -181,7 +174,7 @@ export class Socket extends tcp.Socket {
     let err = handle.open();
     if (err === 0) {
       state.handle = handle;
-      attach(this, handle);
+      handle.setOwner(this);
       err = handle.connect(target.node, target.port);
     }
     if (err !== 0) {
@@ -230,16 +223,13 @@ export class Socket extends tcp.Socket {
 
   override pause(): this {
     const state = this[kScif];
-    if (state?.onread && state.reading && state.handle) {
-      state.reading = false;
-      state.handle.readStop();
-    }
+    if (state?.onread && state.handle) state.handle.readStop();
     return super.pause();
   }
 
   override resume(): this {
     const state = this[kScif];
-    if (state?.onread && !this.connecting && state.handle) this.startReading(state);
+    if (state?.onread && !this.connecting && state.handle) startReading(this, state);
     return super.resume();
   }
 
@@ -250,16 +240,8 @@ export class Socket extends tcp.Socket {
     } else if (this.connecting || !state.handle) {
       this.once('connect', () => this._read(size));
     } else if (!state.onread) {
-      this.startReading(state);
+      startReading(this, state);
     }
-  }
-
-  private startReading(state: ScifState): void {
-    if (state.reading || !state.handle) return;
-    // Bytes an onread callback did not take last time come first.
-    if (state.onread?.hasPending() && !state.onread.deliver(this, null)) return;
-    state.reading = true;
-    state.handle.readStart();
   }
 
   _writeGeneric(writev: boolean, data: unknown, encoding: string, cb: Callback): void {
@@ -332,9 +314,8 @@ export class Socket extends tcp.Socket {
     const h = state.handle;
     const hadError = Boolean(err);
     state.handle = null;
-    state.reading = false;
     if (h) {
-      h.onread = h.onwrite = h.onshutdown = h.onconnect = noop;
+      // Closing lets go of us: no hook is called after this.
       const emitClose = () => this.emit('close', hadError);
       if (!h.close(state.reset, emitClose)) setImmediate(emitClose);
       // As node:net does: what was in flight completes quietly once destroyed.
@@ -353,73 +334,6 @@ export class Socket extends tcp.Socket {
       self._server._connections--;
       self._server._emitCloseIfDrained?.();
     }
-  }
-
-  /** @internal native hooks */
-  onConnect(status: number): void {
-    const state = this[kScif];
-    if (!state) return;
-    const target = state.target!;
-    this.connecting = false;
-    if (status < 0) {
-      this.destroy(exceptionWithHostPort(status, 'connect', formatHost(target.node), target.port));
-      return;
-    }
-    this.setPeer(target);
-    this._unrefTimer();
-    this.emit('connect');
-    this.emit('ready');
-    if (this.readable && !this.isPaused()) this.read(0);
-    if (state.onread && !this.isPaused()) this.startReading(state);
-  }
-
-  /** @internal */
-  onRead(nread: number, buffer?: Buffer, offset = 0): void {
-    const state = this[kScif];
-    const h = state?.handle;
-    if (!state || !h) return;
-    this._unrefTimer();
-    if (nread > 0) {
-      state.bytesRead += nread;
-      const chunk = offset === 0 && nread === buffer!.length ? buffer! : buffer!.subarray(offset, offset + nread);
-      const more = state.onread ? state.onread.deliver(this, chunk) : this.push(chunk);
-      if (!more && state.reading) {
-        state.reading = false;
-        h.readStop();
-      }
-      return;
-    }
-    state.reading = false;
-    if (nread === binding.UV_EOF) {
-      this.push(null);
-      this.read(0);
-      return;
-    }
-    this.destroy(errnoException(nread, 'read'));
-  }
-
-  /** @internal */
-  onWrite(status: number): void {
-    const state = this[kScif];
-    const pending = state?.pendingWrite;
-    if (!state || !pending) return;
-    state.pendingWrite = null;
-    if (status < 0) {
-      pending.cb(errnoException(status, 'write'));
-    } else {
-      state.bytesWritten += pending.bytes;
-      this._unrefTimer();
-      pending.cb();
-    }
-  }
-
-  /** @internal */
-  onShutdown(status: number): void {
-    const state = this[kScif];
-    const cb = state?.pendingShutdown;
-    if (!state || !cb) return;
-    state.pendingShutdown = null;
-    cb(status < 0 ? errnoException(status, 'shutdown') : null);
   }
 }
 
@@ -454,12 +368,79 @@ scifAccessor('bufferSize', function (state) {
   return state.handle ? this.writableLength + state.handle.writeQueueSize : undefined;
 });
 
-installTlsCompat((socket): socket is Socket => socket instanceof Socket && socket[kScif] !== null);
+// The handle's hooks (native/socket_handle.h), called with the socket as `this`.
+const hooks: Omit<SocketHooks<Socket>, 'onconnection'> = {
+  onconnect(status) {
+    const state = this[kScif];
+    if (!state) return;
+    const target = state.target!;
+    this.connecting = false;
+    if (status < 0) {
+      this.destroy(exceptionWithHostPort(status, 'connect', formatHost(target.node), target.port));
+      return;
+    }
+    setPeer(this, state.handle!);
+    this._unrefTimer();
+    this.emit('connect');
+    this.emit('ready');
+    if (this.readable && !this.isPaused()) this.read(0);
+    if (state.onread && !this.isPaused()) startReading(this, state);
+  },
 
-function attach(socket: Socket, handle: NativeSocketHandle): void {
-  handle.onconnect = (status) => socket.onConnect(status);
-  handle.onread = (nread, buffer, offset) => socket.onRead(nread, buffer, offset);
-  handle.onwrite = (status) => socket.onWrite(status);
-  handle.onshutdown = (status) => socket.onShutdown(status);
+  onread(nread, buffer, offset = 0) {
+    const state = this[kScif];
+    const h = state?.handle;
+    if (!state || !h) return;
+    this._unrefTimer();
+    if (nread > 0) {
+      state.bytesRead += nread;
+      const chunk = offset === 0 && nread === buffer!.length ? buffer! : buffer!.subarray(offset, offset + nread);
+      const more = state.onread ? state.onread.deliver(this, chunk) : this.push(chunk);
+      if (!more) h.readStop();
+      return;
+    }
+    if (nread === binding.UV_EOF) {
+      this.push(null);
+      this.read(0);
+      return;
+    }
+    this.destroy(errnoException(nread, 'read'));
+  },
+
+  onwrite(status) {
+    const state = this[kScif];
+    const pending = state?.pendingWrite;
+    if (!state || !pending) return;
+    state.pendingWrite = null;
+    if (status < 0) {
+      pending.cb(errnoException(status, 'write'));
+    } else {
+      state.bytesWritten += pending.bytes;
+      this._unrefTimer();
+      pending.cb();
+    }
+  },
+
+  onshutdown(status) {
+    const state = this[kScif];
+    const cb = state?.pendingShutdown;
+    if (!state || !cb) return;
+    state.pendingShutdown = null;
+    cb(status < 0 ? errnoException(status, 'shutdown') : null);
+  },
+};
+binding.SocketHandle.linkHooks<Socket>(hooks);
+
+/** node:net's _peername, from what the handle knows of its peer. */
+function setPeer(socket: Socket, handle: NativeSocketHandle): void {
+  (socket as unknown as { _peername: object })._peername = { address: formatHost(handle.peerNode), family: FAMILY, port: handle.peerPort };
 }
 
+function startReading(socket: Socket, state: ScifState): void {
+  if (!state.handle) return;
+  // Bytes an onread callback did not take last time come first.
+  if (state.onread?.hasPending() && !state.onread.deliver(socket, null)) return;
+  state.handle.readStart();
+}
+
+installTlsCompat((socket): socket is Socket => socket instanceof Socket && socket[kScif] !== null);
