@@ -8,7 +8,7 @@
         "native/busy_poll.cc",
         "native/backend.cc",
         "native/scif_endpoint.cc",
-        "native/scif_loop.cc",
+        "native/loop_endpoint.cc",
         "native/scif_rma.cc",
         "native/scif_mapping.cc",
         "<!@(node -p \"require('fs').readdirSync('kernel/src').filter((f) => f.endsWith('.c')).map((f) => 'kernel/src/' + f).join(' ')\")"

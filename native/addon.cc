@@ -110,7 +110,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->socket_handle_ctor = Napi::Persistent(ctor);
   env.SetInstanceData<AddonData>(data);
   exports.Set("SocketHandle", ctor);
-  exports.Set("ScifEndpoint", ScifEndpoint::Define(env));
+  Napi::Function scif = ScifEndpoint::Define(env);
+  data->scif_endpoint_ctor = Napi::Persistent(scif);
+  exports.Set("ScifEndpoint", scif);
   exports.Set("nodeIds", Napi::Function::New<NodeIds>(env, "nodeIds"));
   exports.Set("nodeCount", Napi::Function::New<NodeCount>(env, "nodeCount"));
   exports.Set("selfNode", Napi::Function::New<SelfNode>(env, "selfNode"));

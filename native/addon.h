@@ -21,7 +21,9 @@ struct AddonData {
 
   static AddonData* Get(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 
+  // The classes' constructors, for the endpoints scif_accept() makes.
   Napi::FunctionReference socket_handle_ctor;
+  Napi::FunctionReference scif_endpoint_ctor;
   Napi::FunctionReference socket_hooks[kHookCount];
   // Small writes are gathered here before one scif_send(); endpoints share it
   // because a flush never keeps bytes in it across turns of the loop.

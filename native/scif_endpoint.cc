@@ -1,10 +1,14 @@
 // scif_endpoint.cc - see scif_endpoint.h.
 #include "scif_endpoint.h"
 
-#include <fcntl.h>
+#include <poll.h>
 
+#include <algorithm>
+#include <climits>
 #include <utility>
+#include <vector>
 
+#include "addon.h"
 #include "backend.h"
 #include "scif_op.h"
 #include "napi_args.h"
@@ -27,122 +31,71 @@ Napi::Function ScifEndpoint::Define(Napi::Env env) {
   constants.Set("SIGNAL_LOCAL", Napi::Number::New(env, SCIF_SIGNAL_LOCAL));
   constants.Set("SIGNAL_REMOTE", Napi::Number::New(env, SCIF_SIGNAL_REMOTE));
   constants.Freeze();
-  return DefineClass(
-      env, "ScifEndpoint",
-      {
-          InstanceMethod<&ScifEndpoint::Open>("open"),
-          InstanceMethod<&ScifEndpoint::Bind>("bind"),
-          InstanceMethod<&ScifEndpoint::Listen>("listen"),
-          InstanceMethod<&ScifEndpoint::Connect>("connect"),
-          InstanceMethod<&ScifEndpoint::Accept>("accept"),
-          InstanceMethod<&ScifEndpoint::Send>("send"),
-          InstanceMethod<&ScifEndpoint::Recv>("recv"),
-          InstanceMethod<&ScifEndpoint::Close>("close"),
-          InstanceMethod<&ScifEndpoint::Ref>("ref"),
-          InstanceMethod<&ScifEndpoint::Unref>("unref"),
-          InstanceMethod<&ScifEndpoint::Register>("register"),
-          InstanceMethod<&ScifEndpoint::Unregister>("unregister"),
-          InstanceMethod<&ScifEndpoint::ReadFrom>("readFrom"),
-          InstanceMethod<&ScifEndpoint::WriteTo>("writeTo"),
-          InstanceMethod<&ScifEndpoint::VReadFrom>("vreadFrom"),
-          InstanceMethod<&ScifEndpoint::VWriteTo>("vwriteTo"),
-          InstanceMethod<&ScifEndpoint::Mmap>("mmap"),
-          InstanceMethod<&ScifEndpoint::FenceMark>("fenceMark"),
-          InstanceMethod<&ScifEndpoint::FenceWait>("fenceWait"),
-          InstanceMethod<&ScifEndpoint::FenceSignal>("fenceSignal"),
-          InstanceAccessor<&ScifEndpoint::GetLocalPort>("localPort"),
-          InstanceAccessor<&ScifEndpoint::GetPeerNode>("peerNode"),
-          InstanceAccessor<&ScifEndpoint::GetPeerPort>("peerPort"),
-          InstanceAccessor<&ScifEndpoint::GetFd>("fd"),
-          InstanceAccessor<&ScifEndpoint::GetPending>("pending"),
-          StaticMethod<&ScifEndpoint::Alloc>("alloc"),
-          StaticMethod<&ScifEndpoint::Unmap>("unmap"),
-          StaticMethod<&ScifEndpoint::IsPageAligned>("isPageAligned"),
-          StaticValue("pageSize", Napi::Number::New(env, static_cast<double>(PageSize()))),
-          StaticValue("constants", constants),
-      });
+  std::vector<PropertyDescriptor> props = {
+      InstanceMethod<&ScifEndpoint::Open>("open"),
+      InstanceMethod<&ScifEndpoint::Bind>("bind"),
+      InstanceMethod<&ScifEndpoint::Listen>("listen"),
+      InstanceMethod<&ScifEndpoint::Connect>("connect"),
+      InstanceMethod<&ScifEndpoint::Accept>("accept"),
+      InstanceMethod<&ScifEndpoint::Send>("send"),
+      InstanceMethod<&ScifEndpoint::Recv>("recv"),
+      InstanceMethod<&ScifEndpoint::Close>("close"),
+      InstanceMethod<&ScifEndpoint::Register>("register"),
+      InstanceMethod<&ScifEndpoint::Unregister>("unregister"),
+      InstanceMethod<&ScifEndpoint::ReadFrom>("readFrom"),
+      InstanceMethod<&ScifEndpoint::WriteTo>("writeTo"),
+      InstanceMethod<&ScifEndpoint::VReadFrom>("vreadFrom"),
+      InstanceMethod<&ScifEndpoint::VWriteTo>("vwriteTo"),
+      InstanceMethod<&ScifEndpoint::Mmap>("mmap"),
+      InstanceMethod<&ScifEndpoint::FenceMark>("fenceMark"),
+      InstanceMethod<&ScifEndpoint::FenceWait>("fenceWait"),
+      InstanceMethod<&ScifEndpoint::FenceSignal>("fenceSignal"),
+      InstanceAccessor<&ScifEndpoint::GetPending>("pending"),
+      StaticMethod<&ScifEndpoint::Alloc>("alloc"),
+      StaticMethod<&ScifEndpoint::Unmap>("unmap"),
+      StaticMethod<&ScifEndpoint::IsPageAligned>("isPageAligned"),
+      StaticValue("pageSize", Napi::Number::New(env, static_cast<double>(PageSize()))),
+      StaticValue("constants", constants),
+  };
+  AddLoopEndpointProperties<ScifEndpoint>(&props);
+  return DefineClass(env, "ScifEndpoint", props);
 }
 
-ScifEndpoint::ScifEndpoint(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ScifEndpoint>(info) {
-  ctor_ = Napi::Persistent(info.NewTarget().As<Napi::Function>());
-}
+ScifEndpoint::ScifEndpoint(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<ScifEndpoint>(info), LoopEndpoint(info.Env()) {}
 
-ScifEndpoint::~ScifEndpoint() {
-  // Only reached for an endpoint never opened or already closed (an open one
-  // holds a reference to itself), or at the environment's teardown.
-  CloseLoop();
-  if (epd_ >= 0 && api_) api_->close(epd_);
-  delete async_;
-}
+ScifEndpoint::~ScifEndpoint() = default;
 
-bool ScifEndpoint::Usable() const {
-  return state_ == State::kOpen || state_ == State::kListening || state_ == State::kConnecting ||
-         state_ == State::kConnected;
+LoopEndpoint* ScifEndpoint::NewChild(napi_value* obj) {
+  // Raw napi: node-addon-api makes a failure fatal (addon.h FailedButAlive).
+  if (napi_new_instance(Env(), AddonData::Get(Env())->scif_endpoint_ctor.Value(), 0, nullptr, obj) !=
+      napi_ok) {
+    FailedButAlive(Env());
+    return nullptr;
+  }
+  return Unwrap(Napi::Object(Env(), *obj));
 }
 
 // ---- connections and messages ----
 
 Napi::Value ScifEndpoint::Open(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (state_ != State::kNone) return Status(env, -EISCONN);
-  api_ = Scif();
-  if (!api_) return Status(env, -ENXIO);  // lastError() says why
-  epd_ = api_->open();
-  if (epd_ < 0) {
-    int err = Errno();
-    epd_ = -1;
-    return Status(env, err);
-  }
-  if (int err = InitLoop()) {
-    api_->close(epd_);
-    epd_ = -1;
-    return Status(env, err);
-  }
-  state_ = State::kOpen;
-  ObjectWrap::Ref();  // an open endpoint lives until its close completes
-  return Status(env, 0);
+  return Status(info.Env(), LoopEndpoint::Open(false));
 }
 
 Napi::Value ScifEndpoint::Bind(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!Usable()) return Status(env, -EBADF);
-  int port = api_->bind(epd_, static_cast<uint16_t>(Int(info[0])));
-  if (port < 0) return Status(env, Errno());
-  local_port_ = static_cast<uint16_t>(port);
-  return Status(env, port);
+  return Status(info.Env(), LoopEndpoint::Bind(static_cast<uint16_t>(Int(info[0]))));
 }
 
 Napi::Value ScifEndpoint::Listen(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!Usable()) return Status(env, -EBADF);
-  if (api_->listen(epd_, Int(info[0])) < 0) return Status(env, Errno());
-  state_ = State::kListening;
-  return Status(env, 0);
+  return Status(info.Env(), LoopEndpoint::Listen(Int(info[0])));
 }
 
 // connect(node, port, cb(status)): 0 (cb follows, from the loop) or -errno.
 Napi::Value ScifEndpoint::Connect(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!Usable()) return Status(env, -EBADF);
-  if (state_ == State::kConnecting) return Status(env, -EALREADY);
   scif_portID dst = {static_cast<uint16_t>(Int(info[0])), static_cast<uint16_t>(Int(info[1]))};
-  // Non-blocking: EINPROGRESS now, the answer when the descriptor says so.
-  int fd = scif_get_fd(epd_);
-  int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return Status(env, Errno());
-  int port = api_->connect(epd_, &dst);
-  if (port < 0 && errno != EINPROGRESS) return Status(env, Errno());
-  peer_ = dst;
-  state_ = State::kConnecting;
-  connect_cb_ = Napi::Persistent(info[2].As<Napi::Function>());
-  if (port >= 0) {
-    // Accepted at once: the answer is taken, so the descriptor will not say
-    // so; reported from the loop all the same.
-    local_port_ = static_cast<uint16_t>(port);
-    connect_result_ = 0;
-  }
-  Schedule();
-  return Status(env, 0);
+  int err = LoopEndpoint::Connect(dst);
+  if (!err) connect_cb_ = Napi::Persistent(info[2].As<Napi::Function>());
+  return Status(info.Env(), err);
 }
 
 // accept(cb(status, endpoint, node, port)): 0 or -errno.
@@ -202,41 +155,13 @@ Napi::Value ScifEndpoint::Close(const Napi::CallbackInfo& info) {
   closing_.store(true, std::memory_order_release);
   state_ = State::kClosing;
   close_cb_ = Napi::Persistent(info[0].As<Napi::Function>());
-  CloseLoop();
+  CloseLoop(nullptr);
   CancelPending();
   if (inflight_ == 0)
     StartClose();
   else
     close_pending_ = true;
   return Napi::Boolean::New(env, true);
-}
-
-Napi::Value ScifEndpoint::Ref(const Napi::CallbackInfo& info) {
-  referenced_ = true;
-  if (loop_ && loop_->poll_init) uv_ref(reinterpret_cast<uv_handle_t*>(&loop_->poll));
-  return info.Env().Undefined();
-}
-
-Napi::Value ScifEndpoint::Unref(const Napi::CallbackInfo& info) {
-  referenced_ = false;
-  if (loop_ && loop_->poll_init) uv_unref(reinterpret_cast<uv_handle_t*>(&loop_->poll));
-  return info.Env().Undefined();
-}
-
-Napi::Value ScifEndpoint::GetLocalPort(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), local_port_);
-}
-
-Napi::Value ScifEndpoint::GetPeerNode(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), peer_.node);
-}
-
-Napi::Value ScifEndpoint::GetPeerPort(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), peer_.port);
-}
-
-Napi::Value ScifEndpoint::GetFd(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), epd_ >= 0 ? scif_get_fd(epd_) : -1);
 }
 
 // What the endpoint holds, for tests that look for leaks.
@@ -269,9 +194,9 @@ void ScifEndpoint::StartClose() {
   scif_epd_t epd = epd_;
   auto finish = [this](int64_t) {
     epd_ = -1;
-    state_ = State::kClosed;
+    SetState(State::kClosed);
     windows_.clear();  // the fabric let go of their memory
-    ObjectWrap::Unref();
+    KeepAlive(false);
   };
   auto* op = new ScifOp(this, close_cb_.Value(), "SCIF_CLOSE",
                         [epd](const ScifApi* api, scif_epd_t) -> int64_t {
@@ -296,4 +221,177 @@ void ScifEndpoint::StartClose() {
     cb.Call(self, {Status(env, status)});
   }
 }
+
+// ---- the loop side ----
+
+short ScifEndpoint::Want() const {
+  switch (state_) {
+    case State::kListening:
+      return accepts_.empty() ? 0 : POLLIN;
+    case State::kConnecting:
+      return POLLOUT;
+    case State::kConnected:
+      return static_cast<short>((recvs_.empty() ? 0 : POLLIN) | (sends_.empty() ? 0 : POLLOUT));
+    case State::kNone:
+    case State::kOpen:
+    case State::kClosing:
+    case State::kClosed:
+      return 0;
+  }
+  return 0;
+}
+
+// Completes the requests at the heads of the queues that have nothing to
+// move (recv(0), send of an empty buffer); true when it completed any.
+bool ScifEndpoint::ReportWaiting() {
+  Napi::Env env = Env();
+  bool acted = false;
+  while (Connected() && !recvs_.empty() && recvs_.front().got == recvs_.front().len) {
+    RecvReq done = std::move(recvs_.front());
+    recvs_.pop_front();
+    Napi::HandleScope scope(env);
+    Emit(done.cb, {Status(env, 0), done.buf.Value()});
+    acted = true;
+  }
+  while (Connected() && !sends_.empty() && sends_.front().sent == sends_.front().len) {
+    SendReq done = std::move(sends_.front());
+    sends_.pop_front();
+    Emit(done.cb, {Status(env, 0), Napi::Number::New(env, static_cast<double>(done.len))});
+    acted = true;
+  }
+  return acted;
+}
+
+// Nothing can be waited for: every request waiting learns why.
+void ScifEndpoint::Failed(int err) {
+  Napi::Env env = Env();
+  Napi::FunctionReference cb = std::move(connect_cb_);
+  if (state_ == State::kConnecting) SetState(State::kOpen);
+  auto accepts = std::move(accepts_);
+  auto recvs = std::move(recvs_);
+  auto sends = std::move(sends_);
+  accepts_.clear();
+  recvs_.clear();
+  sends_.clear();
+  Emit(cb, {Status(env, err)});
+  for (auto& a : accepts) Emit(a, {Status(env, err)});
+  for (auto& r : recvs) Emit(r.cb, {Status(env, err)});
+  for (auto& s : sends) Emit(s.cb, {Status(env, err)});
+}
+
+bool ScifEndpoint::DispatchConnected(short revents) {
+  bool acted = false;
+  if (!sends_.empty() && (revents & (POLLOUT | POLLHUP | POLLERR))) acted |= SendSome();
+  if (Connected() && !recvs_.empty() && (revents & (POLLIN | POLLHUP | POLLERR))) acted |= RecvSome();
+  return acted;
+}
+
+void ScifEndpoint::ConnectDone(int status) {
+  Napi::FunctionReference cb = std::move(connect_cb_);
+  Emit(cb, {Status(Env(), status)});
+}
+
+void ScifEndpoint::Accepted(int status, napi_value child) {
+  Napi::Env env = Env();
+  Napi::FunctionReference cb = std::move(accepts_.front());
+  accepts_.pop_front();
+  if (status < 0) {
+    Emit(cb, {Status(env, status)});
+    return;
+  }
+  Emit(cb, {Status(env, 0), child});
+}
+
+bool ScifEndpoint::RecvSome() {
+  Napi::Env env = Env();
+  bool acted = false;
+  for (int i = 0; i < kCallsPerRound && Connected() && !recvs_.empty(); i++) {
+    RecvReq& r = recvs_.front();
+    int want = static_cast<int>(std::min<size_t>(r.len - r.got, INT_MAX));
+    int n = want == 0 ? 0 : api_->recv(epd_, r.data + r.got, want, 0);
+    if (n < 0 && errno == EAGAIN) n = 0;  // a node waking up: ask again later
+    if (n < 0) {
+      int err = Errno();
+      RecvReq done = std::move(recvs_.front());
+      recvs_.pop_front();
+      Emit(done.cb, {Status(env, err)});
+      return true;
+    }
+    r.got += static_cast<size_t>(n);
+    if (r.got == r.len) {
+      RecvReq done = std::move(recvs_.front());
+      recvs_.pop_front();
+      Napi::HandleScope scope(env);
+      Emit(done.cb, {Status(env, 0), done.buf.Value()});
+      acted = true;
+      continue;
+    }
+    if (n == 0) return acted;  // drained; the fabric armed its doorbell
+    acted = true;
+  }
+  return acted;
+}
+
+bool ScifEndpoint::SendSome() {
+  Napi::Env env = Env();
+  bool acted = false;
+  for (int i = 0; i < kCallsPerRound && Connected() && !sends_.empty(); i++) {
+    SendReq& s = sends_.front();
+    int want = static_cast<int>(std::min<size_t>(s.len - s.sent, INT_MAX));
+    int n = want == 0 ? 0 : api_->send(epd_, const_cast<uint8_t*>(s.data + s.sent), want, 0);
+    if (n < 0 && errno == EAGAIN) n = 0;
+    if (n < 0) {
+      int err = Errno();
+      SendReq done = std::move(sends_.front());
+      sends_.pop_front();
+      Emit(done.cb, {Status(env, err)});
+      return true;
+    }
+    s.sent += static_cast<size_t>(n);
+    if (s.sent == s.len) {
+      SendReq done = std::move(sends_.front());
+      sends_.pop_front();
+      Emit(done.cb, {Status(env, 0), Napi::Number::New(env, static_cast<double>(done.len))});
+      acted = true;
+      continue;
+    }
+    if (n == 0) return acted;  // the ring is full; the fabric armed for space
+    acted = true;
+  }
+  return acted;
+}
+
+// Calls cb from the loop, as node:net's handles call their owners.
+void ScifEndpoint::Emit(Napi::FunctionReference& cb, std::initializer_list<napi_value> args) {
+  if (cb.IsEmpty()) return;
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  Napi::Function fn = cb.Value();
+  cb.Reset();
+  CallJs(Value(), fn, args);
+}
+
+// Requests waiting on the descriptor, at close: -ECANCELED, now (close() was
+// called from JS, so these are plain calls).
+void ScifEndpoint::CancelPending() {
+  Napi::Env env = Env();
+  Napi::Object self = Value();
+  std::vector<Napi::FunctionReference> cbs;
+  if (!connect_cb_.IsEmpty()) cbs.push_back(std::move(connect_cb_));
+  for (auto& a : accepts_) cbs.push_back(std::move(a));
+  for (auto& r : recvs_) cbs.push_back(std::move(r.cb));
+  for (auto& s : sends_) cbs.push_back(std::move(s.cb));
+  accepts_.clear();
+  recvs_.clear();
+  sends_.clear();
+  connect_result_ = 1;
+  for (auto& cb : cbs) {
+    cb.Value().Call(self, {Status(env, -ECANCELED)});
+    if (env.IsExceptionPending()) {
+      Napi::Error e = env.GetAndClearPendingException();
+      napi_fatal_exception(env, e.Value());
+    }
+  }
+}
+
 }  // namespace scifnet

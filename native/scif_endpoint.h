@@ -4,12 +4,11 @@
 //
 // Two kinds of work, two ways of running it, and neither blocks the loop:
 //
-//  - connect, accept, send and recv wait for the peer. They are driven as
-//    native/endpoint.cc drives its sockets: the descriptor is watched with
-//    uv_poll (only while something waits on it), every wake-up asks
-//    api->poll(..., 0) for the exact state (which, on the fabric, also re-arms
-//    the wake-ups it needs) and the non-blocking call is made. Requests queue
-//    in order; each one completes from the loop with MakeCallback.
+//  - connect, accept, send and recv wait for the peer. The loop core
+//    (loop_endpoint.h) drives them: the descriptor is watched with uv_poll
+//    only while something waits on it, and the non-blocking call is made when
+//    it says so. Requests queue in order; each one completes from the loop
+//    with MakeCallback.
 //
 //  - RMA, fences, unregister and close only wait for memory copies (ours, the
 //    peer's, or a DMA engine's), so they run whole on the libuv threadpool
@@ -37,10 +36,10 @@
 // kernel/README.md), never on the descriptor, so every wake-up the loop
 // waits for reaches it; a real SCIF driver sleeps them in the kernel.
 //
-// The class is spread over four files: scif_endpoint.cc (its shape, opening,
-// connections and closing), scif_loop.cc (the loop side), scif_rma.cc
-// (registration, RMA and fences on the threadpool, through scif_op.h) and
-// scif_mapping.cc (mmap, unmap and alloc).
+// The class is spread over three files: scif_endpoint.cc (its shape,
+// connections, the request queues and closing), scif_rma.cc (registration,
+// RMA and fences on the threadpool, through scif_op.h) and scif_mapping.cc
+// (mmap, unmap and alloc).
 #ifndef SCIF_NET_SCIF_ENDPOINT_H
 #define SCIF_NET_SCIF_ENDPOINT_H
 
@@ -52,6 +51,7 @@
 #include <deque>
 #include <map>
 
+#include "loop_endpoint.h"
 #include "scif_mapping.h"
 
 extern "C" {
@@ -63,7 +63,7 @@ namespace scifnet {
 struct ScifApi;
 class ScifOp;
 
-class ScifEndpoint : public Napi::ObjectWrap<ScifEndpoint> {
+class ScifEndpoint : public Napi::ObjectWrap<ScifEndpoint>, public LoopEndpoint {
  public:
   static Napi::Function Define(Napi::Env env);
 
@@ -72,14 +72,6 @@ class ScifEndpoint : public Napi::ObjectWrap<ScifEndpoint> {
 
  private:
   friend class ScifOp;
-  enum class State { kNone, kOpen, kListening, kConnecting, kConnected, kClosing, kClosed };
-  struct LoopHandles {
-    uv_poll_t poll;
-    uv_idle_t idle;
-    ScifEndpoint* owner;
-    bool poll_init = false, idle_init = false;
-    int open = 0;  // handles initialised and not yet closed
-  };
   struct RecvReq {
     Napi::Reference<Napi::Buffer<uint8_t>> buf;
     uint8_t* data;
@@ -107,12 +99,6 @@ class ScifEndpoint : public Napi::ObjectWrap<ScifEndpoint> {
   Napi::Value Send(const Napi::CallbackInfo& info);
   Napi::Value Recv(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
-  Napi::Value Ref(const Napi::CallbackInfo& info);
-  Napi::Value Unref(const Napi::CallbackInfo& info);
-  Napi::Value GetLocalPort(const Napi::CallbackInfo& info);
-  Napi::Value GetPeerNode(const Napi::CallbackInfo& info);
-  Napi::Value GetPeerPort(const Napi::CallbackInfo& info);
-  Napi::Value GetFd(const Napi::CallbackInfo& info);
   Napi::Value GetPending(const Napi::CallbackInfo& info);
 
   // Memory, RMA and fences.
@@ -132,25 +118,20 @@ class ScifEndpoint : public Napi::ObjectWrap<ScifEndpoint> {
   static Napi::Value Unmap(const Napi::CallbackInfo& info);
   static Napi::Value IsPageAligned(const Napi::CallbackInfo& info);
 
-  // The loop side.
-  static void OnPoll(uv_poll_t* handle, int status, int events);
-  static void OnIdle(uv_idle_t* handle);
-  bool Usable() const;
-  int InitLoop();
-  short Want() const;
-  int Watch();
-  void Unwatch();
-  void Schedule();
-  void Service();
-  bool Dispatch(short revents);
-  bool AcceptSome();
-  bool FinishConnect();
+  // The loop core's questions (loop_endpoint.h).
+  short Want() const override;
+  bool DispatchConnected(short revents) override;
+  void ConnectDone(int status) override;
+  void Accepted(int status, napi_value child) override;
+  void Failed(int err) override;
+  bool ReportWaiting() override;
+  LoopEndpoint* NewChild(napi_value* obj) override;
+  napi_value Self() override { return Value(); }
+  void KeepAlive(bool hold) override { hold ? ObjectWrap::Ref() : ObjectWrap::Unref(); }
+
   bool RecvSome();
   bool SendSome();
-  bool CompleteEmpty();
   void Emit(Napi::FunctionReference& cb, std::initializer_list<napi_value> args);
-  void FailAll(int err);
-  void CloseLoop();
   void CancelPending();
 
   // The threadpool side.
@@ -163,19 +144,7 @@ class ScifEndpoint : public Napi::ObjectWrap<ScifEndpoint> {
   void OpDone(ScifOp* op);
   void StartClose();
 
-  const ScifApi* api_ = nullptr;
-  scif_epd_t epd_ = -1;
-  State state_ = State::kNone;
   std::atomic<bool> closing_{false};
-  Napi::FunctionReference ctor_;  // for endpoints accept() makes
-  LoopHandles* loop_ = nullptr;
-  bool watching_ = false;
-  int watch_events_ = 0;
-  bool referenced_ = true;
-  int connect_result_ = 1;  // 1: nothing waiting to be reported
-  uint16_t local_port_ = 0;
-  scif_portID peer_ = {0, 0};
-  Napi::AsyncContext* async_ = nullptr;
 
   Napi::FunctionReference connect_cb_;
   std::deque<Napi::FunctionReference> accepts_;

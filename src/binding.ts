@@ -73,7 +73,8 @@ export interface NativeScifEndpoint {
   bind(port: number): number;
   listen(backlog: number): number;
   connect(node: number, port: number, cb: Done): number;
-  accept(cb: (status: number, endpoint?: NativeScifEndpoint, node?: number, port?: number) => void): number;
+  /** The accepted endpoint's peer: its peerNode, peerPort. */
+  accept(cb: (status: number, endpoint?: NativeScifEndpoint) => void): number;
   send(data: Memory, cb: (status: number, bytes?: number) => void): number;
   recv(length: number, cb: (status: number, data?: Buffer) => void): number;
   close(cb: Done): boolean;

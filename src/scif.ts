@@ -195,7 +195,8 @@ export interface PeerAddress {
   port: number;
 }
 
-let adopting: NativeScifEndpoint | null = null;
+// Makes an Endpoint for a native endpoint accept() made (module-private).
+const kAdopt = Symbol('kAdopt');
 
 /**
  * A SCIF endpoint (scif_open): a listener or one end of a connection, whose
@@ -207,10 +208,12 @@ export class Endpoint {
   #peer: PeerAddress | null = null;
   #closed: Promise<void> | null = null;
 
-  constructor() {
-    if (adopting) {
-      this.#native = adopting;
-      adopting = null;
+  /** scif_open. */
+  constructor();
+  constructor(...internal: unknown[]) {
+    if (internal[0] === kAdopt) {
+      this.#native = internal[1] as NativeScifEndpoint;
+      this.#peer = { node: this.#native.peerNode, port: this.#native.peerPort };
       return;
     }
     this.#native = new native();
@@ -273,12 +276,9 @@ export class Endpoint {
   /** scif_accept, without blocking: the next connection, as an Endpoint with `peer` set. */
   accept(): Promise<Endpoint> {
     return new Promise<Endpoint>((resolve, reject) => {
-      const r = this.#native.accept((status, handle, node, port) => {
+      const r = this.#native.accept((status, handle) => {
         if (status < 0) return reject(asyncError(status, 'scif_accept'));
-        adopting = handle!;
-        const ep = new Endpoint();
-        ep.#peer = { node: node!, port: port! };
-        resolve(ep);
+        resolve(new (Endpoint as new (...a: unknown[]) => Endpoint)(kAdopt, handle));
       });
       if (r < 0) reject(asyncError(r, 'scif_accept'));
     });

@@ -1,0 +1,148 @@
+// loop_endpoint.h - one SCIF endpoint driven by the Node event loop: the core
+// that both JS-facing classes stand on (SocketHandle under net.Socket and
+// net.Server, ScifEndpoint under scif-net/scif).
+//
+// The descriptor is watched with uv_poll for what the endpoint wants in its
+// state (Want()). On every wake-up the core asks api->poll(..., 0) for the
+// exact state and acts on it: connecting and accepting here, moving bytes in
+// the class (DispatchConnected()), a few rounds per turn of the loop. Work
+// that cannot wait for the descriptor (a resumed reader, a result to report,
+// a budget used up) is picked up by an idle handle on the next turn.
+//
+// Verbs return 0 or a negative errno. An open endpoint holds its JS object
+// alive (KeepAlive) until it is closed.
+#ifndef SCIF_NET_LOOP_ENDPOINT_H
+#define SCIF_NET_LOOP_ENDPOINT_H
+
+#include <napi.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <vector>
+
+extern "C" {
+#include "scif.h"
+}
+
+namespace scifnet {
+
+struct ScifApi;
+
+class LoopEndpoint {
+ public:
+  enum class State { kNone, kOpen, kListening, kConnecting, kConnected, kClosing, kClosed };
+
+  // Per turn of the loop, an endpoint acts on at most kRoundsPerTurn answers
+  // of api->poll() and makes at most kCallsPerRound recv, send or accept
+  // calls per answer: one busy endpoint must not keep the loop from the
+  // others (libuv reads a stream at most 32 times per wake-up for the same
+  // reason). 64 KiB reads make that up to 16 MiB of a stream per turn.
+  static constexpr int kRoundsPerTurn = 8;
+  static constexpr int kCallsPerRound = 32;
+
+  // Asks the fabric what changed and acts on it until nothing is left (the
+  // wake-ups that bring us back are armed then) or the budget is spent.
+  void Service();
+  void Schedule();
+
+  // For both classes' property lists (see LoopEndpointProperties below).
+  Napi::Value JsRef(const Napi::CallbackInfo& info);
+  Napi::Value JsUnref(const Napi::CallbackInfo& info);
+  Napi::Value JsFd(const Napi::CallbackInfo& info);
+  Napi::Value JsLocalPort(const Napi::CallbackInfo& info);
+  Napi::Value JsPeerNode(const Napi::CallbackInfo& info);
+  Napi::Value JsPeerPort(const Napi::CallbackInfo& info);
+
+ protected:
+  explicit LoopEndpoint(napi_env env) : env_(env) {}
+  virtual ~LoopEndpoint();
+  LoopEndpoint(const LoopEndpoint&) = delete;
+  LoopEndpoint& operator=(const LoopEndpoint&) = delete;
+
+  // ---- what each class says ----
+  // POLLIN and/or POLLOUT, as wanted in the present state (0: nothing).
+  virtual short Want() const = 0;
+  // Acts on an answer while connected; true when another look this turn
+  // could find more (false: everything waited for is armed).
+  virtual bool DispatchConnected(short revents) = 0;
+  // A connect finished (status 0 or -errno), reported from the loop.
+  virtual void ConnectDone(int status) = 0;
+  // A listener accepted child (status 0), or failed to (-errno, child null).
+  virtual void Accepted(int status, napi_value child) = 0;
+  // Nothing can be waited for any more (-errno): tell whoever waits.
+  virtual void Failed(int err) = 0;
+  // Results that wait for the loop (run first in every Service()); true when
+  // it completed something and the rounds should look again.
+  virtual bool ReportWaiting() { return false; }
+  // A new, unopened instance of the same class for an accepted connection,
+  // its JS object in *obj; null when one cannot be made.
+  virtual LoopEndpoint* NewChild(napi_value* obj) = 0;
+  virtual napi_value Self() = 0;
+  virtual void KeepAlive(bool hold) = 0;
+
+  // ---- the verbs' common halves ----
+  // scif_open (and, for socket endpoints, stream-only: scif_net.h), the loop
+  // handles, and the self reference.
+  int Open(bool stream_only);
+  int Bind(uint16_t port);
+  int Listen(int backlog);
+  // Non-blocking: the answer comes through ConnectDone().
+  int Connect(scif_portID dst);
+  // Stops watching and closes the loop handles: on_closed (may be empty) is
+  // called once libuv has let go of them, in the loop's close phase; false
+  // when there was nothing to close (then it is not called).
+  bool CloseLoop(napi_value on_closed);
+
+  bool Usable() const;
+  bool Connected() const { return state_ == State::kConnected; }
+  void SetState(State s);
+  int Watch();
+  void Unwatch();
+  // Calls fn on recv from the loop (MakeCallback, as node:net's handles call
+  // their owners); false when JS can no longer run (we stop watching then).
+  bool CallJs(napi_value recv, napi_value fn, std::initializer_list<napi_value> args);
+
+  napi_env env_;
+  const ScifApi* api_ = nullptr;
+  scif_epd_t epd_ = -1;
+  State state_ = State::kNone;
+  uint16_t local_port_ = 0;  // accepted endpoints share their listener's
+  scif_portID peer_ = {0, 0};
+  int connect_result_ = 1;   // 1: no result waiting to be reported
+  bool watching_ = false;
+
+ private:
+  struct LoopHandles;
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+  static void OnIdle(uv_idle_t* handle);
+  int InitLoop();
+  bool DispatchState(short revents);
+  bool AcceptSome();
+  bool FinishConnect();
+  napi_value Adopt(scif_epd_t epd, scif_portID peer, int* status);
+
+  LoopHandles* loop_ = nullptr;
+  int watch_events_ = 0;
+  bool rewatch_ = false;  // the state changed since the poll handle was started
+  bool referenced_ = true;
+  napi_async_context async_ = nullptr;
+};
+
+// ref(), unref() and the fd, localPort, peerNode and peerPort accessors, for
+// a class T deriving from Napi::ObjectWrap<T> and LoopEndpoint.
+template <class T>
+void AddLoopEndpointProperties(std::vector<Napi::ClassPropertyDescriptor<T>>* props) {
+  using W = Napi::ObjectWrap<T>;
+  using Method = Napi::Value (T::*)(const Napi::CallbackInfo&);
+  props->push_back(W::InstanceMethod("ref", static_cast<Method>(&T::JsRef)));
+  props->push_back(W::InstanceMethod("unref", static_cast<Method>(&T::JsUnref)));
+  props->push_back(W::InstanceAccessor("fd", static_cast<Method>(&T::JsFd), nullptr));
+  props->push_back(W::InstanceAccessor("localPort", static_cast<Method>(&T::JsLocalPort), nullptr));
+  props->push_back(W::InstanceAccessor("peerNode", static_cast<Method>(&T::JsPeerNode), nullptr));
+  props->push_back(W::InstanceAccessor("peerPort", static_cast<Method>(&T::JsPeerPort), nullptr));
+}
+
+}  // namespace scifnet
+
+#endif
