@@ -8,7 +8,6 @@
 
 #include "addon.h"
 #include "backend.h"
-#include "socket_handle.h"
 
 extern "C" {
 #include "scif_net.h"
@@ -83,8 +82,8 @@ BusyPoll::BusyPoll(Napi::Env env, uint64_t budget_ns) : env_(env), budget_ns_(bu
 void BusyPoll::Cleanup(void* arg) {
   auto* self = static_cast<BusyPoll*>(arg);
   self->closed_ = true;
-  for (SocketHandle* ep : self->hot_)
-    if (ep) ep->busy_slot_ = -1;
+  for (BusyPollable* ep : self->hot_)
+    if (ep) ep->busy_slot = -1;
   self->hot_.clear();
   auto done = [](uv_handle_t* h) {
     auto* bp = static_cast<BusyPoll*>(h->data);
@@ -94,19 +93,19 @@ void BusyPoll::Cleanup(void* arg) {
   uv_close(reinterpret_cast<uv_handle_t*>(&self->kick_), done);
 }
 
-void BusyPoll::Heat(SocketHandle* ep) {
-  if (closed_ || ep->busy_slot_ >= 0 || hot_.size() >= kMaxHot) return;
-  ep->busy_slot_ = static_cast<int>(hot_.size());
+void BusyPoll::Heat(BusyPollable* ep) {
+  if (closed_ || ep->busy_slot >= 0 || hot_.size() >= kMaxHot) return;
+  ep->busy_slot = static_cast<int>(hot_.size());
   hot_.push_back(ep);
   if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&prepare_))) uv_prepare_start(&prepare_, OnPrepare);
 }
 
-void BusyPoll::Forget(SocketHandle* ep, bool rearm) {
-  if (ep->busy_slot_ < 0) return;
-  hot_[static_cast<size_t>(ep->busy_slot_)] = nullptr;
-  ep->busy_slot_ = -1;
+void BusyPoll::Forget(BusyPollable* ep, bool rearm) {
+  if (ep->busy_slot < 0) return;
+  hot_[static_cast<size_t>(ep->busy_slot)] = nullptr;
+  ep->busy_slot = -1;
   // Something came while its flag was down: no doorbell will say so.
-  if (rearm && ep->BusyLook(SCIF_NET_RX_ARM) > 0) ep->Schedule();
+  if (rearm && ep->BusyLook(SCIF_NET_RX_ARM) > 0) ep->BusyWake();
 }
 
 // Raises every flag and stops; what came in the meantime is served first.
@@ -115,12 +114,12 @@ void BusyPoll::Forget(SocketHandle* ep, bool rearm) {
 // down after the read, and the loop must not sleep before Spin() looks at it:
 // the kick makes this turn's poll a look, and the next turn's prepare spins.
 void BusyPoll::Cool() {
-  std::vector<SocketHandle*> cooling;
+  std::vector<BusyPollable*> cooling;
   cooling.swap(hot_);
-  for (SocketHandle* ep : cooling)
-    if (ep) ep->busy_slot_ = -1;
+  for (BusyPollable* ep : cooling)
+    if (ep) ep->busy_slot = -1;
   uv_prepare_stop(&prepare_);
-  for (SocketHandle* ep : cooling) {
+  for (BusyPollable* ep : cooling) {
     if (closed_ || !JsAlive(env_)) return;
     if (ep && ep->BusyLook(SCIF_NET_RX_ARM) > 0) ep->BusyServe();
   }
@@ -134,9 +133,9 @@ void BusyPoll::OnKick(uv_idle_t* handle) { uv_idle_stop(handle); }
 void BusyPoll::Spin() {
   // Forgotten endpoints leave holes; close them up first.
   size_t n = 0;
-  for (SocketHandle* ep : hot_) {
+  for (BusyPollable* ep : hot_) {
     if (!ep) continue;
-    ep->busy_slot_ = static_cast<int>(n);
+    ep->busy_slot = static_cast<int>(n);
     hot_[n++] = ep;
   }
   hot_.resize(n);
@@ -156,7 +155,7 @@ void BusyPoll::Spin() {
     bool served = false;
     // By index: serving runs JS, which may heat more endpoints or forget some.
     for (size_t i = 0; i < hot_.size() && !closed_; i++) {
-      SocketHandle* ep = hot_[i];
+      BusyPollable* ep = hot_[i];
       if (!ep) continue;
       int ready = ep->BusyLook(SCIF_NET_RX_QUIET);
       if (ready == 0) continue;

@@ -27,7 +27,22 @@
 
 namespace scifnet {
 
-class SocketHandle;
+// What BusyPoll asks of an endpoint it spins for.
+class BusyPollable {
+ public:
+  // 1 when the ring has something for a reader, 0 when not, -1 when there is
+  // nothing to spin for (flags: scif_net_rx_ready's).
+  virtual int BusyLook(int flags) = 0;
+  // Serves the endpoint; true on progress.
+  virtual bool BusyServe() = 0;
+  // Something came that no doorbell will announce: look at it next turn.
+  virtual void BusyWake() = 0;
+
+  int busy_slot = -1;  // where BusyPoll keeps it while hot; BusyPoll's alone
+
+ protected:
+  ~BusyPollable() = default;
+};
 
 class BusyPoll {
  public:
@@ -36,9 +51,9 @@ class BusyPoll {
   static BusyPoll* For(Napi::Env env, const struct ScifApi* api);
 
   // ep received: spin for it the next times the loop is about to sleep.
-  void Heat(SocketHandle* ep);
+  void Heat(BusyPollable* ep);
   // Never look at ep again; rearm: raise its waiting flag (it stays open).
-  void Forget(SocketHandle* ep, bool rearm);
+  void Forget(BusyPollable* ep, bool rearm);
 
  private:
   static constexpr size_t kMaxHot = 64;          // endpoints looked at per spin
@@ -56,7 +71,7 @@ class BusyPoll {
   uv_prepare_t prepare_;
   uv_idle_t kick_;
   bool closed_ = false;
-  std::vector<SocketHandle*> hot_;  // null where one was forgotten
+  std::vector<BusyPollable*> hot_;  // null where one was forgotten
 };
 
 }  // namespace scifnet
