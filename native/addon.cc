@@ -7,6 +7,7 @@
 
 #include "addon.h"
 #include "backend.h"
+#include "napi_args.h"
 #include "socket_handle.h"
 #include "scif_endpoint.h"
 
@@ -18,10 +19,8 @@ extern "C" {
 namespace scifnet {
 namespace {
 
-Napi::Value Fail(Napi::Env env, int err = 0) {
-  if (!err) err = errno > 0 ? errno : EIO;
-  return Napi::Number::New(env, -err);
-}
+// -err, or -errno of the call that just failed.
+Napi::Value Fail(Napi::Env env, int err = 0) { return napi_args::Status(env, err ? -err : napi_args::Errno()); }
 
 // The backend, or null (the caller answers -ENXIO; lastError() says why).
 const ScifApi* Api() { return Scif(); }
@@ -40,14 +39,6 @@ Napi::Value NodeIds(const Napi::CallbackInfo& info) {
   out.Set("self", Napi::Number::New(env, self));
   out.Set("nodes", nodes);
   return out;
-}
-
-Napi::Value NodeCount(const Napi::CallbackInfo& info) {
-  const ScifApi* api = Api();
-  if (!api) return Fail(info.Env(), ENXIO);
-  if (!api->node_count) return Fail(info.Env(), ENOSYS);
-  int n = api->node_count();
-  return n < 0 ? Fail(info.Env()) : Napi::Number::New(info.Env(), n);
 }
 
 Napi::Value SelfNode(const Napi::CallbackInfo& info) {
@@ -114,7 +105,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->scif_endpoint_ctor = Napi::Persistent(scif);
   exports.Set("ScifEndpoint", scif);
   exports.Set("nodeIds", Napi::Function::New<NodeIds>(env, "nodeIds"));
-  exports.Set("nodeCount", Napi::Function::New<NodeCount>(env, "nodeCount"));
   exports.Set("selfNode", Napi::Function::New<SelfNode>(env, "selfNode"));
   exports.Set("fabricPath", Napi::Function::New<FabricPath>(env, "fabricPath"));
   exports.Set("setNodeOnline", Napi::Function::New<SetNodeOnline>(env, "setNodeOnline"));

@@ -42,7 +42,6 @@ ScifApi Virtual() {
   api.fence_signal = scif_fence_signal;
   api.fabric_path = scif_net_fabric_path;
   api.self_node = scif_net_self_node;
-  api.node_count = scif_net_node_count;
   api.set_node_online = scif_net_set_node_online;
   api.last_error = scif_net_last_error;
   api.set_stream_only = scif_net_set_stream_only;
@@ -104,7 +103,6 @@ bool Hardware(const std::string& library, ScifApi* api, std::string* why) {
   std::string optional;
   Need(lib, "scif_net_fabric_path", &api->fabric_path, &optional);
   Need(lib, "scif_net_self_node", &api->self_node, &optional);
-  Need(lib, "scif_net_node_count", &api->node_count, &optional);
   Need(lib, "scif_net_set_node_online", &api->set_node_online, &optional);
   Need(lib, "scif_net_last_error", &api->last_error, &optional);
   Need(lib, "scif_net_set_stream_only", &api->set_stream_only, &optional);

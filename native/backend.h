@@ -54,7 +54,6 @@ struct ScifApi {
   // The fabric's own calls (scif_net.h); null with MPSS's libscif.
   const char* (*fabric_path)(void) = nullptr;
   int (*self_node)(void) = nullptr;
-  int (*node_count)(void) = nullptr;
   int (*set_node_online)(uint16_t, int) = nullptr;
   const char* (*last_error)(void) = nullptr;
   // Makes an endpoint stream-only before it connects or listens: its

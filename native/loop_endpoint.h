@@ -25,6 +25,8 @@ extern "C" {
 #include "scif.h"
 }
 
+#include "addon.h"
+
 namespace scifnet {
 
 struct ScifApi;
@@ -128,6 +130,18 @@ class LoopEndpoint {
   bool referenced_ = true;
   napi_async_context async_ = nullptr;
 };
+
+// NewChild() for a class T deriving from Napi::ObjectWrap<T> and LoopEndpoint,
+// whose constructor is ctor.
+template <class T>
+LoopEndpoint* NewChildOf(napi_env env, const Napi::FunctionReference& ctor, napi_value* obj) {
+  // Raw napi: node-addon-api makes a failure fatal (addon.h FailedButAlive).
+  if (napi_new_instance(env, ctor.Value(), 0, nullptr, obj) != napi_ok) {
+    FailedButAlive(env);
+    return nullptr;
+  }
+  return T::Unwrap(Napi::Object(env, *obj));
+}
 
 // ref(), unref() and the fd, localPort, peerNode and peerPort accessors, for
 // a class T deriving from Napi::ObjectWrap<T> and LoopEndpoint.

@@ -67,13 +67,7 @@ ScifEndpoint::ScifEndpoint(const Napi::CallbackInfo& info)
 ScifEndpoint::~ScifEndpoint() = default;
 
 LoopEndpoint* ScifEndpoint::NewChild(napi_value* obj) {
-  // Raw napi: node-addon-api makes a failure fatal (addon.h FailedButAlive).
-  if (napi_new_instance(Env(), AddonData::Get(Env())->scif_endpoint_ctor.Value(), 0, nullptr, obj) !=
-      napi_ok) {
-    FailedButAlive(Env());
-    return nullptr;
-  }
-  return Unwrap(Napi::Object(Env(), *obj));
+  return NewChildOf<ScifEndpoint>(Env(), AddonData::Get(Env())->scif_endpoint_ctor, obj);
 }
 
 // ---- connections and messages ----

@@ -57,13 +57,7 @@ SocketHandle::~SocketHandle() {
 }
 
 LoopEndpoint* SocketHandle::NewChild(napi_value* obj) {
-  // Raw napi: node-addon-api makes a failure fatal (addon.h FailedButAlive).
-  if (napi_new_instance(Env(), AddonData::Get(Env())->socket_handle_ctor.Value(), 0, nullptr, obj) !=
-      napi_ok) {
-    FailedButAlive(Env());
-    return nullptr;
-  }
-  return Unwrap(Napi::Object(Env(), *obj));
+  return NewChildOf<SocketHandle>(Env(), AddonData::Get(Env())->socket_handle_ctor, obj);
 }
 
 // linkHooks({ onconnection, onconnect, onread, onwrite, onshutdown }): the
