@@ -1,6 +1,7 @@
 // Busy polling (native/busy_poll.h): whatever SCIF_NET_BUSY_POLL says, bytes
 // arrive intact, an idle process still exits, and a connection kept hot never
-// keeps the loop from timers, TCP sockets or other SCIF connections.
+// keeps the loop from timers, TCP sockets or other SCIF connections. (Keep-alive
+// HTTP under load, the lost wake-up hunt: test/slow/busy-poll-load.js.)
 require('./fixtures/fabric');
 const crypto = require('node:crypto');
 const nodeNet = require('node:net');
@@ -85,28 +86,4 @@ t.test('a hot connection leaves the loop to timers, TCP and other connections', 
   t.equal(mismatches, 0, 'and every answer on it matched');
   hot.destroy();
   other.destroy();
-});
-
-t.test('keep-alive HTTP under load: every request answered, none stalls', async (t) => {
-  const undici = require('undici');
-  const { createDispatcher } = require('../dist/http');
-  const peer = startPeer(t, 1, 'http');
-  const { port } = await peer.until((m) => m.ready);
-  const dispatcher = createDispatcher({ connections: 16 });
-  t.teardown(() => dispatcher.close());
-  let wrong = 0;
-  let done = 0;
-  // A lost wake-up stalls a connection until the server's keep-alive timeout
-  // resets it: the request then fails, and so does this test.
-  await Promise.all(Array.from({ length: 16 }, async (_, w) => {
-    for (let i = 0; i < 1200; i++) {
-      const url = `/w${w}/r${i}`;
-      const res = await undici.request(`http://mic0:${port}${url}`, { dispatcher });
-      const body = await res.body.json();
-      if (res.statusCode !== 200 || body.url !== url) wrong++;
-      done++;
-    }
-  }));
-  t.equal(done, 16 * 1200);
-  t.equal(wrong, 0, 'each answer is to its own request');
 });

@@ -4,7 +4,7 @@ require('./fixtures/fabric');
 const t = require('tap');
 const net = require('..');
 
-const once = (emitter, event) => new Promise((r) => emitter.once(event, r));
+const { once } = require('./helpers');
 
 t.test('nobody listening: ECONNREFUSED', async (t) => {
   const sock = net.connect('scif:1:2999');

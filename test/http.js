@@ -5,7 +5,7 @@ const crypto = require('node:crypto');
 const http = require('node:http');
 const t = require('tap');
 const undici = require('undici');
-const scifHttp = require('../dist/http');
+const scifHttp = require('scif-net/http');
 const { startPeer } = require('./fixtures/peer');
 
 const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');

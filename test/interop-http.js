@@ -5,7 +5,7 @@ const crypto = require('node:crypto');
 const http = require('node:http');
 const t = require('tap');
 const net = require('..');
-const { Agent } = require('../dist/http');
+const { Agent } = require('scif-net/http');
 const { startPeer } = require('./fixtures/peer');
 
 const MiB = 1024 * 1024;

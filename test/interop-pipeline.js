@@ -15,7 +15,7 @@ const net = require('..');
 const MiB = 1024 * 1024;
 const SIZE = 64 * MiB;
 const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
-const once = (emitter, event) => new Promise((resolve) => emitter.once(event, resolve));
+const { once } = require('./helpers');
 const piped = (...streams) => new Promise((resolve) => pipeline(...streams, (err) => resolve(err ?? null)));
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scif-net-pipeline-'));

@@ -9,13 +9,13 @@ const tls = require('node:tls');
 const t = require('tap');
 const undici = require('undici');
 const net = require('..');
-const scifHttp = require('../dist/http');
+const scifHttp = require('scif-net/http');
 const { makeCert } = require('./fixtures/cert');
 const { startRole } = require('./fixtures/interop-peer');
 
 const MiB = 1024 * 1024;
 const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
-const once = (emitter, event) => new Promise((resolve) => emitter.once(event, resolve));
+const { once } = require('./helpers');
 // What a client that does not trust the self-signed certificate reports.
 const UNTRUSTED = /^(DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN)$/;
 

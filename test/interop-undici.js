@@ -6,7 +6,7 @@ const crypto = require('node:crypto');
 const { Writable } = require('node:stream');
 const t = require('tap');
 const undici = require('undici');
-const { createConnector, createDispatcher } = require('../dist/http');
+const { createConnector, createDispatcher } = require('scif-net/http');
 const { startPeer } = require('./fixtures/peer');
 
 const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');

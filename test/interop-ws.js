@@ -8,12 +8,12 @@ const crypto = require('node:crypto');
 const t = require('tap');
 const WebSocket = require('ws');
 const net = require('..');
-const scifHttp = require('../dist/http');
+const scifHttp = require('scif-net/http');
 const { startRole } = require('./fixtures/interop-peer');
 
 const MiB = 1024 * 1024;
 const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
-const once = (emitter, event) => new Promise((resolve) => emitter.once(event, (...args) => resolve(args)));
+const { onceArgs: once } = require('./helpers');
 
 let ids = 0;
 

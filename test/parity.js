@@ -32,7 +32,7 @@ function record(emitter, names, log = []) {
   return log;
 }
 
-const once = (emitter, event) => new Promise((r) => emitter.once(event, r));
+const { once } = require('./helpers');
 
 /** A listening server whose accepted sockets are recorded; resolves with handles for the scenario. */
 async function setup(tr, serverOptions = {}, onConnection = () => {}) {

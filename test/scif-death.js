@@ -4,7 +4,7 @@
 require('./fixtures/fabric');
 const fs = require('node:fs');
 const t = require('tap');
-const scif = require('../dist/scif');
+const scif = require('scif-net/scif');
 const { startPeer } = require('./fixtures/scif-peer');
 
 const P = scif.pageSize;

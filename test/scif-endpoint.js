@@ -6,7 +6,7 @@ const { spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const path = require('node:path');
 const t = require('tap');
-const scif = require('../dist/scif');
+const scif = require('scif-net/scif');
 const { startPeer } = require('./fixtures/scif-peer');
 
 const sha256 = (buf) => crypto.createHash('sha256').update(buf).digest('hex');

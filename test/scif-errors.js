@@ -4,7 +4,7 @@
 require('./fixtures/fabric');
 const t = require('tap');
 const os = require('node:os');
-const scif = require('../dist/scif');
+const scif = require('scif-net/scif');
 const { startPeer } = require('./fixtures/scif-peer');
 
 const P = scif.pageSize;

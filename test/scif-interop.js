@@ -10,7 +10,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const t = require('tap');
-const scif = require('../dist/scif');
+const scif = require('scif-net/scif');
 const sample = require('./fixtures/scif-sample');
 const { startPeer } = require('./fixtures/scif-peer');
 

@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const v8 = require('node:v8');
 const vm = require('node:vm');
 const t = require('tap');
-const scif = require('../dist/scif');
+const scif = require('scif-net/scif');
 const { startPeer } = require('./fixtures/scif-peer');
 
 v8.setFlagsFromString('--expose-gc');

@@ -6,7 +6,7 @@ require('./fixtures/fabric');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const t = require('tap');
-const scif = require('../dist/scif');
+const scif = require('scif-net/scif');
 const { startPeer } = require('./fixtures/scif-peer');
 
 const PAGE = scif.pageSize;

@@ -5,7 +5,7 @@ const path = require('node:path');
 const t = require('tap');
 const net = require('..');
 
-const once = (emitter, event) => new Promise((r) => emitter.once(event, r));
+const { once } = require('./helpers');
 
 async function pair(t, serverOptions = {}) {
   const server = net.createServer(serverOptions);

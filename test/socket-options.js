@@ -5,7 +5,7 @@ const crypto = require('node:crypto');
 const t = require('tap');
 const net = require('..');
 
-const once = (emitter, event) => new Promise((r) => emitter.once(event, r));
+const { once } = require('./helpers');
 
 async function serve(t, onConnection) {
   const server = net.createServer((s) => {
