@@ -186,14 +186,14 @@ void ScifEndpoint::StartClose() {
   close_pending_ = false;
   Napi::Env env = Env();
   scif_epd_t epd = epd_;
-  auto finish = [this](int64_t) {
+  auto finish = [this](int, int64_t) {
     epd_ = -1;
     SetState(State::kClosed);
     windows_.clear();  // the fabric let go of their memory
     KeepAlive(false);
   };
   auto* op = new ScifOp(this, close_cb_.Value(), "SCIF_CLOSE",
-                        [epd](const ScifApi* api, scif_epd_t) -> int64_t {
+                        [epd](const ScifApi* api, scif_epd_t, int64_t*) -> int {
                           return api->close(epd) < 0 ? Errno() : 0;
                         });
   close_cb_.Reset();
@@ -211,7 +211,7 @@ void ScifEndpoint::StartClose() {
     Napi::Function cb = op->Callback().Value();
     delete op;
     int status = api_->close(epd) < 0 ? Errno() : 0;
-    finish(status);
+    finish(status, 0);
     cb.Call(self, {Status(env, status)});
   }
 }

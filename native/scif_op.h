@@ -14,10 +14,14 @@
 
 namespace scifnet {
 
-// One call into libscif on the threadpool, holding what it uses.
+// One call into libscif on the threadpool, holding what it uses. The call
+// returns 0 or -errno, and may give a value besides (an offset, a mark): the
+// callback gets (status, value), so a value is never mistaken for an error
+// (MPSS 4's fence marks are negative as ints).
 class ScifOp : public Napi::AsyncWorker {
  public:
-  using Fn = std::function<int64_t(const ScifApi*, scif_epd_t)>;
+  using Fn = std::function<int(const ScifApi*, scif_epd_t, int64_t* value)>;
+  enum class Value { kNone, kNumber, kBigInt };
 
   ScifOp(ScifEndpoint* ep, Napi::Function cb, const char* name, Fn fn, bool sleeper = false)
       : Napi::AsyncWorker(ep->Value(), cb, name),
@@ -31,7 +35,8 @@ class ScifOp : public Napi::AsyncWorker {
   void Hold(Napi::Value v) { holds_.push_back(Napi::Persistent(v)); }
   // Keeps a mapping's pages mapped until the call is done.
   void Lend(const uint8_t* data, size_t len) { pins_.emplace_back(data, len); }
-  void AfterOnLoop(std::function<void(int64_t)> fn) { after_ = std::move(fn); }
+  void AfterOnLoop(std::function<void(int, int64_t)> fn) { after_ = std::move(fn); }
+  void GivesValue(Value kind) { value_kind_ = kind; }
   void SetClose() { close_ = true; }
   bool sleeper() const { return sleeper_; }
 
@@ -42,20 +47,23 @@ class ScifOp : public Napi::AsyncWorker {
   void Execute() override {
     // Queued before a close() and not begun: the descriptor is going away.
     if (!close_ && ep_->closing_.load(std::memory_order_acquire)) {
-      result_ = -ECANCELED;
+      status_ = -ECANCELED;
       return;
     }
-    result_ = fn_(api_, epd_);
+    status_ = fn_(api_, epd_, &value_);
   }
 
   void OnOK() override {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
     Release();
-    if (after_) after_(result_);
+    if (after_) after_(status_, value_);
     ep_->OpDone(this);
     if (!JsAlive(env)) return;  // the environment goes away (addon.h)
-    Callback().Call(Receiver().Value(), {napi_args::Status(env, result_)});
+    Napi::Value value = env.Undefined();
+    if (status_ == 0 && value_kind_ == Value::kNumber) value = Napi::Number::New(env, static_cast<double>(value_));
+    if (status_ == 0 && value_kind_ == Value::kBigInt) value = Napi::BigInt::New(env, value_);
+    Callback().Call(Receiver().Value(), {napi_args::Status(env, status_), value});
   }
 
  private:
@@ -70,10 +78,12 @@ class ScifOp : public Napi::AsyncWorker {
   Fn fn_;
   bool sleeper_;
   bool close_ = false;
-  int64_t result_ = 0;
+  int status_ = 0;
+  int64_t value_ = 0;
+  Value value_kind_ = Value::kNone;
   std::vector<Napi::Reference<Napi::Value>> holds_;
   std::vector<MappingPin> pins_;
-  std::function<void(int64_t)> after_;
+  std::function<void(int, int64_t)> after_;
 };
 
 }  // namespace scifnet

@@ -1,5 +1,7 @@
 // scif_rma.cc - ScifEndpoint's registration, RMA and fences: calls that only
 // wait for memory copies, run on the threadpool (scif_op.h).
+#include <memory>
+
 #include "backend.h"
 #include "scif_endpoint.h"
 #include "scif_op.h"
@@ -11,18 +13,32 @@ using namespace napi_args;
 
 // ---- memory, RMA and fences ----
 
-// register(view, offset, prot, mapFlags): the window's offset (BigInt) or -errno.
+// register(view, offset, prot, mapFlags, cb(status, offset)): on the
+// threadpool, since SCIF pins the pages and tells the peer; the window holds
+// its memory from then until unregistered or closed.
 Napi::Value ScifEndpoint::Register(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Usable()) return Status(env, -EBADF);
   uint8_t* data;
   size_t len;
   if (!BytesOf(info[0], &data, &len)) return Status(env, -EINVAL);
-  off_t off = api_->register_(epd_, data, len, static_cast<off_t>(I64(info[1])), Int(info[2]),
-                              Int(info[3]));
-  if (off == SCIF_REGISTER_FAILED) return Status(env, Errno());
-  windows_[static_cast<int64_t>(off)] = WindowHold{Napi::Persistent(info[0]), len};
-  return Napi::BigInt::New(env, static_cast<int64_t>(off));
+  off_t offset = static_cast<off_t>(I64(info[1]));
+  int prot = Int(info[2]), map_flags = Int(info[3]);
+  auto* op = new ScifOp(this, info[4].As<Napi::Function>(), "SCIF_REGISTER",
+                        [=](const ScifApi* api, scif_epd_t epd, int64_t* value) -> int {
+                          off_t off = api->register_(epd, data, len, offset, prot, map_flags);
+                          if (off == SCIF_REGISTER_FAILED) return Errno();
+                          *value = static_cast<int64_t>(off);
+                          return 0;
+                        });
+  op->Hold(info[0]);
+  op->GivesValue(ScifOp::Value::kBigInt);
+  Napi::Reference<Napi::Value> memory = Napi::Persistent(info[0]);
+  op->AfterOnLoop([this, len, memory = std::make_shared<Napi::Reference<Napi::Value>>(std::move(memory))](
+                      int status, int64_t off) {
+    if (status == 0) windows_[off] = WindowHold{std::move(*memory), len};
+  });
+  return Run(info, op);
 }
 
 // Runs op on the threadpool; 0 (its callback follows) or -errno.
@@ -52,12 +68,12 @@ Napi::Value ScifEndpoint::Unregister(const Napi::CallbackInfo& info) {
   size_t len = Size(info[1]);
   // It waits for the peer's RMAs into the windows (a sleeper, as fences are).
   auto* op = new ScifOp(this, info[2].As<Napi::Function>(), "SCIF_UNREGISTER",
-                        [off, len](const ScifApi* api, scif_epd_t epd) -> int64_t {
+                        [off, len](const ScifApi* api, scif_epd_t epd, int64_t*) -> int {
                           return api->unregister(epd, off, len) < 0 ? Errno() : 0;
                         },
                         true);
-  op->AfterOnLoop([this, off, len](int64_t r) {
-    if (r != 0) return;
+  op->AfterOnLoop([this, off, len](int status, int64_t) {
+    if (status != 0) return;
     // The windows wholly inside the range are gone: their memory is free.
     uint64_t end = static_cast<uint64_t>(off) + len;
     for (auto it = windows_.lower_bound(off); it != windows_.end() && static_cast<uint64_t>(it->first) < end;)
@@ -75,7 +91,7 @@ Napi::Value ScifEndpoint::WindowRma(const Napi::CallbackInfo& info, const char* 
   size_t len = Size(info[1]);
   int flags = Int(info[3]);
   auto* op = new ScifOp(this, info[4].As<Napi::Function>(), name,
-                        [=](const ScifApi* api, scif_epd_t epd) -> int64_t {
+                        [=](const ScifApi* api, scif_epd_t epd, int64_t*) -> int {
                           return (api->*call)(epd, loff, len, roff, flags) < 0 ? Errno() : 0;
                         });
   return Run(info, op);
@@ -100,7 +116,7 @@ Napi::Value ScifEndpoint::VirtualRma(const Napi::CallbackInfo& info, const char*
   int64_t roff = I64(info[1]);
   int flags = Int(info[2]);
   auto* op = new ScifOp(this, info[3].As<Napi::Function>(), name,
-                        [=](const ScifApi* api, scif_epd_t epd) -> int64_t {
+                        [=](const ScifApi* api, scif_epd_t epd, int64_t*) -> int {
                           return (api->*call)(epd, data, len, roff, flags) < 0 ? Errno() : 0;
                         });
   op->Hold(info[0]);
@@ -116,16 +132,19 @@ Napi::Value ScifEndpoint::VWriteTo(const Napi::CallbackInfo& info) {
   return VirtualRma(info, "SCIF_VWRITETO", &ScifApi::vwriteto);
 }
 
-// fenceMark(flags, cb(markOrStatus)).
+// fenceMark(flags, cb(status, mark)).
 Napi::Value ScifEndpoint::FenceMark(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Usable()) return Status(env, -EBADF);
   int flags = Int(info[0]);
   auto* op = new ScifOp(this, info[1].As<Napi::Function>(), "SCIF_FENCE_MARK",
-                        [flags](const ScifApi* api, scif_epd_t epd) -> int64_t {
+                        [flags](const ScifApi* api, scif_epd_t epd, int64_t* value) -> int {
                           int mark = 0;
-                          return api->fence_mark(epd, flags, &mark) < 0 ? Errno() : mark;
+                          if (api->fence_mark(epd, flags, &mark) < 0) return Errno();
+                          *value = mark;
+                          return 0;
                         });
+  op->GivesValue(ScifOp::Value::kNumber);
   return Run(info, op);
 }
 
@@ -135,7 +154,7 @@ Napi::Value ScifEndpoint::FenceWait(const Napi::CallbackInfo& info) {
   if (!Usable()) return Status(env, -EBADF);
   int mark = Int(info[0]);
   auto* op = new ScifOp(this, info[1].As<Napi::Function>(), "SCIF_FENCE_WAIT",
-                        [mark](const ScifApi* api, scif_epd_t epd) -> int64_t {
+                        [mark](const ScifApi* api, scif_epd_t epd, int64_t*) -> int {
                           return api->fence_wait(epd, mark) < 0 ? Errno() : 0;
                         },
                         true);
@@ -150,7 +169,7 @@ Napi::Value ScifEndpoint::FenceSignal(const Napi::CallbackInfo& info) {
   uint64_t lval = U64(info[1]), rval = U64(info[3]);
   int flags = Int(info[4]);
   auto* op = new ScifOp(this, info[5].As<Napi::Function>(), "SCIF_FENCE_SIGNAL",
-                        [=](const ScifApi* api, scif_epd_t epd) -> int64_t {
+                        [=](const ScifApi* api, scif_epd_t epd, int64_t*) -> int {
                           return api->fence_signal(epd, loff, lval, roff, rval, flags) < 0 ? Errno()
                                                                                            : 0;
                         },

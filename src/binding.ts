@@ -80,14 +80,14 @@ export interface NativeScifEndpoint {
   close(cb: Done): boolean;
   ref(): void;
   unref(): void;
-  register(memory: Memory, offset: bigint, prot: number, mapFlags: number): bigint | number;
+  register(memory: Memory, offset: bigint, prot: number, mapFlags: number, cb: (status: number, offset?: bigint) => void): number;
   unregister(offset: bigint, length: number, cb: Done): number;
   readFrom(localOffset: bigint, length: number, remoteOffset: bigint, flags: number, cb: Done): number;
   writeTo(localOffset: bigint, length: number, remoteOffset: bigint, flags: number, cb: Done): number;
   vreadFrom(memory: Memory, remoteOffset: bigint, flags: number, cb: Done): number;
   vwriteTo(memory: Memory, remoteOffset: bigint, flags: number, cb: Done): number;
   mmap(remoteOffset: bigint, length: number, prot: number): ArrayBuffer | number;
-  fenceMark(flags: number, cb: Done): number;
+  fenceMark(flags: number, cb: (status: number, mark?: number) => void): number;
   fenceWait(mark: number, cb: Done): number;
   fenceSignal(localOffset: bigint, localValue: bigint, remoteOffset: bigint, remoteValue: bigint, flags: number, cb: Done): number;
   readonly localPort: number;

@@ -331,10 +331,11 @@ export class Endpoint {
   /**
    * scif_register: `memory` (a Buffer, TypedArray, DataView or ArrayBuffer at
    * a page boundary, of whole pages: alloc() makes such Buffers) becomes a
-   * window the peer can reach. The window holds the memory until unregister()
-   * or close().
+   * window the peer can reach, once the promise resolves (SCIF pins the pages
+   * and tells the peer: that runs on the threadpool). The window holds the
+   * memory until unregister() or close().
    */
-  register(memory: Memory, options: RegisterOptions = {}): Window {
+  register(memory: Memory, options: RegisterOptions = {}): Promise<Window> {
     const mem = toMemory(memory, 'memory');
     if (options === null || typeof options !== 'object') throw ERR_INVALID_ARG_TYPE('options', 'of type object', options);
     const length = byteLength(mem);
@@ -344,9 +345,8 @@ export class Endpoint {
     const prot = toFlags(options.prot, 'options.prot', PROT_READ | PROT_WRITE);
     const fixed = options.fixed ?? options.offset !== undefined;
     if (typeof fixed !== 'boolean') throw ERR_INVALID_ARG_TYPE('options.fixed', 'of type boolean', fixed);
-    const r = this.#native.register(mem, offset, prot, fixed ? MAP_FIXED : 0);
-    if (typeof r === 'number') throw errnoException(r, 'scif_register');
-    return new Window(r, length, prot, asBuffer(mem));
+    return call('scif_register', (done) => this.#native.register(mem, offset, prot, fixed ? MAP_FIXED : 0, done),
+      (_s, off) => new Window(off as bigint, length, prot, asBuffer(mem)));
   }
 
   /** scif_unregister of a window (or of every window inside `{ offset, length }`). */
@@ -414,7 +414,7 @@ export class Endpoint {
   /** scif_fence_mark: marks the RMAs begun so far by us (FENCE_INIT_SELF) or by the peer (FENCE_INIT_PEER). */
   fenceMark(flags: number = FENCE_INIT_SELF): Promise<number> {
     const f = toFlags(flags, 'flags', FENCE_INIT_SELF);
-    return call('scif_fence_mark', (done) => this.#native.fenceMark(f, done), (mark) => mark);
+    return call('scif_fence_mark', (done) => this.#native.fenceMark(f, done), (_s, mark) => mark as number);
   }
 
   /** scif_fence_wait: resolves once every RMA the mark covers has completed. */

@@ -179,7 +179,7 @@ t.test('endpoints keep the process alive only while they wait, and not when unre
     (async () => {
       const l = scif.listen(0);
       const [a, b] = await Promise.all([l.accept(), scif.connect({ node: 0, port: l.localPort })]);
-      a.register(scif.alloc(4096));
+      await a.register(scif.alloc(4096));
       console.log('connected, nothing waiting');
     })();`);
   t.equal(idle.status, 0, idle.stderr);

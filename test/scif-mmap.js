@@ -25,7 +25,7 @@ t.before(async () => {
   peer = startPeer(t, 1, 'windowPeer', { size: SIZE });
   const { port } = await peer.next();
   ep = await scif.connect({ node: 1, port });
-  win = ep.register(scif.alloc(4 * P));
+  win = await ep.register(scif.alloc(4 * P));
   theirs = (await ep.recv(8)).readBigInt64LE();
   const off = Buffer.alloc(8);
   off.writeBigInt64LE(win.offset);

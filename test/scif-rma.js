@@ -23,7 +23,7 @@ t.before(async () => {
   const { port } = await peer.next();
   ep = await scif.connect({ node: 1, port });
   mine = scif.alloc(BIG + PAGE);
-  win = ep.register(mine);
+  win = await ep.register(mine);
   theirs = (await ep.recv(8)).readBigInt64LE();
   const off = Buffer.alloc(8);
   off.writeBigInt64LE(win.offset);
