@@ -57,6 +57,8 @@ class ScifState {
   bytesWritten = 0;
   pendingWrite: { cb: Callback; bytes: number } | null = null;
   pendingShutdown: Callback | null = null;
+  /** Bytes of a write waiting for the connection (node:net's _pendingData). */
+  waitingBytes = 0;
   reset = false;
   onread: OnRead | null = null;
 }
@@ -120,6 +122,24 @@ function toBuffer(chunk: unknown, encoding?: string): Uint8Array {
   return chunk as Uint8Array;
 }
 
+function byteLength(chunk: unknown, encoding?: string): number {
+  return typeof chunk === 'string' ? Buffer.byteLength(chunk, (encoding as BufferEncoding) || 'utf8') : (chunk as Uint8Array).byteLength;
+}
+
+/** The bytes of what _writeGeneric was given. */
+function chunkBytes(writev: boolean, data: unknown, encoding: string): number {
+  if (!writev) return byteLength(data, encoding);
+  let bytes = 0;
+  for (const c of data as Array<{ chunk: unknown; encoding: string }>) bytes += byteLength(c.chunk, c.encoding);
+  return bytes;
+}
+
+function withoutScifOptions(options: SocketOptions): tcp.SocketConstructorOpts {
+  if (!('scifHandle' in options) && !('pauseOnCreate' in options)) return options;
+  const { scifHandle, pauseOnCreate, ...rest } = options;
+  return rest;
+}
+
 const base = tcp.Socket.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
 
 export class Socket extends tcp.Socket {
@@ -128,18 +148,20 @@ export class Socket extends tcp.Socket {
   declare connecting: boolean;
   declare _unrefTimer: () => void;
 
-  constructor(options: SocketOptions = {}) {
-    if (options === null || typeof options !== 'object') throw ERR_INVALID_ARG_TYPE('options', 'of type object', options);
-    const { scifHandle, pauseOnCreate, ...rest } = options;
-    super(rest);
-    if (scifHandle) {
+  // What node:net's takes (a number is a descriptor, its legacy form), with
+  // our own options for accepted sockets.
+  constructor(options?: SocketOptions | number) {
+    const own = options !== null && typeof options === 'object' ? options : null;
+    super((own ? withoutScifOptions(own) : options) as tcp.SocketConstructorOpts);
+    if (own?.scifHandle) {
+      const scifHandle = own.scifHandle;
       const state = this.scif();
       state.handle = scifHandle;
-      state.onread = OnRead.from(options.onread);
+      state.onread = OnRead.from(own.onread);
       setPeer(this, scifHandle);
       scifHandle.setOwner(this);
-      if (options.readable !== false) {
-        if (pauseOnCreate) this.pause();
+      if (own.readable !== false) {
+        if (own.pauseOnCreate) this.pause();
         else this.read(0);
       }
     }
@@ -252,9 +274,15 @@ export class Socket extends tcp.Socket {
     }
     if (this.connecting) {
       // Writes wait for the connection; the Writable queues the ones after.
-      const onClose = () => cb(ERR_SOCKET_CLOSED_BEFORE_CONNECTION());
+      // Until then bytesWritten counts this one, as node:net's does.
+      state.waitingBytes = chunkBytes(writev, data, encoding);
+      const onClose = () => {
+        state.waitingBytes = 0;
+        cb(ERR_SOCKET_CLOSED_BEFORE_CONNECTION());
+      };
       this.once('connect', () => {
         this.off('close', onClose);
+        state.waitingBytes = 0;
         this._writeGeneric(writev, data, encoding, cb);
       });
       this.once('close', onClose);
@@ -356,12 +384,9 @@ scifAccessor('pending', function (state) {
 scifAccessor('bytesRead', (state) => state.bytesRead);
 scifAccessor('bytesWritten', function (state) {
   // What reached the fabric, plus what is still queued, as node:net counts.
-  let queued = state.pendingWrite?.bytes ?? 0;
+  let queued = (state.pendingWrite?.bytes ?? 0) + state.waitingBytes;
   const buffered = (this as unknown as { writableBuffer?: Array<{ chunk: unknown; encoding: string }> }).writableBuffer;
-  for (const entry of buffered ?? []) {
-    const c = entry.chunk;
-    queued += typeof c === 'string' ? Buffer.byteLength(c, entry.encoding as BufferEncoding) : (c as Uint8Array).byteLength;
-  }
+  for (const entry of buffered ?? []) queued += byteLength(entry.chunk, entry.encoding);
   return state.bytesWritten + queued;
 });
 scifAccessor('bufferSize', function (state) {

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 const net = createRequire(import.meta.url)('../..');
 export default net;
 export const {
-  BlockList, Server, Socket, SocketAddress, Stream, connect, createConnection, createServer,
+  BlockList, Server, Socket, SocketAddress, Stream, _setSimultaneousAccepts, connect, createConnection, createServer,
   getDefaultAutoSelectFamily, getDefaultAutoSelectFamilyAttemptTimeout, isIP, isIPv4, isIPv6,
   setDefaultAutoSelectFamily, setDefaultAutoSelectFamilyAttemptTimeout,
 } = net;

@@ -74,8 +74,9 @@ if (report) {
   for (const [proto, name] of [[realNet.Socket.prototype, 'connect'], [realNet.Server.prototype, 'listen']]) {
     const original = proto[name];
     proto[name] = function (...args) {
-      note('node:net');
-      return original.apply(this, args);
+      const result = original.apply(this, args);
+      note('node:net');  // not for calls that throw (bad arguments)
+      return result;
     };
   }
 }

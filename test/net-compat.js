@@ -1,0 +1,135 @@
+// Behaviours Node's own net tests (npm run test:node-net) found differing
+// from node:net, each checked here against node:net itself where it can be.
+require('./fixtures/fabric');
+const tcpNet = require('node:net');
+const t = require('tap');
+const net = require('..');
+
+const once = (emitter, event) => new Promise((r) => emitter.once(event, r));
+
+t.test('Socket, Server and Stream may be called without new, as node:net\'s may', async (t) => {
+  const socket = net.Socket();
+  t.ok(socket instanceof net.Socket);
+  t.ok(socket instanceof tcpNet.Socket, 'still a node:net Socket');
+  t.equal(socket.constructor, net.Socket);
+  t.ok(net.Stream({ highWaterMark: 0 }) instanceof net.Socket);
+  t.equal(net.Stream, net.Socket);
+  t.equal(net.Socket.length, tcpNet.Socket.length);
+
+  const server = net.Server(() => {});
+  t.ok(server instanceof net.Server);
+  t.ok(server instanceof tcpNet.Server);
+  t.equal(server.listenerCount('connection'), 1, 'the listener argument is kept');
+  await new Promise((r) => server.listen(0, r));
+  t.equal(server.address().family, 'SCIF', 'and it listens over SCIF');
+  const client = net.Socket().connect(server.address().port);
+  await once(client, 'connect');
+  client.destroy();
+  await new Promise((r) => server.close(r));
+});
+
+t.test('user subclasses of Socket and Server still work', async (t) => {
+  class MySocket extends net.Socket {
+    hello() {
+      return 'hello';
+    }
+  }
+  class MyServer extends net.Server {}
+  const server = new MyServer((s) => s.end('bye'));
+  t.ok(server instanceof MyServer && server instanceof net.Server && server instanceof tcpNet.Server);
+  await new Promise((r) => server.listen(0, r));
+  const s = new MySocket();
+  t.ok(s instanceof MySocket && s instanceof net.Socket && s instanceof tcpNet.Socket);
+  t.equal(s.constructor, MySocket);
+  t.equal(s.hello(), 'hello');
+  s.connect(server.address().port);
+  s.setEncoding('utf8');
+  let got = '';
+  s.on('data', (d) => (got += d));
+  await once(s, 'close');
+  t.equal(got, 'bye');
+  t.equal(s.remoteFamily, 'SCIF');
+  t.throws(() => MySocket(), TypeError, 'a user\'s own class keeps its own rules');
+  await new Promise((r) => server.close(r));
+});
+
+t.test('net._setSimultaneousAccepts is there, deprecated, as in node:net', async (t) => {
+  t.equal(net._setSimultaneousAccepts, tcpNet._setSimultaneousAccepts);
+});
+
+/** What listen(...args) throws, as { code, name, message }, or null. */
+function listenThrows(mod, ...args) {
+  const server = mod.createServer();
+  try {
+    server.listen(...args);
+  } catch (err) {
+    return { code: err.code, name: err.name, message: err.message };
+  }
+  server.close();
+  return null;
+}
+
+t.test('listen() rejects bad options with node:net\'s errors', async (t) => {
+  const cases = [
+    [{ port: false }], [{ port: true }], [{}], [{ host: 'localhost' }], [{ host: { port: 3000 } }],
+    [{ exclusive: true }], [{ fd: -1 }], [{ path: -1 }], [true], [false],
+    [{ port: 0, signal: 'INVALID_SIGNAL' }], [{ port: 0, signal: null }], [{ port: -1, signal: {} }],
+    [-1], [65536], [1.5], [{ port: -1, path: '/some/path' }], [{ port: 'x' }],
+  ];
+  for (const args of cases) {
+    const ours = listenThrows(net, ...args);
+    const theirs = listenThrows(tcpNet, ...args);
+    t.ok(theirs, `node:net throws for ${JSON.stringify(args)}`);
+    t.same(ours, theirs, `listen(${JSON.stringify(args)})`);
+  }
+});
+
+t.test('listen() takes what node:net takes for any free port, over SCIF', async (t) => {
+  const forms = [[], [null], [undefined], [{ port: undefined }], [{ port: null }], ['0'], [{ port: '0', backlog: 'x' }]];
+  for (const args of forms) {
+    const server = net.createServer();
+    await new Promise((r) => server.listen(...args, r));
+    t.equal(server.address().family, 'SCIF', `listen(${args.map((a) => JSON.stringify(a)).join(', ')})`);
+    t.equal(server._connectionKey, 'F:scif:0:0', 'node:net\'s connection key, as its tests derive it');
+    await new Promise((r) => server.close(r));
+  }
+});
+
+t.test('listen() with an AbortSignal closes the server on abort', async (t) => {
+  const ac = new AbortController();
+  const server = net.createServer();
+  await new Promise((r) => server.listen({ port: 0, signal: ac.signal }, r));
+  ac.abort();
+  await once(server, 'close');
+  const early = net.createServer();
+  early.listen({ port: 0, signal: AbortSignal.abort() });
+  await once(early, 'close');
+  t.equal(early.listening, false);
+});
+
+t.test('bytesWritten counts what was written before the connection was up', async (t) => {
+  let got = '';
+  const server = net.createServer((s) => s.setEncoding('utf8').on('data', (d) => (got += d)));
+  await new Promise((r) => server.listen(0, r));
+  const s = net.Stream({ highWaterMark: 0 });
+  s.connect(server.address().port);
+  const a = "L'État, c'est ";
+  const firstWritten = new Promise((resolve) => s.write(a, resolve));
+  t.ok(s.connecting);
+  t.equal(s.bytesWritten, Buffer.byteLength(a), 'the first write, waiting for the connection');
+  s.write(Buffer.from('moi'));
+  t.equal(s.bytesWritten, Buffer.byteLength(a) + 3, 'and the one queued behind it');
+  await firstWritten;
+  t.equal(s.bytesWritten, Buffer.byteLength(a) + 3, 'not counted twice once written');
+  s.end();
+  await once(s, 'close');
+  t.equal(s.bytesWritten, Buffer.byteLength(a) + 3);
+  t.equal(got, "L'État, c'est moi");
+
+  const never = net.connect(server.address().port);
+  never.write('xyz', () => {});
+  t.equal(never.bytesWritten, 3);
+  never.destroy();
+  await once(never, 'close');
+  await new Promise((r) => server.close(r));
+});
