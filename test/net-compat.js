@@ -133,3 +133,72 @@ t.test('bytesWritten counts what was written before the connection was up', asyn
   await once(never, 'close');
   await new Promise((r) => server.close(r));
 });
+
+const transports = {
+  tcp: { net: tcpNet, listen: (s, cb) => s.listen(0, '127.0.0.1', cb), host: '127.0.0.1' },
+  scif: { net, listen: (s, cb) => s.listen(0, cb), host: undefined },
+};
+
+/** Connects with an onread option to a server that sends `message` and ends; the log of what the socket saw. */
+async function onreadLog(tr, message, makeOnread) {
+  const server = tr.net.createServer((s) => s.end(message));
+  await new Promise((r) => tr.listen(server, r));
+  const log = [];
+  const sock = tr.net.connect({ port: server.address().port, host: tr.host, onread: makeOnread(log) });
+  sock.on('data', () => log.push('data'));
+  await once(sock, 'end');
+  log.push('end');
+  await once(sock, 'close');
+  await new Promise((r) => server.close(r));
+  return log;
+}
+
+t.test('onread: the callback sees each chunk as node:net delivers it', async (t) => {
+  const message = Buffer.from('hello world');
+  const scenarios = {
+    'a static buffer': (log) => {
+      const buffer = Buffer.alloc(8);
+      return { buffer, callback: (n, buf) => log.push(`${n}:${buf === buffer}:${buf.subarray(0, n)}`) };
+    },
+    'a buffer factory, asked once more than there are chunks': (log) => {
+      const pool = [Buffer.alloc(2), Buffer.alloc(2), Buffer.alloc(2)];
+      let i = -1;
+      return {
+        buffer: () => {
+          log.push('buffer()');
+          i = (i + 1) % pool.length;
+          return pool[i];
+        },
+        callback: (n, buf) => log.push(`${n}:${buf === pool[i]}:${buf.subarray(0, n)}`),
+      };
+    },
+    'pause() in the callback: nothing more until resume()': (log) => ({
+      buffer: Buffer.alloc(4),
+      callback(n, buf) {
+        log.push(`${n}:${buf.subarray(0, n)}`);
+        this.pause();
+        setTimeout(() => {
+          log.push(`resume, paused=${this.isPaused()}`);
+          this.resume();
+        }, 20);
+      },
+    }),
+    'returning false: nothing more until resume(), and not paused': (log) => ({
+      buffer: new Uint8Array(4),
+      callback(n, buf) {
+        log.push(`${n}:${Buffer.from(buf.subarray(0, n))}`);
+        setTimeout(() => {
+          log.push(`resume, paused=${this.isPaused()}`);
+          this.resume();
+        }, 20);
+        return false;
+      },
+    }),
+  };
+  for (const [name, makeOnread] of Object.entries(scenarios)) {
+    const tcp = await onreadLog(transports.tcp, message, makeOnread);
+    const scif = await onreadLog(transports.scif, message, makeOnread);
+    t.same(scif, tcp, name);
+    t.notOk(tcp.includes('data'), 'no data events');
+  }
+});

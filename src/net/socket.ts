@@ -245,7 +245,10 @@ export class Socket extends tcp.Socket {
 
   override pause(): this {
     const state = this[kScif];
-    if (state?.onread && state.handle) state.handle.readStop();
+    if (state?.onread && !this.connecting && state.handle) {
+      state.onread.reading = false;
+      state.handle.readStop();
+    }
     return super.pause();
   }
 
@@ -253,6 +256,13 @@ export class Socket extends tcp.Socket {
     const state = this[kScif];
     if (state?.onread && !this.connecting && state.handle) startReading(this, state);
     return super.resume();
+  }
+
+  // As node:net's: with onread, read() starts reading again.
+  override read(size?: number): any {
+    const state = this[kScif];
+    if (state?.onread && !state.onread.reading && !this.connecting && state.handle) startReading(this, state);
+    return super.read(size);
   }
 
   override _read(size: number): void {
@@ -409,7 +419,6 @@ const hooks: Omit<SocketHooks<Socket>, 'onconnection'> = {
     this.emit('connect');
     this.emit('ready');
     if (this.readable && !this.isPaused()) this.read(0);
-    if (state.onread && !this.isPaused()) startReading(this, state);
   },
 
   onread(nread, buffer, offset = 0) {
@@ -425,8 +434,9 @@ const hooks: Omit<SocketHooks<Socket>, 'onconnection'> = {
       return;
     }
     if (nread === binding.UV_EOF) {
-      this.push(null);
-      this.read(0);
+      // With onread, the end waits for the bytes the callback has not had yet.
+      if (state.onread && (state.onread.hasPending() || !state.onread.reading)) state.onread.endWaiting = true;
+      else endOfStream(this, state);
       return;
     }
     this.destroy(errnoException(nread, 'read'));
@@ -463,9 +473,44 @@ function setPeer(socket: Socket, handle: NativeSocketHandle): void {
 
 function startReading(socket: Socket, state: ScifState): void {
   if (!state.handle) return;
-  // Bytes an onread callback did not take last time come first.
-  if (state.onread?.hasPending() && !state.onread.deliver(socket, null)) return;
+  const onread = state.onread;
+  if (onread) {
+    if (onread.ended) return;
+    onread.reading = true;
+    if (onread.hasPending() || onread.endWaiting) {
+      flushOnRead(socket, state);
+      return;
+    }
+  }
   state.handle.readStart();
+}
+
+/**
+ * Bytes an onread callback did not take last time, then the end if it came,
+ * handed over a turn of the loop later, as node:net's reads come after
+ * readStart(): not inside the resume() that asked for them.
+ */
+function flushOnRead(socket: Socket, state: ScifState): void {
+  const onread = state.onread!;
+  if (onread.flushing) return;
+  onread.flushing = true;
+  setImmediate(() => {
+    onread.flushing = false;
+    if (!state.handle || !onread.reading) return;
+    if (onread.hasPending() && !onread.deliver(socket, null)) return;
+    if (onread.endWaiting) endOfStream(socket, state);
+    else state.handle.readStart();
+  });
+}
+
+/** The peer ended: node:net's push(null) and read(0). */
+function endOfStream(socket: Socket, state: ScifState): void {
+  if (state.onread) {
+    state.onread.ended = true;
+    state.onread.reading = false;
+  }
+  socket.push(null);
+  socket.read(0);
 }
 
 installTlsCompat((socket): socket is Socket => socket instanceof Socket && socket[kScif] !== null);
