@@ -202,3 +202,23 @@ t.test('onread: the callback sees each chunk as node:net delivers it', async (t)
     t.notOk(tcp.includes('data'), 'no data events');
   }
 });
+
+t.test('a connection keeps the process alive only while it has something to do, as node:net\'s does', async (t) => {
+  const { execFile } = require('node:child_process');
+  const path = require('node:path');
+  const fixture = path.join(__dirname, 'fixtures', 'liveness.js');
+  const run = (transport, scenario) => new Promise((resolve, reject) => {
+    execFile(process.execPath, [fixture, transport, scenario], (err, stdout) => (err ? reject(err) : resolve(stdout.trim())));
+  });
+  const expected = {
+    paused: 'exit',  // connected and not reading: nothing to wait for
+    reading: 'alive',
+    'paused then resumed': 'alive',
+    'reading, unref()': 'exit',
+    'paused, unref() then ref()': 'exit',
+  };
+  for (const [scenario, outcome] of Object.entries(expected)) {
+    t.equal(await run('tcp', scenario), outcome, `node:net: ${scenario}`);
+    t.equal(await run('scif', scenario), outcome, `scif-net: ${scenario}`);
+  }
+});

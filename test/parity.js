@@ -263,6 +263,43 @@ const scenarios = {
   },
 };
 
+/**
+ * A client whose connect an AbortSignal aborts (`abort(socket, controller)`
+ * does it), then a probe connection: the server's log shows whether the
+ * aborted connection ever reached it (it would be accepted before the probe).
+ */
+async function abortedConnect(tr, abort) {
+  const { server, port, logs, accepted, finish } = await setup(tr, {}, (s) => s.resume());
+  const ac = new AbortController();
+  const c = tr.connect(port, { signal: ac.signal });
+  const client = record(c, SOCKET_EVENTS);
+  abort(c, ac);
+  const err = await once(c, 'error');
+  await once(c, 'close');
+  const probe = tr.connect(port);
+  probe.end('probe');
+  await once(probe, 'close');
+  while (accepted.length === 0 || accepted[accepted.length - 1].readableEnded === false) {
+    await once(accepted[accepted.length - 1] ?? server, accepted.length ? 'end' : 'connection');
+  }
+  await finish();
+  return { client, accepted: logs.accepted, server: logs.server, err: [err.name, err.code, err.cause?.name] };
+}
+
+Object.assign(scenarios, {
+  'a connect aborted at once'(tr) {
+    return abortedConnect(tr, (c, ac) => ac.abort());
+  },
+
+  'a connect aborted on the next tick, while under way'(tr) {
+    return abortedConnect(tr, (c, ac) => process.nextTick(() => ac.abort()));
+  },
+
+  'a connect aborted once connected'(tr) {
+    return abortedConnect(tr, (c, ac) => c.once('connect', () => ac.abort()));
+  },
+});
+
 for (const [name, run] of Object.entries(scenarios)) {
   t.test(name, async (t) => {
     const tcp = await run(transports.tcp);

@@ -60,6 +60,14 @@ class ScifState {
   /** Bytes of a write waiting for the connection (node:net's _pendingData). */
   waitingBytes = 0;
   reset = false;
+  /** Whether the endpoint has been asked to connect. */
+  connectAsked = false;
+  /** Whether the endpoint's readStart() is in force. */
+  reading = false;
+  /** ref()/unref(): whether the user lets the socket keep the process alive. */
+  refWanted = true;
+  /** Whether the endpoint is ref()'d now (a new one is). */
+  referenced = true;
   onread: OnRead | null = null;
 }
 
@@ -193,13 +201,15 @@ export class Socket extends tcp.Socket {
     this.connecting = true;
     this._unrefTimer();
     const handle = new binding.SocketHandle();
-    let err = handle.open();
+    const err = handle.open();
     if (err === 0) {
       state.handle = handle;
       handle.setOwner(this);
-      err = handle.connect(target.node, target.port);
-    }
-    if (err !== 0) {
+      // As node:net asks for a connection a tick later (for an IP address;
+      // later still for a host name), a socket destroyed or aborted at once
+      // never reaches its peer.
+      process.nextTick(() => startConnect(this, state));
+    } else {
       const ex = exceptionWithHostPort(err, 'connect', formatHost(target.node), target.port);
       process.nextTick(() => this.destroy(ex));
     }
@@ -216,7 +226,8 @@ export class Socket extends tcp.Socket {
   override ref(): this {
     const state = this[kScif];
     if (!state) return base.ref.call(this) as this;
-    state.handle?.ref();
+    state.refWanted = true;
+    updateLiveness(this, state);
     return this;
   }
 
@@ -224,7 +235,8 @@ export class Socket extends tcp.Socket {
     const state = this[kScif];
     // Before any connect node:net's unref() waits for 'connect', which suits us too.
     if (!state) return base.unref.call(this) as this;
-    state.handle?.unref();
+    state.refWanted = false;
+    updateLiveness(this, state);
     return this;
   }
 
@@ -247,7 +259,7 @@ export class Socket extends tcp.Socket {
     const state = this[kScif];
     if (state?.onread && !this.connecting && state.handle) {
       state.onread.reading = false;
-      state.handle.readStop();
+      readStop(this, state);
     }
     return super.pause();
   }
@@ -317,6 +329,7 @@ export class Socket extends tcp.Socket {
       cb();
     } else {
       state.pendingWrite = { cb, bytes };
+      updateLiveness(this, state);
     }
   }
 
@@ -337,7 +350,10 @@ export class Socket extends tcp.Socket {
     }
     const status = h.shutdown();
     if (status === 0 || status === ENOTCONN) cb();
-    else if (status === 1) state.pendingShutdown = cb;
+    else if (status === 1) {
+      state.pendingShutdown = cb;
+      updateLiveness(this, state);
+    }
     else cb(errnoException(status, 'shutdown'));
   }
 
@@ -347,6 +363,7 @@ export class Socket extends tcp.Socket {
       base._destroy.call(this, err, cb);
       return;
     }
+    const midConnect = this.connecting && state.connectAsked;
     this.connecting = false;
     this.setTimeout(0);
     const h = state.handle;
@@ -355,7 +372,12 @@ export class Socket extends tcp.Socket {
     if (h) {
       // Closing lets go of us: no hook is called after this.
       const emitClose = () => this.emit('close', hadError);
-      if (!h.close(state.reset, emitClose)) setImmediate(emitClose);
+      if (midConnect) {
+        abandonConnect(h);
+        setImmediate(emitClose);
+      } else if (!h.close(state.reset, emitClose)) {
+        setImmediate(emitClose);
+      }
       // As node:net does: what was in flight completes quietly once destroyed.
       const pending = state.pendingWrite;
       const shutdown = state.pendingShutdown;
@@ -406,6 +428,11 @@ scifAccessor('bufferSize', function (state) {
 // The handle's hooks (native/socket_handle.h), called with the socket as `this`.
 const hooks: Omit<SocketHooks<Socket>, 'onconnection'> = {
   onconnect(status) {
+    if (abandoned.has(this)) {
+      abandoned.delete(this);
+      (this as unknown as { handle: NativeSocketHandle }).handle.close(false);
+      return;
+    }
     const state = this[kScif];
     if (!state) return;
     const target = state.target!;
@@ -419,6 +446,7 @@ const hooks: Omit<SocketHooks<Socket>, 'onconnection'> = {
     this.emit('connect');
     this.emit('ready');
     if (this.readable && !this.isPaused()) this.read(0);
+    updateLiveness(this, state);
   },
 
   onread(nread, buffer, offset = 0) {
@@ -430,10 +458,12 @@ const hooks: Omit<SocketHooks<Socket>, 'onconnection'> = {
       state.bytesRead += nread;
       const chunk = offset === 0 && nread === buffer!.length ? buffer! : buffer!.subarray(offset, offset + nread);
       const more = state.onread ? state.onread.deliver(this, chunk) : this.push(chunk);
-      if (!more) h.readStop();
+      if (!more) readStop(this, state);
       return;
     }
     if (nread === binding.UV_EOF) {
+      state.reading = false;  // the endpoint reads no more
+      updateLiveness(this, state);
       // With onread, the end waits for the bytes the callback has not had yet.
       if (state.onread && (state.onread.hasPending() || !state.onread.reading)) state.onread.endWaiting = true;
       else endOfStream(this, state);
@@ -447,6 +477,7 @@ const hooks: Omit<SocketHooks<Socket>, 'onconnection'> = {
     const pending = state?.pendingWrite;
     if (!state || !pending) return;
     state.pendingWrite = null;
+    updateLiveness(this, state);
     if (status < 0) {
       pending.cb(errnoException(status, 'write'));
     } else {
@@ -461,10 +492,36 @@ const hooks: Omit<SocketHooks<Socket>, 'onconnection'> = {
     const cb = state?.pendingShutdown;
     if (!state || !cb) return;
     state.pendingShutdown = null;
+    updateLiveness(this, state);
     cb(status < 0 ? errnoException(status, 'shutdown') : null);
   },
 };
 binding.SocketHandle.linkHooks<Socket>(hooks);
+
+function startConnect(socket: Socket, state: ScifState): void {
+  if (socket[kScif] !== state || !state.handle || !socket.connecting) return;
+  const { node, port } = state.target!;
+  state.connectAsked = true;
+  const err = state.handle.connect(node, port);
+  if (err !== 0) socket.destroy(exceptionWithHostPort(err, 'connect', formatHost(node), port));
+}
+
+/** Owners of the endpoints of sockets destroyed while they connected. */
+const abandoned = new WeakSet<object>();
+
+/**
+ * A socket destroyed while its connection is under way: a TCP socket closed
+ * mid-connect sends its peer, which may have accepted it already, a FIN; so
+ * its endpoint is closed gracefully once the connect is through (or has
+ * failed), and the peer reads an orderly end rather than a reset. It keeps
+ * no process alive meanwhile, as node:net's closed handle does not.
+ */
+function abandonConnect(handle: NativeSocketHandle): void {
+  const owner = { handle };
+  abandoned.add(owner);
+  handle.setOwner(owner);
+  handle.unref();
+}
 
 /** node:net's _peername, from what the handle knows of its peer. */
 function setPeer(socket: Socket, handle: NativeSocketHandle): void {
@@ -482,7 +539,7 @@ function startReading(socket: Socket, state: ScifState): void {
       return;
     }
   }
-  state.handle.readStart();
+  readStart(socket, state);
 }
 
 /**
@@ -499,8 +556,38 @@ function flushOnRead(socket: Socket, state: ScifState): void {
     if (!state.handle || !onread.reading) return;
     if (onread.hasPending() && !onread.deliver(socket, null)) return;
     if (onread.endWaiting) endOfStream(socket, state);
-    else state.handle.readStart();
+    else readStart(socket, state);
   });
+}
+
+function readStart(socket: Socket, state: ScifState): void {
+  state.reading = true;
+  state.handle?.readStart();
+  updateLiveness(socket, state);
+}
+
+function readStop(socket: Socket, state: ScifState): void {
+  state.reading = false;
+  state.handle?.readStop();
+  updateLiveness(socket, state);
+}
+
+/**
+ * Whether the endpoint keeps the process alive: as a libuv stream handle
+ * does, only while it has something to do (connecting, reading, a write or a
+ * shutdown under way), and only if the user has not unref()'d it. A
+ * connected socket that is paused and idle lets the process exit, as
+ * node:net's does.
+ */
+function updateLiveness(socket: Socket, state: ScifState): void {
+  const h = state.handle;
+  if (!h) return;
+  const busy = socket.connecting || state.reading || state.pendingWrite !== null || state.pendingShutdown !== null;
+  const referenced = state.refWanted && busy;
+  if (referenced === state.referenced) return;
+  state.referenced = referenced;
+  if (referenced) h.ref();
+  else h.unref();
 }
 
 /** The peer ended: node:net's push(null) and read(0). */
