@@ -349,12 +349,19 @@ export class Socket extends tcp.Socket {
       return;
     }
     const status = h.shutdown();
-    if (status === 0 || status === ENOTCONN) cb();
-    else if (status === 1) {
+    if (status === 0 || status === ENOTCONN) {
+      cb();
+    } else if (status === 1) {
       state.pendingShutdown = cb;
       updateLiveness(this, state);
+      // Nothing left queued: the FIN is in the ring already. Reported as
+      // libuv reports a shutdown, right after this turn's poll phase; the
+      // hook would come a turn later, after a peer in this process has read
+      // the FIN and closed (so the ends would close in another order).
+      if (h.writeQueueSize === 0) setImmediate(() => shutdownDone(this, state, cb, 0));
+    } else {
+      cb(errnoException(status, 'shutdown'));
     }
-    else cb(errnoException(status, 'shutdown'));
   }
 
   override _destroy(err: Error | null, cb: Callback): void {
@@ -489,14 +496,19 @@ const hooks: Omit<SocketHooks<Socket>, 'onconnection'> = {
 
   onshutdown(status) {
     const state = this[kScif];
-    const cb = state?.pendingShutdown;
-    if (!state || !cb) return;
-    state.pendingShutdown = null;
-    updateLiveness(this, state);
-    cb(status < 0 ? errnoException(status, 'shutdown') : null);
+    if (!state) return;
+    if (state.pendingShutdown) shutdownDone(this, state, state.pendingShutdown, status);
+    else if (status < 0 && !this.destroyed) this.destroy(errnoException(status, 'shutdown'));  // reported done too soon
   },
 };
 binding.SocketHandle.linkHooks<Socket>(hooks);
+
+function shutdownDone(socket: Socket, state: ScifState, cb: Callback, status: number): void {
+  if (state.pendingShutdown !== cb) return;
+  state.pendingShutdown = null;
+  updateLiveness(socket, state);
+  cb(status < 0 ? errnoException(status, 'shutdown') : null);
+}
 
 function startConnect(socket: Socket, state: ScifState): void {
   if (socket[kScif] !== state || !state.handle || !socket.connecting) return;
