@@ -222,3 +222,33 @@ t.test('a connection keeps the process alive only while it has something to do, 
     t.equal(await run('scif', scenario), outcome, `scif-net: ${scenario}`);
   }
 });
+
+/** What connect(...args) throws, as { code, name, message }, or null. */
+function connectThrows(mod, args) {
+  try {
+    const s = mod.connect(...args);
+    s.on('error', () => {});
+    s.destroy();
+    return null;
+  } catch (err) {
+    return { code: err.code, name: err.name, message: err.message };
+  }
+}
+
+t.test('connect() rejects bad ports with node:net\'s errors', async (t) => {
+  const ports = [true, false, [], {}, null, '', ' ', '0x', '-0x1', NaN, Infinity, -1, 65536, 1.5, undefined];
+  const forms = {
+    '{ port }': (port) => [{ port }],
+    '{ port, host: \'localhost\' }': (port) => [{ port, host: 'localhost' }],
+    '(port)': (port) => [port],
+    '(port, \'localhost\')': (port) => [port, 'localhost'],
+  };
+  for (const port of ports) {
+    for (const [form, args] of Object.entries(forms)) {
+      if (form.startsWith('(port') && typeof port === 'object' && port !== null) continue;  // an options object
+      const theirs = connectThrows(tcpNet, args(port));
+      const ours = connectThrows(net, args(port));
+      t.same(ours, theirs, `connect${form.startsWith('(') ? form.replace('port', String(port)) : `(${form.replace('port', `port: ${JSON.stringify(port)}`)})`}`);
+    }
+  }
+});

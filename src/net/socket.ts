@@ -118,7 +118,8 @@ export function resolveTarget(options: ConnectOptions): Target {
       throw ERR_INVALID_ARG_VALUE('options.host', host, "is not a SCIF host ('scif:N', 'host', 'micK' or 'localhost')");
     }
   }
-  if (port === undefined || port === null) throw ERR_MISSING_ARGS('options', 'port', 'path');
+  // As node:net: no port is a missing argument, a null one a bad type.
+  if (port === undefined) throw ERR_MISSING_ARGS('options', 'port', 'path');
   if (typeof port !== 'number' && typeof port !== 'string') {
     throw ERR_INVALID_ARG_TYPE('options.port', 'one of type number or string', port);
   }

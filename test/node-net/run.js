@@ -10,7 +10,8 @@
 //
 //   node test/node-net/run.js [name-or-substring ...]
 //
-// SCIF_NET_NODE_TEST_JOBS (2), SCIF_NET_NODE_TEST_TIMEOUT (seconds, 60),
+// Tests that need something in their environment (and why) are in
+// environment.js. SCIF_NET_NODE_TEST_JOBS (2), SCIF_NET_NODE_TEST_TIMEOUT (seconds, 60),
 // SCIF_NET_NODE_TESTS_CACHE (where the tarball and the extracted tests live;
 // node_modules/.cache/scif-net-node-tests by default). Exits 1 when a kept
 // test fails, times out or skips itself (a test that cannot run here belongs
@@ -22,6 +23,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { nodeTests } = require('./source');
 const excluded = require('./excluded');
+const environment = require('./environment');
 
 const JOBS = Math.max(1, Number(process.env.SCIF_NET_NODE_TEST_JOBS) || 2);
 const TIMEOUT = (Number(process.env.SCIF_NET_NODE_TEST_TIMEOUT) || 60) * 1000;
@@ -48,7 +50,7 @@ function runOne(nodeDir, name) {
     SCIF_NET_NODE_TEST_USAGE: usage,
     NODE_TEST_DIR: scratch,  // test/common/tmpdir.js makes its .tmp.* here
     NODE_OPTIONS: `${env.NODE_OPTIONS ?? ''} --require ${JSON.stringify(PRELOAD)}`.trim(),
-  });
+  }, environment[name]?.[0]);
   const start = process.hrtime.bigint();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...flagsOf(file), file], {
@@ -106,7 +108,8 @@ async function main() {
       const r = await runOne(dir, job.name);
       results[job.i] = r;
       const ok = r.status === 'pass';
-      const note = excluded[r.name] ? ` (excluded: ${excluded[r.name][0]})` : '';
+      let note = excluded[r.name] ? ` (excluded: ${excluded[r.name][0]})` : '';
+      if (environment[r.name]) note += ` (with ${Object.entries(environment[r.name][0]).map(([k, v]) => `${k}=${v}`).join(' ')})`;
       console.log(`${ok ? 'ok' : 'not ok'} ${job.i + 1} - ${r.name} # ${r.transport}, ${r.seconds.toFixed(1)}s${ok ? '' : `, ${r.status}`}${note}`);
       if (!ok) {
         const why = r.status === 'skipped' ? `skipped itself: ${r.skipped}` : `exit ${r.code ?? r.signal}`;
