@@ -216,6 +216,7 @@ t.test('a connection keeps the process alive only while it has something to do, 
     'paused then resumed': 'alive',
     'reading, unref()': 'exit',
     'paused, unref() then ref()': 'exit',
+    'accepted with pauseOnConnect': 'exit',
   };
   for (const [scenario, outcome] of Object.entries(expected)) {
     t.equal(await run('tcp', scenario), outcome, `node:net: ${scenario}`);

@@ -173,6 +173,7 @@ export class Socket extends tcp.Socket {
         if (own.pauseOnCreate) this.pause();
         else this.read(0);
       }
+      updateLiveness(this, state);
     }
   }
 
