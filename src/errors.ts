@@ -67,16 +67,37 @@ function coded(Base: ErrorClass, code: string, message: string): Error & { code:
   return err;
 }
 
-function describe(value: unknown): string {
-  if (value == null) return ` Received ${value}`;
-  if (typeof value === 'function') return ` Received function ${value.name || '<anonymous>'}`;
-  if (typeof value === 'object') {
-    const name = (value as object).constructor?.name;
-    return name ? ` Received an instance of ${name}` : ` Received ${util.inspect(value, { depth: -1 })}`;
+/** Node's determineSpecificType: how its errors show a received value. */
+function specificType(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  switch (typeof value) {
+    case 'bigint':
+      return `type bigint (${value}n)`;
+    case 'number':
+      return `type number (${Object.is(value, -0) ? '-0' : String(value)})`;
+    case 'boolean':
+      return `type boolean (${value})`;
+    case 'symbol':
+      return `type symbol (${String(value)})`;
+    case 'function':
+      return `function ${value.name}`;
+    case 'object': {
+      const ctor = (value as object).constructor;
+      if (ctor && 'name' in ctor) return `an instance of ${ctor.name}`;
+      return util.inspect(value, { depth: -1 });
+    }
+    case 'string': {
+      const shown = value.length > 28 ? `${value.slice(0, 25)}...` : value;
+      return shown.includes("'") ? `type string (${JSON.stringify(shown)})` : `type string ('${shown}')`;
+    }
+    default:
+      return `type ${typeof value} (${util.inspect(value, { colors: false })})`;
   }
-  let shown = util.inspect(value, { colors: false });
-  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
-  return ` Received type ${typeof value} (${shown})`;
+}
+
+function describe(value: unknown): string {
+  return ` Received ${specificType(value)}`;
 }
 
 export function ERR_INVALID_ARG_TYPE(name: string, expected: string, actual: unknown) {
@@ -95,7 +116,7 @@ export function ERR_OUT_OF_RANGE(name: string, range: string, value: unknown) {
 
 export function ERR_SOCKET_BAD_PORT(name: string, port: unknown, allowZero = true) {
   const op = allowZero ? '>=' : '>';
-  return coded(RangeError, 'ERR_SOCKET_BAD_PORT', `${name} should be ${op} 0 and < 65536. Received ${util.inspect(port)}.`);
+  return coded(RangeError, 'ERR_SOCKET_BAD_PORT', `${name} should be ${op} 0 and < 65536. Received ${specificType(port)}.`);
 }
 
 export function ERR_MISSING_ARGS(...names: string[]) {

@@ -263,8 +263,134 @@ const scenarios = {
   },
 };
 
+/**
+ * A client whose connect an AbortSignal aborts (`abort(socket, controller)`
+ * does it), then a probe connection: the server's log shows whether the
+ * aborted connection ever reached it (it would be accepted before the probe).
+ */
+async function abortedConnect(tr, abort) {
+  const { server, port, logs, accepted, finish } = await setup(tr, {}, (s) => s.resume());
+  const ac = new AbortController();
+  const c = tr.connect(port, { signal: ac.signal });
+  const client = record(c, SOCKET_EVENTS);
+  abort(c, ac);
+  const err = await once(c, 'error');
+  await once(c, 'close');
+  const probe = tr.connect(port);
+  probe.end('probe');
+  await once(probe, 'close');
+  while (accepted.length === 0 || accepted[accepted.length - 1].readableEnded === false) {
+    await once(accepted[accepted.length - 1] ?? server, accepted.length ? 'end' : 'connection');
+  }
+  await finish();
+  return { client, accepted: logs.accepted, server: logs.server, err: [err.name, err.code, err.cause?.name] };
+}
+
+/**
+ * Both ends of one connection in one log, from the moment both are connected
+ * (a client's 'connect' comes a loop turn after the server's 'connection' over
+ * SCIF, where a connect completes once the listener has accepted it). Code
+ * that awaits one end's events and then the other's relies on this order.
+ */
+async function bothEnds(tr, act, { serverOptions = {}, clientOptions = {} } = {}) {
+  const server = tr.net.createServer(serverOptions);
+  await new Promise((r) => tr.listen(server, r));
+  const accepted = once(server, 'connection');
+  const c = tr.connect(server.address().port, clientOptions);
+  await once(c, 'connect');
+  const s = await accepted;
+  const log = [];
+  for (const [who, socket] of [['client', c], ['server', s]]) {
+    for (const name of SOCKET_EVENTS) {
+      socket.on(name, (...args) => {
+        const entry = `${who}:${describe(name, args)}`;
+        if (entry !== log[log.length - 1] || name !== 'data') log.push(entry);
+      });
+    }
+    socket.resume();
+  }
+  const closed = Promise.all([once(c, 'close'), once(s, 'close')]);
+  act(c, s);
+  await closed;
+  await new Promise((r) => server.close(r));
+  return log;
+}
+
+const closes = (log) => log.filter((entry) => entry.includes(':close'));
+
+Object.assign(scenarios, {
+  'both ends: the client ends first'(tr) {
+    return bothEnds(tr, (c) => c.end());
+  },
+
+  'both ends: the server ends first'(tr) {
+    return bothEnds(tr, (c, s) => s.end('bye'));
+  },
+
+  'both ends: the client ends, the server echoes'(tr) {
+    return bothEnds(tr, (c, s) => {
+      s.pipe(s);
+      c.end('ping');
+    });
+  },
+
+  'both ends: half-open, the server answers the client\'s end'(tr) {
+    return bothEnds(tr, (c, s) => {
+      s.on('end', () => s.end('answer'));
+      c.end('question');
+    }, { serverOptions: { allowHalfOpen: true }, clientOptions: { allowHalfOpen: true } });
+  },
+
+  async 'which end closes first: the server ends first'(tr) {
+    return closes(await scenarios['both ends: the server ends first'](tr));
+  },
+
+  async 'which end closes first: the client ends, the server echoes'(tr) {
+    return closes(await scenarios['both ends: the client ends, the server echoes'](tr));
+  },
+
+  'both ends: the client destroys'(tr) {
+    return bothEnds(tr, (c) => c.destroy());
+  },
+
+  'both ends: the server destroys'(tr) {
+    return bothEnds(tr, (c, s) => s.destroy());
+  },
+
+  'both ends: the client resets'(tr) {
+    return bothEnds(tr, (c, s) => {
+      s.on('error', () => {});
+      c.resetAndDestroy();
+    });
+  },
+
+  'a connect aborted at once'(tr) {
+    return abortedConnect(tr, (c, ac) => ac.abort());
+  },
+
+  'a connect aborted on the next tick, while under way'(tr) {
+    return abortedConnect(tr, (c, ac) => process.nextTick(() => ac.abort()));
+  },
+
+  'a connect aborted once connected'(tr) {
+    return abortedConnect(tr, (c, ac) => c.once('connect', () => ac.abort()));
+  },
+});
+
+// Orders that still differ, in the native loop (native/socket_handle.cc): a
+// wake-up serves an endpoint until nothing is left, so bytes (or an end) that
+// a JS callback made a peer in this process send are read in the same pass,
+// where libuv reads them on the next turn; and a connect completes a turn
+// after the accept. Causal order (an end, then the peer's 'end') holds; the
+// interleaving of the two ends' events differs.
+const knownDifferences = {
+  'both ends: the server ends first': 'the client reads the server\'s data and end in the pass that delivered its \'connect\'',
+  'both ends: the client ends, the server echoes': 'the server\'s end of the echo completes before the client reads the echo',
+  'both ends: the server destroys': 'the client reads the end in the pass that delivered its \'connect\', before the server\'s \'close\'',
+};
+
 for (const [name, run] of Object.entries(scenarios)) {
-  t.test(name, async (t) => {
+  t.test(name, { todo: knownDifferences[name] }, async (t) => {
     const tcp = await run(transports.tcp);
     const scif = await run(transports.scif);
     t.same(scif, tcp, 'scif-net shows what node:net shows');

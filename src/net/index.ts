@@ -1,10 +1,29 @@
 // The node:net look-alike, a superset of node:net: SCIF places go over the
 // fabric, everything else (IP addresses, host names, paths) to node:net.
 import tcp from 'node:net';
-import { Server, type ServerOptions } from './server';
-import { normalizeConnectArgs, Socket, type ConnectOptions } from './socket';
+import { Server as ServerClass, type ServerOptions } from './server';
+import { normalizeConnectArgs, Socket as SocketClass, type ConnectOptions } from './socket';
 
-export { Socket, Server };
+type CallableClass<C extends new (...args: any[]) => object> = C & ((...args: ConstructorParameters<C>) => InstanceType<C>);
+
+/**
+ * A class that may also be called without `new`, as node:net's Socket and
+ * Server may (`net.Socket()`, `net.Server(listener)`): it stays the class
+ * for `new`, `instanceof` and `class X extends ...`, and is each instance's
+ * `constructor`.
+ */
+function callableWithoutNew<C extends new (...args: any[]) => object>(cls: C): CallableClass<C> {
+  const callable: CallableClass<C> = new Proxy(cls, {
+    apply: (target, _self, args) => Reflect.construct(target, args, callable),
+  }) as CallableClass<C>;
+  Object.defineProperty(cls.prototype, 'constructor', { value: callable, writable: true, configurable: true });
+  return callable;
+}
+
+export const Socket = callableWithoutNew(SocketClass);
+export type Socket = SocketClass;
+export const Server = callableWithoutNew(ServerClass);
+export type Server = ServerClass;
 export type { ConnectOptions, SocketOptions } from './socket';
 export type { ServerOptions, ListenOptions, AddressInfo } from './server';
 export type { OnReadOption } from './onread';
@@ -32,3 +51,5 @@ export const getDefaultAutoSelectFamily = tcp.getDefaultAutoSelectFamily;
 export const setDefaultAutoSelectFamily = tcp.setDefaultAutoSelectFamily;
 export const getDefaultAutoSelectFamilyAttemptTimeout = tcp.getDefaultAutoSelectFamilyAttemptTimeout;
 export const setDefaultAutoSelectFamilyAttemptTimeout = tcp.setDefaultAutoSelectFamilyAttemptTimeout;
+/** @deprecated node:net's DEP0121: a no-op that warns once (node:net's own, so once between the two). */
+export const _setSimultaneousAccepts: () => void = (tcp as unknown as { _setSimultaneousAccepts: () => void })._setSimultaneousAccepts;

@@ -53,49 +53,62 @@ class ListenHandle {
 
 type Listen = { options: ListenOptions; backlog?: number; cb?: () => void };
 
-/** The SCIF reading of listen()'s arguments, or null when node:net should have them. */
+/** node:net's toNumber: a number >= 0, or false. */
+function toNumber(x: unknown): number | false {
+  const n = Number(x);
+  return n >= 0 ? n : false;
+}
+
+/**
+ * The SCIF reading of listen()'s arguments, or null when node:net should have
+ * them: TCP, a path, a handle or a descriptor, and arguments node:net rejects
+ * (it throws its own errors for those). Read as node:net's listen() reads them.
+ */
 function scifListenArgs(args: unknown[]): Listen | null {
-  const cb = typeof args[args.length - 1] === 'function' ? (args[args.length - 1] as () => void) : undefined;
-  const rest = cb ? args.slice(0, -1) : args;
-  const [first, second, third] = rest;
-  let options: ListenOptions;
-  let backlog: number | undefined;
-  if (first === undefined || first === null) {
-    options = { port: 0 };
-  } else if (typeof first === 'object') {
+  const last = args[args.length - 1];
+  const cb = typeof last === 'function' ? (last as () => void) : undefined;
+  const first = args[0];
+  let options: ListenOptions & { handle?: unknown; _handle?: unknown; fd?: unknown };
+  if (first !== null && typeof first === 'object') {
     options = { ...(first as ListenOptions) };
-    if ('handle' in options || '_handle' in options || 'fd' in options) return null;
-  } else if (typeof first === 'string' && Number.isNaN(Number(first))) {
+    if (options._handle || options.handle || (typeof options.fd === 'number' && options.fd >= 0)) return null;
+  } else if (typeof first === 'string' && toNumber(first) === false) {
     const full = parseAddress(first);
     if (!full) return null;  // a path
     options = { host: formatHost(full.node), port: full.port };
-    backlog = typeof second === 'number' ? second : undefined;
   } else {
     options = { port: first as number };
-    if (typeof second === 'string' || second === null || second === undefined) {
-      if (typeof second === 'string') options.host = second;
-      backlog = typeof third === 'number' ? third : undefined;
-    } else if (typeof second === 'number') {
-      backlog = second;
-    }
+    if (typeof args[1] === 'string') options.host = args[1];
   }
-  if (options.path !== undefined && options.path !== null) {
-    const full = parseAddress(String(options.path));
+  // listen(), listen(cb), listen(null), { port: undefined }: any free port.
+  if (args.length === 0 || typeof first === 'function' || options.port === null ||
+      (options.port === undefined && 'port' in options)) {
+    options.port = 0;
+  }
+  if (typeof options.port !== 'number' && typeof options.port !== 'string') {
+    const full = typeof options.path === 'string' ? parseAddress(options.path) : null;
     if (!full) return null;
     options = { ...options, host: formatHost(full.node), port: full.port, path: undefined };
   }
-  if (options.host === undefined || options.host === null || options.host === '') {
+  const host = options.host;
+  if (host === undefined || host === null || host === '') {
     if (!localhostIsSCIF()) return null;
-  } else if (typeof options.host !== 'string') {
-    throw ERR_INVALID_ARG_TYPE('options.host', 'of type string', options.host);
-  } else if (!parseAddress(options.host) && parseHost(options.host) === null) {
-    return null;  // an IP address or a host name: TCP
+  } else if (typeof host !== 'string' || (!parseAddress(host) && parseHost(host) === null)) {
+    return null;  // an IP address or a host name: TCP (or node:net's error)
   }
-  return { options, backlog: options.backlog ?? backlog, cb };
+  const backlogFromArgs = toNumber(args.length > 1 && args[1]) || toNumber(args.length > 2 && args[2]);
+  return { options, backlog: options.backlog || backlogFromArgs || undefined, cb };
+}
+
+/** node:net's validateAbortSignal. */
+function validateAbortSignal(signal: unknown, name: string): void {
+  if (signal !== undefined && (signal === null || typeof signal !== 'object' || !('aborted' in signal))) {
+    throw ERR_INVALID_ARG_TYPE(name, 'an instance of AbortSignal', signal);
+  }
 }
 
 type ServerFields = {
-  _handle: unknown; _unref: boolean; _connections: number; maxConnections?: number; allowHalfOpen: boolean;
+  _handle: unknown; _unref: boolean; _connectionKey?: string; _connections: number; maxConnections?: number; allowHalfOpen: boolean;
   pauseOnConnect: boolean; highWaterMark?: number;
 };
 
@@ -110,10 +123,11 @@ export function listenOverSCIF(server: tcp.Server, args: unknown[]): boolean {
   if (!parsed) return false;
   const self = server as unknown as ServerFields;
   if (self._handle) return false;  // node:net throws ERR_SERVER_ALREADY_LISTEN
-  const { options, backlog = DEFAULT_BACKLOG, cb } = parsed;
-  const port = validatePort(options.port ?? 0, 'options.port');
-  if (typeof backlog !== 'number') throw ERR_INVALID_ARG_TYPE('options.backlog', 'of type number', backlog);
+  const { options, cb } = parsed;
   if (cb) server.once('listening', cb);
+  validateAbortSignal(options.signal, 'options.signal');
+  const port = validatePort(options.port, 'options.port');
+  const backlog = Number(parsed.backlog || DEFAULT_BACKLOG) | 0;
   if (options.signal) watchSignal(server, options.signal);
 
   let here: number;
@@ -142,6 +156,9 @@ export function listenOverSCIF(server: tcp.Server, args: unknown[]): boolean {
   }
   const handle = new ListenHandle(endpoint, node, bound);
   self._handle = handle;
+  // node:net's addressType:address:port (port as asked); SCIF's addressType
+  // is its family's last character, as node:net's tests derive it.
+  self._connectionKey = `${FAMILY.slice(-1)}:${formatHost(node)}:${port}`;
   endpoint.setOwner(server);
   if (self._unref) endpoint.unref();
   process.nextTick(() => {

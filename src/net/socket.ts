@@ -57,7 +57,17 @@ class ScifState {
   bytesWritten = 0;
   pendingWrite: { cb: Callback; bytes: number } | null = null;
   pendingShutdown: Callback | null = null;
+  /** Bytes of a write waiting for the connection (node:net's _pendingData). */
+  waitingBytes = 0;
   reset = false;
+  /** Whether the endpoint has been asked to connect. */
+  connectAsked = false;
+  /** Whether the endpoint's readStart() is in force. */
+  reading = false;
+  /** ref()/unref(): whether the user lets the socket keep the process alive. */
+  refWanted = true;
+  /** Whether the endpoint is ref()'d now (a new one is). */
+  referenced = true;
   onread: OnRead | null = null;
 }
 
@@ -108,7 +118,8 @@ export function resolveTarget(options: ConnectOptions): Target {
       throw ERR_INVALID_ARG_VALUE('options.host', host, "is not a SCIF host ('scif:N', 'host', 'micK' or 'localhost')");
     }
   }
-  if (port === undefined || port === null) throw ERR_MISSING_ARGS('options', 'port', 'path');
+  // As node:net: no port is a missing argument, a null one a bad type.
+  if (port === undefined) throw ERR_MISSING_ARGS('options', 'port', 'path');
   if (typeof port !== 'number' && typeof port !== 'string') {
     throw ERR_INVALID_ARG_TYPE('options.port', 'one of type number or string', port);
   }
@@ -120,6 +131,24 @@ function toBuffer(chunk: unknown, encoding?: string): Uint8Array {
   return chunk as Uint8Array;
 }
 
+function byteLength(chunk: unknown, encoding?: string): number {
+  return typeof chunk === 'string' ? Buffer.byteLength(chunk, (encoding as BufferEncoding) || 'utf8') : (chunk as Uint8Array).byteLength;
+}
+
+/** The bytes of what _writeGeneric was given. */
+function chunkBytes(writev: boolean, data: unknown, encoding: string): number {
+  if (!writev) return byteLength(data, encoding);
+  let bytes = 0;
+  for (const c of data as Array<{ chunk: unknown; encoding: string }>) bytes += byteLength(c.chunk, c.encoding);
+  return bytes;
+}
+
+function withoutScifOptions(options: SocketOptions): tcp.SocketConstructorOpts {
+  if (!('scifHandle' in options) && !('pauseOnCreate' in options)) return options;
+  const { scifHandle, pauseOnCreate, ...rest } = options;
+  return rest;
+}
+
 const base = tcp.Socket.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
 
 export class Socket extends tcp.Socket {
@@ -128,20 +157,23 @@ export class Socket extends tcp.Socket {
   declare connecting: boolean;
   declare _unrefTimer: () => void;
 
-  constructor(options: SocketOptions = {}) {
-    if (options === null || typeof options !== 'object') throw ERR_INVALID_ARG_TYPE('options', 'of type object', options);
-    const { scifHandle, pauseOnCreate, ...rest } = options;
-    super(rest);
-    if (scifHandle) {
+  // What node:net's takes (a number is a descriptor, its legacy form), with
+  // our own options for accepted sockets.
+  constructor(options?: SocketOptions | number) {
+    const own = options !== null && typeof options === 'object' ? options : null;
+    super((own ? withoutScifOptions(own) : options) as tcp.SocketConstructorOpts);
+    if (own?.scifHandle) {
+      const scifHandle = own.scifHandle;
       const state = this.scif();
       state.handle = scifHandle;
-      state.onread = OnRead.from(options.onread);
+      state.onread = OnRead.from(own.onread);
       setPeer(this, scifHandle);
       scifHandle.setOwner(this);
-      if (options.readable !== false) {
-        if (pauseOnCreate) this.pause();
+      if (own.readable !== false) {
+        if (own.pauseOnCreate) this.pause();
         else this.read(0);
       }
+      updateLiveness(this, state);
     }
   }
 
@@ -171,13 +203,15 @@ export class Socket extends tcp.Socket {
     this.connecting = true;
     this._unrefTimer();
     const handle = new binding.SocketHandle();
-    let err = handle.open();
+    const err = handle.open();
     if (err === 0) {
       state.handle = handle;
       handle.setOwner(this);
-      err = handle.connect(target.node, target.port);
-    }
-    if (err !== 0) {
+      // As node:net asks for a connection a tick later (for an IP address;
+      // later still for a host name), a socket destroyed or aborted at once
+      // never reaches its peer.
+      process.nextTick(() => startConnect(this, state));
+    } else {
       const ex = exceptionWithHostPort(err, 'connect', formatHost(target.node), target.port);
       process.nextTick(() => this.destroy(ex));
     }
@@ -194,7 +228,8 @@ export class Socket extends tcp.Socket {
   override ref(): this {
     const state = this[kScif];
     if (!state) return base.ref.call(this) as this;
-    state.handle?.ref();
+    state.refWanted = true;
+    updateLiveness(this, state);
     return this;
   }
 
@@ -202,7 +237,8 @@ export class Socket extends tcp.Socket {
     const state = this[kScif];
     // Before any connect node:net's unref() waits for 'connect', which suits us too.
     if (!state) return base.unref.call(this) as this;
-    state.handle?.unref();
+    state.refWanted = false;
+    updateLiveness(this, state);
     return this;
   }
 
@@ -223,7 +259,10 @@ export class Socket extends tcp.Socket {
 
   override pause(): this {
     const state = this[kScif];
-    if (state?.onread && state.handle) state.handle.readStop();
+    if (state?.onread && !this.connecting && state.handle) {
+      state.onread.reading = false;
+      readStop(this, state);
+    }
     return super.pause();
   }
 
@@ -231,6 +270,13 @@ export class Socket extends tcp.Socket {
     const state = this[kScif];
     if (state?.onread && !this.connecting && state.handle) startReading(this, state);
     return super.resume();
+  }
+
+  // As node:net's: with onread, read() starts reading again.
+  override read(size?: number): any {
+    const state = this[kScif];
+    if (state?.onread && !state.onread.reading && !this.connecting && state.handle) startReading(this, state);
+    return super.read(size);
   }
 
   override _read(size: number): void {
@@ -252,9 +298,15 @@ export class Socket extends tcp.Socket {
     }
     if (this.connecting) {
       // Writes wait for the connection; the Writable queues the ones after.
-      const onClose = () => cb(ERR_SOCKET_CLOSED_BEFORE_CONNECTION());
+      // Until then bytesWritten counts this one, as node:net's does.
+      state.waitingBytes = chunkBytes(writev, data, encoding);
+      const onClose = () => {
+        state.waitingBytes = 0;
+        cb(ERR_SOCKET_CLOSED_BEFORE_CONNECTION());
+      };
       this.once('connect', () => {
         this.off('close', onClose);
+        state.waitingBytes = 0;
         this._writeGeneric(writev, data, encoding, cb);
       });
       this.once('close', onClose);
@@ -279,6 +331,7 @@ export class Socket extends tcp.Socket {
       cb();
     } else {
       state.pendingWrite = { cb, bytes };
+      updateLiveness(this, state);
     }
   }
 
@@ -298,9 +351,19 @@ export class Socket extends tcp.Socket {
       return;
     }
     const status = h.shutdown();
-    if (status === 0 || status === ENOTCONN) cb();
-    else if (status === 1) state.pendingShutdown = cb;
-    else cb(errnoException(status, 'shutdown'));
+    if (status === 0 || status === ENOTCONN) {
+      cb();
+    } else if (status === 1) {
+      state.pendingShutdown = cb;
+      updateLiveness(this, state);
+      // Nothing left queued: the FIN is in the ring already. Reported as
+      // libuv reports a shutdown, right after this turn's poll phase; the
+      // hook would come a turn later, after a peer in this process has read
+      // the FIN and closed (so the ends would close in another order).
+      if (h.writeQueueSize === 0) setImmediate(() => shutdownDone(this, state, cb, 0));
+    } else {
+      cb(errnoException(status, 'shutdown'));
+    }
   }
 
   override _destroy(err: Error | null, cb: Callback): void {
@@ -309,6 +372,7 @@ export class Socket extends tcp.Socket {
       base._destroy.call(this, err, cb);
       return;
     }
+    const midConnect = this.connecting && state.connectAsked;
     this.connecting = false;
     this.setTimeout(0);
     const h = state.handle;
@@ -317,7 +381,12 @@ export class Socket extends tcp.Socket {
     if (h) {
       // Closing lets go of us: no hook is called after this.
       const emitClose = () => this.emit('close', hadError);
-      if (!h.close(state.reset, emitClose)) setImmediate(emitClose);
+      if (midConnect) {
+        abandonConnect(h);
+        setImmediate(emitClose);
+      } else if (!h.close(state.reset, emitClose)) {
+        setImmediate(emitClose);
+      }
       // As node:net does: what was in flight completes quietly once destroyed.
       const pending = state.pendingWrite;
       const shutdown = state.pendingShutdown;
@@ -356,12 +425,9 @@ scifAccessor('pending', function (state) {
 scifAccessor('bytesRead', (state) => state.bytesRead);
 scifAccessor('bytesWritten', function (state) {
   // What reached the fabric, plus what is still queued, as node:net counts.
-  let queued = state.pendingWrite?.bytes ?? 0;
+  let queued = (state.pendingWrite?.bytes ?? 0) + state.waitingBytes;
   const buffered = (this as unknown as { writableBuffer?: Array<{ chunk: unknown; encoding: string }> }).writableBuffer;
-  for (const entry of buffered ?? []) {
-    const c = entry.chunk;
-    queued += typeof c === 'string' ? Buffer.byteLength(c, entry.encoding as BufferEncoding) : (c as Uint8Array).byteLength;
-  }
+  for (const entry of buffered ?? []) queued += byteLength(entry.chunk, entry.encoding);
   return state.bytesWritten + queued;
 });
 scifAccessor('bufferSize', function (state) {
@@ -371,6 +437,11 @@ scifAccessor('bufferSize', function (state) {
 // The handle's hooks (native/socket_handle.h), called with the socket as `this`.
 const hooks: Omit<SocketHooks<Socket>, 'onconnection'> = {
   onconnect(status) {
+    if (abandoned.has(this)) {
+      abandoned.delete(this);
+      (this as unknown as { handle: NativeSocketHandle }).handle.close(false);
+      return;
+    }
     const state = this[kScif];
     if (!state) return;
     const target = state.target!;
@@ -384,7 +455,7 @@ const hooks: Omit<SocketHooks<Socket>, 'onconnection'> = {
     this.emit('connect');
     this.emit('ready');
     if (this.readable && !this.isPaused()) this.read(0);
-    if (state.onread && !this.isPaused()) startReading(this, state);
+    updateLiveness(this, state);
   },
 
   onread(nread, buffer, offset = 0) {
@@ -396,12 +467,15 @@ const hooks: Omit<SocketHooks<Socket>, 'onconnection'> = {
       state.bytesRead += nread;
       const chunk = offset === 0 && nread === buffer!.length ? buffer! : buffer!.subarray(offset, offset + nread);
       const more = state.onread ? state.onread.deliver(this, chunk) : this.push(chunk);
-      if (!more) h.readStop();
+      if (!more) readStop(this, state);
       return;
     }
     if (nread === binding.UV_EOF) {
-      this.push(null);
-      this.read(0);
+      state.reading = false;  // the endpoint reads no more
+      updateLiveness(this, state);
+      // With onread, the end waits for the bytes the callback has not had yet.
+      if (state.onread && (state.onread.hasPending() || !state.onread.reading)) state.onread.endWaiting = true;
+      else endOfStream(this, state);
       return;
     }
     this.destroy(errnoException(nread, 'read'));
@@ -412,6 +486,7 @@ const hooks: Omit<SocketHooks<Socket>, 'onconnection'> = {
     const pending = state?.pendingWrite;
     if (!state || !pending) return;
     state.pendingWrite = null;
+    updateLiveness(this, state);
     if (status < 0) {
       pending.cb(errnoException(status, 'write'));
     } else {
@@ -423,13 +498,44 @@ const hooks: Omit<SocketHooks<Socket>, 'onconnection'> = {
 
   onshutdown(status) {
     const state = this[kScif];
-    const cb = state?.pendingShutdown;
-    if (!state || !cb) return;
-    state.pendingShutdown = null;
-    cb(status < 0 ? errnoException(status, 'shutdown') : null);
+    if (!state) return;
+    if (state.pendingShutdown) shutdownDone(this, state, state.pendingShutdown, status);
+    else if (status < 0 && !this.destroyed) this.destroy(errnoException(status, 'shutdown'));  // reported done too soon
   },
 };
 binding.SocketHandle.linkHooks<Socket>(hooks);
+
+function shutdownDone(socket: Socket, state: ScifState, cb: Callback, status: number): void {
+  if (state.pendingShutdown !== cb) return;
+  state.pendingShutdown = null;
+  updateLiveness(socket, state);
+  cb(status < 0 ? errnoException(status, 'shutdown') : null);
+}
+
+function startConnect(socket: Socket, state: ScifState): void {
+  if (socket[kScif] !== state || !state.handle || !socket.connecting) return;
+  const { node, port } = state.target!;
+  state.connectAsked = true;
+  const err = state.handle.connect(node, port);
+  if (err !== 0) socket.destroy(exceptionWithHostPort(err, 'connect', formatHost(node), port));
+}
+
+/** Owners of the endpoints of sockets destroyed while they connected. */
+const abandoned = new WeakSet<object>();
+
+/**
+ * A socket destroyed while its connection is under way: a TCP socket closed
+ * mid-connect sends its peer, which may have accepted it already, a FIN; so
+ * its endpoint is closed gracefully once the connect is through (or has
+ * failed), and the peer reads an orderly end rather than a reset. It keeps
+ * no process alive meanwhile, as node:net's closed handle does not.
+ */
+function abandonConnect(handle: NativeSocketHandle): void {
+  const owner = { handle };
+  abandoned.add(owner);
+  handle.setOwner(owner);
+  handle.unref();
+}
 
 /** node:net's _peername, from what the handle knows of its peer. */
 function setPeer(socket: Socket, handle: NativeSocketHandle): void {
@@ -438,9 +544,74 @@ function setPeer(socket: Socket, handle: NativeSocketHandle): void {
 
 function startReading(socket: Socket, state: ScifState): void {
   if (!state.handle) return;
-  // Bytes an onread callback did not take last time come first.
-  if (state.onread?.hasPending() && !state.onread.deliver(socket, null)) return;
-  state.handle.readStart();
+  const onread = state.onread;
+  if (onread) {
+    if (onread.ended) return;
+    onread.reading = true;
+    if (onread.hasPending() || onread.endWaiting) {
+      flushOnRead(socket, state);
+      return;
+    }
+  }
+  readStart(socket, state);
+}
+
+/**
+ * Bytes an onread callback did not take last time, then the end if it came,
+ * handed over a turn of the loop later, as node:net's reads come after
+ * readStart(): not inside the resume() that asked for them.
+ */
+function flushOnRead(socket: Socket, state: ScifState): void {
+  const onread = state.onread!;
+  if (onread.flushing) return;
+  onread.flushing = true;
+  setImmediate(() => {
+    onread.flushing = false;
+    if (!state.handle || !onread.reading) return;
+    if (onread.hasPending() && !onread.deliver(socket, null)) return;
+    if (onread.endWaiting) endOfStream(socket, state);
+    else readStart(socket, state);
+  });
+}
+
+function readStart(socket: Socket, state: ScifState): void {
+  state.reading = true;
+  state.handle?.readStart();
+  updateLiveness(socket, state);
+}
+
+function readStop(socket: Socket, state: ScifState): void {
+  state.reading = false;
+  state.handle?.readStop();
+  updateLiveness(socket, state);
+}
+
+/**
+ * Whether the endpoint keeps the process alive: as a libuv stream handle
+ * does, only while it has something to do (connecting, reading, a write or a
+ * shutdown under way), and only if the user has not unref()'d it. A
+ * connected socket that is paused and idle lets the process exit, as
+ * node:net's does.
+ */
+function updateLiveness(socket: Socket, state: ScifState): void {
+  const h = state.handle;
+  if (!h) return;
+  const busy = socket.connecting || state.reading || state.pendingWrite !== null || state.pendingShutdown !== null;
+  const referenced = state.refWanted && busy;
+  if (referenced === state.referenced) return;
+  state.referenced = referenced;
+  if (referenced) h.ref();
+  else h.unref();
+}
+
+/** The peer ended: node:net's push(null) and read(0). */
+function endOfStream(socket: Socket, state: ScifState): void {
+  if (state.onread) {
+    state.onread.ended = true;
+    state.onread.reading = false;
+  }
+  socket.push(null);
+  socket.read(0);
 }
 
 installTlsCompat((socket): socket is Socket => socket instanceof Socket && socket[kScif] !== null);
