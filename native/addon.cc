@@ -55,17 +55,17 @@ Napi::Value SelfNode(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value FabricPath(const Napi::CallbackInfo& info) {
-  const ScifApi* api = Api();
-  if (!api) return Fail(info.Env(), ENXIO);
-  if (!api->fabric_path) return Fail(info.Env(), ENOSYS);
+  if (!Api()) return Fail(info.Env(), ENXIO);
+  const ScifApi* api = FabricControl();
+  if (!api || !api->fabric_path) return Fail(info.Env(), ENOSYS);
   const char* path = api->fabric_path();
   return path ? Napi::String::New(info.Env(), path) : Fail(info.Env());
 }
 
 Napi::Value SetNodeOnline(const Napi::CallbackInfo& info) {
-  const ScifApi* api = Api();
-  if (!api) return Fail(info.Env(), ENXIO);
-  if (!api->set_node_online) return Fail(info.Env(), ENOSYS);
+  if (!Api()) return Fail(info.Env(), ENXIO);
+  const ScifApi* api = FabricControl();
+  if (!api || !api->set_node_online) return Fail(info.Env(), ENOSYS);
   uint32_t node = info[0].As<Napi::Number>().Uint32Value();
   bool online = info[1].ToBoolean().Value();
   if (node > 0xffff) return Fail(info.Env(), EINVAL);

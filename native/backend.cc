@@ -2,6 +2,7 @@
 #include "backend.h"
 
 #include <dlfcn.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -49,7 +50,21 @@ ScifApi Virtual() {
   return api;
 }
 
+// The SCIF device node, if the machine has one. SCIF_NET_DEVICES (paths
+// separated by ':') replaces the list, for tests of the choice.
 const char* Device() {
+  static std::string found;
+  const char* list = getenv("SCIF_NET_DEVICES");
+  if (list) {
+    std::string rest = list;
+    while (!rest.empty()) {
+      size_t colon = rest.find(':');
+      std::string d = rest.substr(0, colon);
+      rest = colon == std::string::npos ? "" : rest.substr(colon + 1);
+      if (!d.empty() && access(d.c_str(), F_OK) == 0) return (found = d).c_str();
+    }
+    return nullptr;
+  }
   for (const char* d : kDevices)
     if (access(d, F_OK) == 0) return d;
   return nullptr;
@@ -113,6 +128,63 @@ bool Hardware(const std::string& library, ScifApi* api, std::string* why) {
   return true;
 }
 
+// SCIF_NET_SLOW_CALLS=accept=MS,close=MS,register=MS: those calls take that
+// much longer, as a driver's do when they wait for a peer node (its grant,
+// its disconnect acknowledgement, pinned pages announced). For tests that
+// check nothing of the kind runs on the event loop's thread.
+struct SlowCalls {
+  int accept_ms = 0, close_ms = 0, register_ms = 0;
+  int (*accept)(scif_epd_t, struct scif_portID*, scif_epd_t*, int) = nullptr;
+  int (*close)(scif_epd_t) = nullptr;
+  off_t (*register_)(scif_epd_t, void*, size_t, off_t, int, int) = nullptr;
+};
+SlowCalls slow;
+
+void Pause(int ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+  }
+}
+
+void SlowDown(ScifApi* api) {
+  const char* spec = getenv("SCIF_NET_SLOW_CALLS");
+  if (!spec || !*spec) return;
+  std::string rest = spec;
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    std::string item = rest.substr(0, comma);
+    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+    size_t eq = item.find('=');
+    if (eq == std::string::npos) continue;
+    int ms = atoi(item.c_str() + eq + 1);
+    std::string name = item.substr(0, eq);
+    if (name == "accept") slow.accept_ms = ms;
+    if (name == "close") slow.close_ms = ms;
+    if (name == "register") slow.register_ms = ms;
+  }
+  if (slow.accept_ms > 0) {
+    slow.accept = api->accept;
+    api->accept = [](scif_epd_t epd, struct scif_portID* peer, scif_epd_t* nepd, int flags) {
+      Pause(slow.accept_ms);
+      return slow.accept(epd, peer, nepd, flags);
+    };
+  }
+  if (slow.close_ms > 0) {
+    slow.close = api->close;
+    api->close = [](scif_epd_t epd) {
+      Pause(slow.close_ms);
+      return slow.close(epd);
+    };
+  }
+  if (slow.register_ms > 0) {
+    slow.register_ = api->register_;
+    api->register_ = [](scif_epd_t epd, void* addr, size_t len, off_t off, int prot, int flags) {
+      Pause(slow.register_ms);
+      return slow.register_(epd, addr, len, off, prot, flags);
+    };
+  }
+}
+
 struct Choice {
   ScifApi api;
   bool ok = false;
@@ -140,14 +212,19 @@ Choice Choose() {
     }
   } else if (mode == "auto") {
     std::string why;
-    if (device && Hardware(library, &c.api, &why)) {
-      c.api.note = std::string("auto: found ") + device;
-    } else {
+    if (!device) {
       c.api = Virtual();
-      c.api.note = device ? "auto: " + std::string(device) + " is there but " + why
-                          : "auto: no SCIF device, using the virtual fabric";
+      c.api.note = "auto: no SCIF device, using the virtual fabric";
+      c.ok = true;
+    } else if (Hardware(library, &c.api, &why)) {
+      c.api.note = std::string("auto: found ") + device;
+      c.ok = true;
+    } else {
+      // A driver is there: quietly using the virtual fabric instead would
+      // leave the cards unused and every peer on them unreachable.
+      c.why = "SCIF_NET_BACKEND=auto: the SCIF device " + std::string(device) + " is there but " + why +
+              "; install MPSS's libscif, or set SCIF_NET_BACKEND=virtual to use the virtual fabric";
     }
-    c.ok = true;
   } else {
     c.why = "SCIF_NET_BACKEND=" + mode + " is not one of auto, hw, virtual";
   }
@@ -156,10 +233,21 @@ Choice Choose() {
 
 }  // namespace
 
+const ScifApi* FabricControl() {
+  const ScifApi* api = Scif();
+  if (api && api->set_node_online) return api;
+  if (!api || api->name != "hw" || !getenv("SCIF_NET_FABRIC")) return nullptr;
+  static const ScifApi fabric = Virtual();
+  return &fabric;
+}
+
 const ScifApi* Scif(std::string* why) {
   static std::once_flag once;
   static Choice* choice;
-  std::call_once(once, [] { choice = new Choice(Choose()); });
+  std::call_once(once, [] {
+    choice = new Choice(Choose());
+    if (choice->ok) SlowDown(&choice->api);
+  });
   if (!choice->ok) {
     if (why) *why = choice->why;
     return nullptr;

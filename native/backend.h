@@ -70,6 +70,13 @@ struct ScifApi {
 // cannot be had, with *why saying what was looked for.
 const ScifApi* Scif(std::string* why = nullptr);
 
+// Where the fabric's own calls (its directory, taking nodes down: a test
+// harness's card reset) are: the backend in use if it has them, else - for a
+// libscif without them, such as the MPSS-strict build, on a virtual fabric
+// that SCIF_NET_FABRIC names - the fabric linked into the addon, which works
+// on the same directory. Null on hardware.
+const ScifApi* FabricControl();
+
 }  // namespace scifnet
 
 #endif

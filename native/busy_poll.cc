@@ -44,7 +44,7 @@ BusyPoll* BusyPoll::For(Napi::Env env, const ScifApi* api) {
   if (data->busy || data->busy_off) return data->busy;
   uint64_t budget = BudgetNs();
   uv_loop_t* loop = nullptr;
-  if (budget == 0 || !api || !api->rx_ready || napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) {
+  if (budget == 0 || !api || napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) {
     data->busy_off = true;
     return nullptr;
   }

@@ -6,7 +6,8 @@
 // in a VM, a halted vCPU). So when the loop is about to sleep and some
 // endpoint is in a conversation (it wrote, then received), a prepare handle looks at those endpoints'
 // rings for up to SCIF_NET_BUSY_POLL microseconds (default 50, 0: never),
-// without a system call per look (scif_net_rx_ready), and serves one that
+// without a system call per look (scif_net_rx_ready; with MPSS's libscif,
+// scif_poll() with no timeout), and serves one that
 // turns ready at once. While it looks, their waiting flags are down, so the
 // peers' sends ring no doorbells (a system call on each side saved) either.
 // Nothing arriving in that time cools every endpoint: the flags go up again

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <poll.h>
 
+#include <algorithm>
+
 #include "addon.h"
 #include "backend.h"
 #include "napi_args.h"
@@ -18,6 +20,8 @@ using napi_args::Errno;
 
 // The libuv handles outlive the endpoint when it is destroyed first (libuv
 // closes asynchronously): owner is cleared then, and the last close frees this.
+// The descriptor's close, when it goes to the threadpool, counts as one
+// more thing open: on_closed waits for it too.
 struct LoopEndpoint::LoopHandles {
   uv_poll_t poll;
   uv_idle_t idle;
@@ -25,13 +29,28 @@ struct LoopEndpoint::LoopHandles {
   napi_env env;
   Napi::FunctionReference on_closed;
   bool poll_init = false;
-  int open = 0;  // handles initialised and not yet closed
+  int open = 0;  // handles (and a descriptor) not yet closed
+};
+
+// scif_accept() until nothing waits (or the quota is met), on the threadpool.
+struct LoopEndpoint::AcceptBatch {
+  napi_async_work work = nullptr;
+  LoopEndpoint* ep;
+  const ScifApi* api;
+  scif_epd_t listener;
+  int quota;
+  int count = 0;
+  int err = 0;
+  scif_epd_t epd[kCallsPerRound];
+  scif_portID peer[kCallsPerRound];
 };
 
 LoopEndpoint::~LoopEndpoint() {
   // Only reached once JS dropped an endpoint that is closed or never opened
-  // (an open one holds itself alive), or at the environment's teardown.
-  CloseLoop(nullptr);
+  // (an open one holds itself alive, and so does a batch of accepts), or at
+  // the environment's teardown: close what is left here.
+  finalizing_ = true;
+  CloseLoop(nullptr, false);
   if (epd_ >= 0 && api_) api_->close(epd_);
   if (async_) napi_async_destroy(env_, async_);
 }
@@ -39,6 +58,12 @@ LoopEndpoint::~LoopEndpoint() {
 bool LoopEndpoint::Usable() const {
   return state_ == State::kOpen || state_ == State::kListening || state_ == State::kConnecting ||
          state_ == State::kConnected;
+}
+
+short LoopEndpoint::Wanted() const {
+  short want = Want();
+  if (state_ == State::kListening && accept_batch_) want &= ~POLLIN;
+  return want;
 }
 
 void LoopEndpoint::SetState(State s) {
@@ -127,30 +152,76 @@ int LoopEndpoint::InitLoop() {
   return 0;
 }
 
-bool LoopEndpoint::CloseLoop(napi_value on_closed) {
+bool LoopEndpoint::CloseLoop(napi_value on_closed, bool with_descriptor) {
   if (!loop_) return false;
   LoopHandles* h = loop_;
   loop_ = nullptr;
   watching_ = false;
   h->owner = nullptr;
   if (on_closed) h->on_closed = Napi::Persistent(Napi::Function(env_, on_closed));
-  auto done = [](uv_handle_t* handle) {
-    auto* lh = static_cast<LoopHandles*>(handle->data);
-    if (--lh->open > 0) return;
-    if (!lh->on_closed.IsEmpty()) {
-      Napi::Env env(lh->env);
-      Napi::HandleScope scope(env);
-      if (JsAlive(env)) CallFromLoop(env, nullptr, env.Global(), lh->on_closed.Value(), {});
-    }
-    delete lh;
-  };
+  auto done = [](uv_handle_t* handle) { ReleaseHandles(static_cast<LoopHandles*>(handle->data)); };
   uv_idle_stop(&h->idle);
   uv_close(reinterpret_cast<uv_handle_t*>(&h->idle), done);
   if (h->poll_init) {
     uv_poll_stop(&h->poll);
     uv_close(reinterpret_cast<uv_handle_t*>(&h->poll), done);
   }
+  if (with_descriptor && epd_ >= 0 && !finalizing_) {
+    h->open++;
+    if (accept_batch_) {
+      close_after_accept_ = h;  // AcceptDone() closes it
+    } else {
+      CloseOnThreadpool(env_, api_, epd_, h);
+      epd_ = -1;
+    }
+  }
   return on_closed != nullptr;
+}
+
+// One of the things the handles wait for is closed; the last one calls
+// on_closed and frees them.
+void LoopEndpoint::ReleaseHandles(LoopHandles* h) {
+  if (!h || --h->open > 0) return;
+  if (!h->on_closed.IsEmpty()) {
+    Napi::Env env(h->env);
+    Napi::HandleScope scope(env);
+    if (JsAlive(env)) CallFromLoop(env, nullptr, env.Global(), h->on_closed.Value(), {});
+  }
+  delete h;
+}
+
+// scif_close(epd) on the threadpool, then ReleaseHandles(then) on the loop;
+// here at once if no work can be queued.
+void LoopEndpoint::CloseOnThreadpool(napi_env env, const ScifApi* api, scif_epd_t epd, LoopHandles* then) {
+  struct Job {
+    const ScifApi* api;
+    scif_epd_t epd;
+    LoopHandles* then;
+    napi_async_work work = nullptr;
+  };
+  auto* job = new Job{api, epd, then};
+  napi_value name;
+  bool queued = napi_create_string_utf8(env, "SCIF_CLOSE", NAPI_AUTO_LENGTH, &name) == napi_ok &&
+                napi_create_async_work(
+                    env, nullptr, name,
+                    [](napi_env, void* data) {
+                      auto* j = static_cast<Job*>(data);
+                      j->api->close(j->epd);
+                    },
+                    [](napi_env e, napi_status, void* data) {
+                      auto* j = static_cast<Job*>(data);
+                      napi_delete_async_work(e, j->work);
+                      ReleaseHandles(j->then);
+                      delete j;
+                    },
+                    job, &job->work) == napi_ok &&
+                napi_queue_async_work(env, job->work) == napi_ok;
+  if (queued) return;
+  if (job->work) napi_delete_async_work(env, job->work);
+  FailedButAlive(env);
+  api->close(epd);
+  ReleaseHandles(then);
+  delete job;
 }
 
 // Watches the descriptor for what Want() says, or stops when that is nothing:
@@ -161,7 +232,7 @@ bool LoopEndpoint::CloseLoop(napi_value on_closed) {
 // different wait queues by state, and epoll only asks it when the
 // descriptor is added: after a state change the handle is started afresh.
 int LoopEndpoint::Watch() {
-  short want = Usable() ? Want() : 0;
+  short want = Usable() ? Wanted() : 0;
   if (!loop_ || want == 0) {
     Unwatch();
     return 0;
@@ -230,7 +301,7 @@ void LoopEndpoint::Service() {
   for (int round = 0; round < kRoundsPerTurn; round++) {
     if (!Usable() || !JsAlive(env_)) return;
     if (ReportWaiting()) continue;
-    short want = Want();
+    short want = Wanted();
     if (want == 0) {
       Unwatch();
       return;
@@ -256,7 +327,7 @@ void LoopEndpoint::Service() {
 bool LoopEndpoint::DispatchState(short revents) {
   switch (state_) {
     case State::kListening:
-      return (revents & POLLIN) && AcceptSome();
+      return (revents & POLLIN) && StartAccept();
     case State::kConnecting:
       return (revents & (POLLOUT | POLLERR | POLLHUP)) && FinishConnect();
     case State::kConnected:
@@ -270,24 +341,80 @@ bool LoopEndpoint::DispatchState(short revents) {
   return false;
 }
 
-bool LoopEndpoint::AcceptSome() {
-  bool acted = false;
-  for (int i = 0; i < kCallsPerRound && state_ == State::kListening && (Want() & POLLIN) && JsAlive(env_);
-       i++) {
-    scif_portID peer;
-    scif_epd_t nepd;
-    if (api_->accept(epd_, &peer, &nepd, 0) < 0) {
-      if (errno == EAGAIN) return acted;
-      Accepted(Errno(), nullptr);
-      return true;
+// Hands the accepting to the threadpool; false (nothing more to do here this
+// turn: the listener is not watched for requests until the batch is back).
+bool LoopEndpoint::StartAccept() {
+  int quota = std::min(AcceptsWanted(), kCallsPerRound);
+  if (accept_batch_ || quota <= 0) return false;
+  auto* b = new AcceptBatch();
+  b->ep = this;
+  b->api = api_;
+  b->listener = epd_;
+  b->quota = quota;
+  napi_value name;
+  bool queued =
+      napi_create_string_utf8(env_, "SCIF_ACCEPT", NAPI_AUTO_LENGTH, &name) == napi_ok &&
+      napi_create_async_work(
+          env_, nullptr, name,
+          [](napi_env, void* data) {
+            auto* batch = static_cast<AcceptBatch*>(data);
+            while (batch->count < batch->quota) {
+              int i = batch->count;
+              if (batch->api->accept(batch->listener, &batch->peer[i], &batch->epd[i], 0) < 0) {
+                if (errno != EAGAIN) batch->err = Errno();
+                return;
+              }
+              // A driver's accepted descriptors are inheritable; ours are not.
+              int fd = scif_get_fd(batch->epd[i]);
+              int flags = fcntl(fd, F_GETFD);
+              if (flags >= 0) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+              batch->count++;
+            }
+          },
+          [](napi_env, napi_status status, void* data) {
+            auto* batch = static_cast<AcceptBatch*>(data);
+            batch->ep->AcceptDone(batch, status == napi_ok);
+          },
+          b, &b->work) == napi_ok &&
+      napi_queue_async_work(env_, b->work) == napi_ok;
+  if (!queued) {
+    if (b->work) napi_delete_async_work(env_, b->work);
+    delete b;
+    FailedButAlive(env_);
+    Accepted(-ENOMEM, nullptr);
+    return false;
+  }
+  accept_batch_ = b;
+  KeepAlive(true);  // for the batch: it comes back to us
+  return false;
+}
+
+// The batch is back: every endpoint it accepted becomes a JS object, or is
+// closed if the listener went meanwhile.
+void LoopEndpoint::AcceptDone(AcceptBatch* b, bool ran) {
+  accept_batch_ = nullptr;
+  napi_delete_async_work(env_, b->work);
+  bool listening = ran && state_ == State::kListening && JsAlive(env_);
+  for (int i = 0; i < b->count; i++) {
+    if (!listening || state_ != State::kListening) {
+      CloseOnThreadpool(env_, api_, b->epd[i], nullptr);
+      continue;
     }
-    acted = true;
     Napi::HandleScope scope(Napi::Env{env_});
     int status = 0;
-    napi_value child = Adopt(nepd, peer, &status);
+    napi_value child = Adopt(b->epd[i], b->peer[i], &status);
     Accepted(status, child);
   }
-  return acted;
+  if (listening && b->err && state_ == State::kListening) Accepted(b->err, nullptr);
+  delete b;
+  if (close_after_accept_) {
+    CloseOnThreadpool(env_, api_, epd_, close_after_accept_);
+    close_after_accept_ = nullptr;
+    epd_ = -1;
+  }
+  WorkDrained();
+  if (Usable()) Schedule();  // more may wait: look again
+  KeepAlive(false);
 }
 
 // The endpoint scif_accept() made, as a JS object of our class; null with
@@ -305,7 +432,7 @@ napi_value LoopEndpoint::Adopt(scif_epd_t epd, scif_portID peer, int* status) {
     if (err) child->epd_ = -1;
   }
   if (err) {
-    api_->close(epd);
+    CloseOnThreadpool(env_, api_, epd, nullptr);
     *status = err;
     return nullptr;
   }

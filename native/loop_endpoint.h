@@ -9,6 +9,11 @@
 // that cannot wait for the descriptor (a resumed reader, a result to report,
 // a budget used up) is picked up by an idle handle on the next turn.
 //
+// Nothing that waits for the other node runs on the loop thread: on a SCIF
+// driver scif_accept waits for the peer's grant and scif_close for its
+// acknowledgement, so both run on the libuv threadpool (the raw API's RMA,
+// registration and fences too: scif_op.h).
+//
 // Verbs return 0 or a negative errno. An open endpoint holds its JS object
 // alive (KeepAlive) until it is closed.
 #ifndef SCIF_NET_LOOP_ENDPOINT_H
@@ -42,6 +47,10 @@ class LoopEndpoint {
   // reason). 64 KiB reads make that up to 16 MiB of a stream per turn.
   static constexpr int kRoundsPerTurn = 8;
   static constexpr int kCallsPerRound = 32;
+  // The most one scif_send() is asked to move: the driver's endpoint queue
+  // (SCIF_ENDPT_QP_SIZE, 4 KiB) holds 4095 bytes, and it copies the whole
+  // request into the kernel on every call, however little of it fits.
+  static constexpr size_t kMaxSend = 4095;
 
   // Asks the fabric what changed and acts on it until nothing is left (the
   // wake-ups that bring us back are armed then) or the budget is spent.
@@ -80,6 +89,11 @@ class LoopEndpoint {
   // A new, unopened instance of the same class for an accepted connection,
   // its JS object in *obj; null when one cannot be made.
   virtual LoopEndpoint* NewChild(napi_value* obj) = 0;
+  // How many connections a listener takes in one go (the raw API: as many as
+  // accept() calls wait).
+  virtual int AcceptsWanted() const { return kCallsPerRound; }
+  // The threadpool work of the core (an accept batch) is over.
+  virtual void WorkDrained() {}
   virtual napi_value Self() = 0;
   virtual void KeepAlive(bool hold) = 0;
 
@@ -91,12 +105,21 @@ class LoopEndpoint {
   int Listen(int backlog);
   // Non-blocking: the answer comes through ConnectDone().
   int Connect(scif_portID dst);
-  // Stops watching and closes the loop handles: on_closed (may be empty) is
-  // called once libuv has let go of them, in the loop's close phase; false
-  // when there was nothing to close (then it is not called).
-  bool CloseLoop(napi_value on_closed);
+  // Stops watching and closes the loop handles and, with_descriptor, the
+  // descriptor: on the threadpool (a driver's close waits for the peer's
+  // acknowledgement, up to 30 s from a hung card), once no accept batch uses
+  // it. on_closed (may be null) is called when all of that is done, in the
+  // loop's close phase or after the threadpool's work; false when there was
+  // nothing to close (then it is not called).
+  bool CloseLoop(napi_value on_closed, bool with_descriptor);
+  bool AcceptInFlight() const { return accept_batch_ != nullptr; }
+  // From a finalizer (the JS object is collected, or the environment goes):
+  // no work may be queued any more, so the descriptor is closed at once.
+  void Finalizing() { finalizing_ = true; }
 
   bool Usable() const;
+  // Want(), less what a threadpool call is busy with.
+  short Wanted() const;
   bool Connected() const { return state_ == State::kConnected; }
   void SetState(State s);
   int Watch();
@@ -116,17 +139,24 @@ class LoopEndpoint {
 
  private:
   struct LoopHandles;
+  struct AcceptBatch;
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnIdle(uv_idle_t* handle);
+  static void ReleaseHandles(LoopHandles* h);
+  static void CloseOnThreadpool(napi_env env, const ScifApi* api, scif_epd_t epd, LoopHandles* then);
   int InitLoop();
   bool DispatchState(short revents);
-  bool AcceptSome();
+  bool StartAccept();
+  void AcceptDone(AcceptBatch* batch, bool ran);
   bool FinishConnect();
   napi_value Adopt(scif_epd_t epd, scif_portID peer, int* status);
 
   LoopHandles* loop_ = nullptr;
+  AcceptBatch* accept_batch_ = nullptr;  // scif_accept() calls on the threadpool
+  LoopHandles* close_after_accept_ = nullptr;  // whose descriptor they hold up
   int watch_events_ = 0;
   bool rewatch_ = false;  // the state changed since the poll handle was started
+  bool finalizing_ = false;
   bool referenced_ = true;
   napi_async_context async_ = nullptr;
 };

@@ -149,9 +149,9 @@ Napi::Value ScifEndpoint::Close(const Napi::CallbackInfo& info) {
   closing_.store(true, std::memory_order_release);
   state_ = State::kClosing;
   close_cb_ = Napi::Persistent(info[0].As<Napi::Function>());
-  CloseLoop(nullptr);
+  CloseLoop(nullptr, false);
   CancelPending();
-  if (inflight_ == 0)
+  if (inflight_ == 0 && !AcceptInFlight())
     StartClose();
   else
     close_pending_ = true;
@@ -177,7 +177,7 @@ Napi::Value ScifEndpoint::GetPending(const Napi::CallbackInfo& info) {
 void ScifEndpoint::OpDone(ScifOp* op) {
   inflight_--;
   if (op->sleeper()) sleepers_--;
-  if (close_pending_ && inflight_ == 0) StartClose();
+  if (close_pending_ && inflight_ == 0 && !AcceptInFlight()) StartClose();
 }
 
 // Closes the descriptor on the threadpool (the fabric gives registered pages
@@ -287,6 +287,7 @@ void ScifEndpoint::ConnectDone(int status) {
 
 void ScifEndpoint::Accepted(int status, napi_value child) {
   Napi::Env env = Env();
+  if (accepts_.empty()) return;  // an error with nobody waiting to hear it
   Napi::FunctionReference cb = std::move(accepts_.front());
   accepts_.pop_front();
   if (status < 0) {
@@ -331,7 +332,7 @@ bool ScifEndpoint::SendSome() {
   bool acted = false;
   for (int i = 0; i < kCallsPerRound && Connected() && !sends_.empty(); i++) {
     SendReq& s = sends_.front();
-    int want = static_cast<int>(std::min<size_t>(s.len - s.sent, INT_MAX));
+    int want = static_cast<int>(std::min(s.len - s.sent, kMaxSend));
     int n = want == 0 ? 0 : api_->send(epd_, const_cast<uint8_t*>(s.data + s.sent), want, 0);
     if (n < 0 && errno == EAGAIN) n = 0;
     if (n < 0) {

@@ -126,6 +126,10 @@ class ScifEndpoint : public Napi::ObjectWrap<ScifEndpoint>, public LoopEndpoint 
   void Failed(int err) override;
   bool ReportWaiting() override;
   LoopEndpoint* NewChild(napi_value* obj) override;
+  int AcceptsWanted() const override { return static_cast<int>(accepts_.size()); }
+  void WorkDrained() override {
+    if (close_pending_ && inflight_ == 0) StartClose();
+  }
   napi_value Self() override { return Value(); }
   void KeepAlive(bool hold) override { hold ? ObjectWrap::Ref() : ObjectWrap::Unref(); }
 

@@ -53,6 +53,7 @@ SocketHandle::SocketHandle(const Napi::CallbackInfo& info)
 SocketHandle::~SocketHandle() {
   // Only reached once JS dropped a handle it never opened or already closed
   // (an open one holds itself alive), or at the environment's teardown.
+  Finalizing();
   if (state_ != State::kClosed && state_ != State::kNone) Teardown(true, nullptr);
 }
 
@@ -332,6 +333,8 @@ bool SocketHandle::ReadSome() {
     }
     Napi::Buffer<uint8_t> buf = read_buf_.Value();
     int n = api_->recv(epd_, buf.Data(), static_cast<int>(kReadSize), 0);
+    // A node waking from low power: its descriptor says so again when it can.
+    if (n < 0 && errno == EAGAIN) return true;
     if (n < 0) {
       int err = Errno();
       reading_ = false;
@@ -353,7 +356,8 @@ bool SocketHandle::ReadSome() {
     // Drained, so scif_recv raised our waiting flag; but a hot endpoint is
     // looked at before the loop sleeps (busy_poll.h), so the peer need not
     // ring while we are busy with what came.
-    if (busy_slot >= 0 && static_cast<size_t>(n) < kReadSize) api_->rx_ready(epd_, SCIF_NET_RX_QUIET);
+    if (busy_slot >= 0 && static_cast<size_t>(n) < kReadSize && api_->rx_ready)
+      api_->rx_ready(epd_, SCIF_NET_RX_QUIET);
     FrameDecoder::Result f = decoder_.Decode(buf.Data(), static_cast<size_t>(n));
     if (f.length > 0) {
       Napi::Value out;
@@ -403,15 +407,26 @@ void SocketHandle::FinishTx(int status) {
   tx_ = Tx::kIdle;
   segs_.clear();
   leftover_.clear();
+  leftover_off_ = 0;
   tx_hold_.Reset();
   if (kind == Tx::kShutdown && status == -ECONNRESET) status = 0;
   if (!async) return;
   Emit(kind == Tx::kShutdown ? Hook::kShutdown : Hook::kWrite, {Num(Env(), status)});
 }
 
+// What the ring took of data (or -errno), in requests of at most kMaxSend
+// bytes: a driver copies a whole request into the kernel on every call,
+// however little of it fits.
 int SocketHandle::Send(const uint8_t* data, size_t len) {
-  int n = api_->send(epd_, const_cast<uint8_t*>(data), static_cast<int>(std::min<size_t>(len, INT_MAX)), 0);
-  return n < 0 ? Errno() : n;
+  size_t sent = 0;
+  while (sent < len && sent < INT_MAX - kMaxSend) {
+    int ask = static_cast<int>(std::min(len - sent, kMaxSend));
+    int n = api_->send(epd_, const_cast<uint8_t*>(data + sent), ask, 0);
+    if (n < 0) return sent > 0 ? static_cast<int>(sent) : Errno();  // the error comes again next time
+    sent += static_cast<size_t>(n);
+    if (n < ask) break;  // the ring is full
+  }
+  return static_cast<int>(sent);
 }
 
 // Moves queued bytes into the ring: 1 when all are in, 0 when the ring is
@@ -420,11 +435,13 @@ int SocketHandle::Send(const uint8_t* data, size_t len) {
 int SocketHandle::FlushTx() {
   uint8_t* stage = AddonData::Get(Env())->stage;
   for (;;) {
-    if (!leftover_.empty()) {
-      int n = Send(leftover_.data(), leftover_.size());
+    if (leftover_off_ < leftover_.size()) {
+      int n = Send(leftover_.data() + leftover_off_, leftover_.size() - leftover_off_);
       if (n < 0) return n;
-      leftover_.erase(leftover_.begin(), leftover_.begin() + n);
-      if (!leftover_.empty()) return 0;
+      leftover_off_ += static_cast<size_t>(n);
+      if (leftover_off_ < leftover_.size()) return 0;
+      leftover_.clear();
+      leftover_off_ = 0;
     }
     if (seg_idx_ == segs_.size()) return 1;
     size_t staged = 0;
@@ -442,6 +459,7 @@ int SocketHandle::FlushTx() {
       if (n < 0) return n;
       if (static_cast<size_t>(n) < staged) {
         leftover_.assign(stage + n, stage + staged);
+        leftover_off_ = 0;
         return 0;
       }
       continue;
@@ -457,7 +475,7 @@ int SocketHandle::FlushTx() {
 }
 
 size_t SocketHandle::TxBytes() const {
-  size_t total = leftover_.size();
+  size_t total = leftover_.size() - leftover_off_;
   for (size_t i = seg_idx_; i < segs_.size(); i++) total += segs_[i].len;
   return total - (seg_idx_ < segs_.size() ? seg_off_ : 0);
 }
@@ -482,7 +500,7 @@ bool SocketHandle::UnreadData() {
 // will be called (CloseLoop).
 bool SocketHandle::Teardown(bool reset, napi_value on_closed) {
   if (!reset && Connected() && !eof_ && UnreadData()) reset = true;
-  if (!reset && Connected() && !fin_sent_ && !peer_gone_ && !TxPending() && leftover_.empty()) {
+  if (!reset && Connected() && !fin_sent_ && !peer_gone_ && !TxPending() && leftover_off_ == leftover_.size()) {
     uint8_t fin[kFrameHeader];
     EncodeHeader(fin, kFrameFin, 0);
     // Best effort, without waiting: if the ring is full the peer reads a reset.
@@ -492,12 +510,11 @@ bool SocketHandle::Teardown(bool reset, napi_value on_closed) {
   reading_ = false;
   owner_.Reset();  // closed: no hook is called any more
   if (busy_slot >= 0) busy_->Forget(this, false);  // hot: so the spinner is alive
-  bool later = CloseLoop(on_closed);
-  if (epd_ >= 0) api_->close(epd_);
-  epd_ = -1;
+  bool later = CloseLoop(on_closed, true);
   tx_ = Tx::kIdle;
   segs_.clear();
   leftover_.clear();
+  leftover_off_ = 0;
   if (!tx_hold_.IsEmpty()) tx_hold_.Reset();
   if (!read_buf_.IsEmpty()) read_buf_.Reset();
   return later;
@@ -508,7 +525,10 @@ bool SocketHandle::Teardown(bool reset, napi_value on_closed) {
 int SocketHandle::BusyLook(int flags) {
   if (!Connected() || epd_ < 0) return -1;
   if (!reading_ && !(flags & SCIF_NET_RX_ARM)) return -1;
-  return api_->rx_ready(epd_, flags) == 0 ? 0 : 1;  // an error: let Service() meet it
+  if (api_->rx_ready) return api_->rx_ready(epd_, flags) == 0 ? 0 : 1;  // an error: let Service() meet it
+  // MPSS's libscif has no look without a system call: scif_poll() it is.
+  scif_pollepd pe = {epd_, POLLIN, 0};
+  return api_->poll(&pe, 1, 0) == 0 ? 0 : 1;
 }
 
 bool SocketHandle::BusyServe() {

@@ -107,7 +107,8 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   std::vector<Segment> segs_;
   size_t seg_idx_ = 0, seg_off_ = 0;
   std::vector<uint8_t> headers_;
-  std::vector<uint8_t> leftover_;  // staged bytes the ring had no room for
+  std::vector<uint8_t> leftover_;  // staged bytes the ring had no room for...
+  size_t leftover_off_ = 0;        // ...from here on
   Napi::Reference<Napi::Value> tx_hold_;  // keeps the written buffers alive
 };
 

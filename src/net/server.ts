@@ -11,6 +11,8 @@ import { ERR_INVALID_ARG_TYPE, errnoException, uvExceptionWithHostPort } from '.
 import { Socket } from './socket';
 
 const EADDRNOTAVAIL = -os.constants.errno.EADDRNOTAVAIL;
+const EADDRINUSE = -os.constants.errno.EADDRINUSE;
+const EINVAL = -os.constants.errno.EINVAL;
 const ENXIO = -os.constants.errno.ENXIO;
 const DEFAULT_BACKLOG = 511;
 
@@ -146,6 +148,10 @@ export function listenOverSCIF(server: tcp.Server, args: unknown[]): boolean {
   let bound = port;
   if (status === 0) {
     bound = endpoint.bind(port);
+    // SCIF says EINVAL for a port in use (its "the endpoint or the port are
+    // already bound"); a fresh endpoint is not bound, so here it is the port,
+    // which node:net calls EADDRINUSE.
+    if (bound === EINVAL && port !== 0) bound = EADDRINUSE;
     status = bound < 0 ? bound : endpoint.listen(backlog);
   }
   if (status !== 0) {
