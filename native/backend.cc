@@ -20,6 +20,7 @@ const char* const kDevices[] = {"/dev/mic/scif", "/dev/scif"};
 ScifApi Virtual() {
   ScifApi api;
   api.name = "virtual";
+  api.accept_waits = false;
   api.open = scif_open;
   api.close = scif_close;
   api.bind = scif_bind;
@@ -163,6 +164,7 @@ void SlowDown(ScifApi* api) {
     if (name == "register") slow.register_ms = ms;
   }
   if (slow.accept_ms > 0) {
+    api->accept_waits = true;
     slow.accept = api->accept;
     api->accept = [](scif_epd_t epd, struct scif_portID* peer, scif_epd_t* nepd, int flags) {
       Pause(slow.accept_ms);

@@ -28,6 +28,11 @@ struct ScifApi {
   // are only ever watched for readability; a real SCIF driver reports
   // POLLOUT on the descriptor itself.
   bool doorbell_readiness = true;
+  // Whether scif_accept() waits for the peer node: a driver's does (its grant
+  // and the acknowledgement), so the addon accepts on the threadpool; the
+  // fabric's never does (the request is read with the connection), so it
+  // accepts on the loop, in the turn the request came.
+  bool accept_waits = true;
 
   scif_epd_t (*open)(void);
   int (*close)(scif_epd_t);

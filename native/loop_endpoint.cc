@@ -20,8 +20,6 @@ using napi_args::Errno;
 
 // The libuv handles outlive the endpoint when it is destroyed first (libuv
 // closes asynchronously): owner is cleared then, and the last close frees this.
-// The descriptor's close, when it goes to the threadpool, counts as one
-// more thing open: on_closed waits for it too.
 struct LoopEndpoint::LoopHandles {
   uv_poll_t poll;
   uv_idle_t idle;
@@ -29,7 +27,7 @@ struct LoopEndpoint::LoopHandles {
   napi_env env;
   Napi::FunctionReference on_closed;
   bool poll_init = false;
-  int open = 0;  // handles (and a descriptor) not yet closed
+  int open = 0;  // handles initialised and not yet closed
 };
 
 // scif_accept() until nothing waits (or the quota is met), on the threadpool.
@@ -166,22 +164,23 @@ bool LoopEndpoint::CloseLoop(napi_value on_closed, bool with_descriptor) {
     uv_poll_stop(&h->poll);
     uv_close(reinterpret_cast<uv_handle_t*>(&h->poll), done);
   }
+  // The descriptor goes on its own: 'close' is the handle's, as node:net's
+  // comes from the loop's close phase, and what the peer reads (FIN or
+  // reset) was decided before.
   if (with_descriptor && epd_ >= 0 && !finalizing_) {
-    h->open++;
     if (accept_batch_) {
-      close_after_accept_ = h;  // AcceptDone() closes it
+      close_after_accept_ = true;  // AcceptDone() closes it
     } else {
-      CloseOnThreadpool(env_, api_, epd_, h);
+      CloseOnThreadpool(env_, api_, epd_);
       epd_ = -1;
     }
   }
   return on_closed != nullptr;
 }
 
-// One of the things the handles wait for is closed; the last one calls
-// on_closed and frees them.
+// One of the handles is closed; the last one calls on_closed and frees them.
 void LoopEndpoint::ReleaseHandles(LoopHandles* h) {
-  if (!h || --h->open > 0) return;
+  if (--h->open > 0) return;
   if (!h->on_closed.IsEmpty()) {
     Napi::Env env(h->env);
     Napi::HandleScope scope(env);
@@ -190,16 +189,14 @@ void LoopEndpoint::ReleaseHandles(LoopHandles* h) {
   delete h;
 }
 
-// scif_close(epd) on the threadpool, then ReleaseHandles(then) on the loop;
-// here at once if no work can be queued.
-void LoopEndpoint::CloseOnThreadpool(napi_env env, const ScifApi* api, scif_epd_t epd, LoopHandles* then) {
+// scif_close(epd) on the threadpool; here at once if no work can be queued.
+void LoopEndpoint::CloseOnThreadpool(napi_env env, const ScifApi* api, scif_epd_t epd) {
   struct Job {
     const ScifApi* api;
     scif_epd_t epd;
-    LoopHandles* then;
     napi_async_work work = nullptr;
   };
-  auto* job = new Job{api, epd, then};
+  auto* job = new Job{api, epd};
   napi_value name;
   bool queued = napi_create_string_utf8(env, "SCIF_CLOSE", NAPI_AUTO_LENGTH, &name) == napi_ok &&
                 napi_create_async_work(
@@ -211,7 +208,6 @@ void LoopEndpoint::CloseOnThreadpool(napi_env env, const ScifApi* api, scif_epd_
                     [](napi_env e, napi_status, void* data) {
                       auto* j = static_cast<Job*>(data);
                       napi_delete_async_work(e, j->work);
-                      ReleaseHandles(j->then);
                       delete j;
                     },
                     job, &job->work) == napi_ok &&
@@ -220,7 +216,6 @@ void LoopEndpoint::CloseOnThreadpool(napi_env env, const ScifApi* api, scif_epd_
   if (job->work) napi_delete_async_work(env, job->work);
   FailedButAlive(env);
   api->close(epd);
-  ReleaseHandles(then);
   delete job;
 }
 
@@ -341,8 +336,10 @@ bool LoopEndpoint::DispatchState(short revents) {
   return false;
 }
 
-// Hands the accepting to the threadpool; false (nothing more to do here this
-// turn: the listener is not watched for requests until the batch is back).
+// Accepts what waits: here, or on the threadpool when scif_accept() waits for
+// the peer node (accept_waits). True when another look this turn may find
+// more; false while a batch is out (the listener is not watched for
+// requests until it is back).
 bool LoopEndpoint::StartAccept() {
   int quota = std::min(AcceptsWanted(), kCallsPerRound);
   if (accept_batch_ || quota <= 0) return false;
@@ -351,26 +348,19 @@ bool LoopEndpoint::StartAccept() {
   b->api = api_;
   b->listener = epd_;
   b->quota = quota;
+  if (!api_->accept_waits) {
+    RunAccepts(b);
+    accept_batch_ = b;
+    KeepAlive(true);
+    AcceptDone(b, true);
+    return true;
+  }
   napi_value name;
   bool queued =
       napi_create_string_utf8(env_, "SCIF_ACCEPT", NAPI_AUTO_LENGTH, &name) == napi_ok &&
       napi_create_async_work(
           env_, nullptr, name,
-          [](napi_env, void* data) {
-            auto* batch = static_cast<AcceptBatch*>(data);
-            while (batch->count < batch->quota) {
-              int i = batch->count;
-              if (batch->api->accept(batch->listener, &batch->peer[i], &batch->epd[i], 0) < 0) {
-                if (errno != EAGAIN) batch->err = Errno();
-                return;
-              }
-              // A driver's accepted descriptors are inheritable; ours are not.
-              int fd = scif_get_fd(batch->epd[i]);
-              int flags = fcntl(fd, F_GETFD);
-              if (flags >= 0) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-              batch->count++;
-            }
-          },
+          [](napi_env, void* data) { RunAccepts(static_cast<AcceptBatch*>(data)); },
           [](napi_env, napi_status status, void* data) {
             auto* batch = static_cast<AcceptBatch*>(data);
             batch->ep->AcceptDone(batch, status == napi_ok);
@@ -389,15 +379,32 @@ bool LoopEndpoint::StartAccept() {
   return false;
 }
 
+// scif_accept() until nothing waits or the quota is met (any thread).
+void LoopEndpoint::RunAccepts(AcceptBatch* b) {
+  while (b->count < b->quota) {
+    int i = b->count;
+    if (b->api->accept(b->listener, &b->peer[i], &b->epd[i], 0) < 0) {
+      if (errno != EAGAIN) b->err = Errno();
+      return;
+    }
+    // A driver's accepted descriptors are inheritable; ours are not.
+    int fd = scif_get_fd(b->epd[i]);
+    int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    b->count++;
+  }
+}
+
 // The batch is back: every endpoint it accepted becomes a JS object, or is
 // closed if the listener went meanwhile.
 void LoopEndpoint::AcceptDone(AcceptBatch* b, bool ran) {
   accept_batch_ = nullptr;
-  napi_delete_async_work(env_, b->work);
+  bool async = b->work != nullptr;
+  if (async) napi_delete_async_work(env_, b->work);
   bool listening = ran && state_ == State::kListening && JsAlive(env_);
   for (int i = 0; i < b->count; i++) {
     if (!listening || state_ != State::kListening) {
-      CloseOnThreadpool(env_, api_, b->epd[i], nullptr);
+      CloseOnThreadpool(env_, api_, b->epd[i]);
       continue;
     }
     Napi::HandleScope scope(Napi::Env{env_});
@@ -408,12 +415,12 @@ void LoopEndpoint::AcceptDone(AcceptBatch* b, bool ran) {
   if (listening && b->err && state_ == State::kListening) Accepted(b->err, nullptr);
   delete b;
   if (close_after_accept_) {
-    CloseOnThreadpool(env_, api_, epd_, close_after_accept_);
-    close_after_accept_ = nullptr;
+    CloseOnThreadpool(env_, api_, epd_);
+    close_after_accept_ = false;
     epd_ = -1;
   }
   WorkDrained();
-  if (Usable()) Schedule();  // more may wait: look again
+  if (async && Usable()) Schedule();  // more may wait: look again (a sync batch's caller does)
   KeepAlive(false);
 }
 
@@ -432,7 +439,7 @@ napi_value LoopEndpoint::Adopt(scif_epd_t epd, scif_portID peer, int* status) {
     if (err) child->epd_ = -1;
   }
   if (err) {
-    CloseOnThreadpool(env_, api_, epd, nullptr);
+    CloseOnThreadpool(env_, api_, epd);
     *status = err;
     return nullptr;
   }

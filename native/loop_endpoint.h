@@ -108,9 +108,9 @@ class LoopEndpoint {
   // Stops watching and closes the loop handles and, with_descriptor, the
   // descriptor: on the threadpool (a driver's close waits for the peer's
   // acknowledgement, up to 30 s from a hung card), once no accept batch uses
-  // it. on_closed (may be null) is called when all of that is done, in the
-  // loop's close phase or after the threadpool's work; false when there was
-  // nothing to close (then it is not called).
+  // it. on_closed (may be null) is called once libuv has let go of the
+  // handles, in the loop's close phase; false when there was nothing to
+  // close (then it is not called).
   bool CloseLoop(napi_value on_closed, bool with_descriptor);
   bool AcceptInFlight() const { return accept_batch_ != nullptr; }
   // From a finalizer (the JS object is collected, or the environment goes):
@@ -143,17 +143,18 @@ class LoopEndpoint {
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnIdle(uv_idle_t* handle);
   static void ReleaseHandles(LoopHandles* h);
-  static void CloseOnThreadpool(napi_env env, const ScifApi* api, scif_epd_t epd, LoopHandles* then);
+  static void CloseOnThreadpool(napi_env env, const ScifApi* api, scif_epd_t epd);
   int InitLoop();
   bool DispatchState(short revents);
   bool StartAccept();
+  static void RunAccepts(AcceptBatch* batch);
   void AcceptDone(AcceptBatch* batch, bool ran);
   bool FinishConnect();
   napi_value Adopt(scif_epd_t epd, scif_portID peer, int* status);
 
   LoopHandles* loop_ = nullptr;
   AcceptBatch* accept_batch_ = nullptr;  // scif_accept() calls on the threadpool
-  LoopHandles* close_after_accept_ = nullptr;  // whose descriptor they hold up
+  bool close_after_accept_ = false;  // closed while they use the descriptor
   int watch_events_ = 0;
   bool rewatch_ = false;  // the state changed since the poll handle was started
   bool finalizing_ = false;
