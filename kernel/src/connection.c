@@ -88,6 +88,9 @@ static int bind_locked(struct endpoint *ep, uint16_t pn)
 	if (port < 0)
 		return port;
 	port = pn ? fabric_port_claim(ep->fabric, pn) : fabric_port_claim_any(ep->fabric);
+	/* The driver says EINVAL for a port in use, as for an endpoint bound already. */
+	if (port == -EADDRINUSE)
+		return -EINVAL;
 	if (port < 0)
 		return port;
 	ep->port = pn ? pn : (uint16_t)port;
@@ -412,7 +415,9 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 	uint32_t asked, flags;
 	int fd, theirs[3] = { -1, -1, -1 }, err;
 
-	fd = accept4(lep->fd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC);
+	/* Not close-on-exec: the driver's accepted descriptors are not (its
+	 * libscif opens them without O_CLOEXEC; only scif_open sets it). */
+	fd = accept4(lep->fd, (struct sockaddr *)&sa, &len, 0);
 	if (fd < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED)
 			return 0;

@@ -11,14 +11,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #define TABLE_MAGIC 0x53434e46u	/* "SCNF" */
 #define TABLE_VERSION 1
 #define TABLE_BYTES 4096
+
+/* MPSS 4 hands out ephemeral ports from SCIF_PORT_RSVD + 1 (MPSS 3 from it). */
+#define EPHEMERAL_BASE (SCIF_PORT_RSVD + 1)
 
 static __thread char last_error[512];
 
@@ -197,8 +202,8 @@ static int open_ports(struct fabric *f)
 		return -ENOMEM;
 	/* Start ephemeral ports somewhere different in every process, as TCP does,
 	 * so that many processes do not all probe the same ports first. */
-	f->next_ephemeral = (uint16_t)(SCIF_PORT_RSVD +
-		((unsigned)getpid() * 2654435761u) % (65536u - SCIF_PORT_RSVD));
+	f->next_ephemeral = (uint16_t)(EPHEMERAL_BASE +
+		((unsigned)getpid() * 2654435761u) % (65536u - EPHEMERAL_BASE));
 	return 0;
 }
 
@@ -271,6 +276,17 @@ bool fabric_node_online(const struct fabric *f, uint16_t node)
 	       (atomic_load_explicit(&f->table->online, memory_order_acquire) >> node & 1);
 }
 
+/* The driver's test for the admin ports: CAP_SYS_ADMIN, not the user id. */
+static bool may_admin(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
+
+	if (syscall(SYS_capget, &hdr, caps) < 0)
+		return geteuid() == 0;
+	return caps[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective & CAP_TO_MASK(CAP_SYS_ADMIN);
+}
+
 static bool port_is_mine(const struct fabric *f, uint16_t port)
 {
 	return f->ports_mine[port / 8] >> (port % 8) & 1;
@@ -306,7 +322,7 @@ int fabric_port_claim(struct fabric *f, uint16_t port)
 
 	if (port == 0)
 		return -EINVAL;
-	if (port < SCIF_ADMIN_PORT_END && geteuid() != 0)
+	if (port < SCIF_ADMIN_PORT_END && !may_admin())
 		return -EACCES;
 	pthread_mutex_lock(&f->ports_lock);
 	err = claim_locked(f, port);
@@ -316,14 +332,14 @@ int fabric_port_claim(struct fabric *f, uint16_t port)
 
 int fabric_port_claim_any(struct fabric *f)
 {
-	const unsigned span = 65536u - SCIF_PORT_RSVD;
+	const unsigned span = 65536u - EPHEMERAL_BASE;
 	int found = -ENOSPC;
 
 	pthread_mutex_lock(&f->ports_lock);
 	for (unsigned i = 0; i < span; i++) {
 		uint16_t port = f->next_ephemeral;
 
-		f->next_ephemeral = port == 65535 ? SCIF_PORT_RSVD : port + 1;
+		f->next_ephemeral = port == 65535 ? EPHEMERAL_BASE : port + 1;
 		if (claim_locked(f, port) == 0) {
 			found = port;
 			break;

@@ -55,9 +55,10 @@ struct fabric *fabric_get(void);
 bool fabric_node_exists(const struct fabric *f, uint16_t node);
 bool fabric_node_online(const struct fabric *f, uint16_t node);
 
-/* Claim a port on our node: 0, -EADDRINUSE, -EACCES (below 1024, unprivileged). */
+/* Claim a port on our node: 0, -EADDRINUSE, -EACCES (below 1024 without
+ * CAP_SYS_ADMIN). */
 int fabric_port_claim(struct fabric *f, uint16_t port);
-/* Claim some free port >= SCIF_PORT_RSVD: the port, or -ENOSPC. */
+/* Claim some free port > SCIF_PORT_RSVD: the port, or -ENOSPC. */
 int fabric_port_claim_any(struct fabric *f);
 void fabric_port_release(struct fabric *f, uint16_t port);
 

@@ -18,6 +18,11 @@
 
 #define FAIL(err) (errno = -(err), -1)
 
+int scif_get_fd(scif_epd_t epd)
+{
+	return epd;
+}
+
 static bool fd_readable(int fd)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
