@@ -10,9 +10,11 @@
  * Fabric-specific notes (see kernel/README.md):
  *  - a process's node is SCIF_NET_NODE (default 0, the host); the fabric is
  *    the directory SCIF_NET_FABRIC (default per user, mode 0700);
- *  - the endpoint descriptor is a file descriptor that becomes readable when
- *    something changed (data, space, a connection request, the peer leaving);
- *    scif_poll() reports the exact state and re-arms those wake-ups.
+ *  - the endpoint descriptor is a file descriptor whose readiness under
+ *    poll(2)/epoll is the driver's, level-triggered: POLLIN while data (or a
+ *    connection request) waits, POLLOUT while the outbound queue has room or
+ *    once a non-blocking connect is answered, POLLHUP once the peer is gone;
+ *    scif_poll() is poll(2) on the descriptors, as in MPSS.
  */
 #ifndef SCIF_H
 #define SCIF_H
@@ -177,12 +179,13 @@ int scif_close(scif_epd_t epd);
 int scif_bind(scif_epd_t epd, uint16_t pn);
 int scif_listen(scif_epd_t epd, int backlog);
 /* Blocking unless the descriptor is O_NONBLOCK: then EINPROGRESS, wait for
- * SCIF_POLLOUT with scif_poll(), and call scif_connect() again for the result. */
+ * SCIF_POLLOUT on the descriptor, and call scif_connect() again for the result. */
 int scif_connect(scif_epd_t epd, struct scif_portID *dst);
 int scif_accept(scif_epd_t epd, struct scif_portID *peer, scif_epd_t *newepd,
 		int flags);
 
-/* Messaging: byte streams; without the BLOCK flag, move what fits now. */
+/* Messaging: byte streams through a 4 KiB queue (4095 bytes in flight), as
+ * the driver's; without the BLOCK flag, move what fits now. */
 int scif_send(scif_epd_t epd, void *msg, int len, int flags);
 int scif_recv(scif_epd_t epd, void *msg, int len, int flags);
 

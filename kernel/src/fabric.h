@@ -18,7 +18,7 @@
 #include "scif_net.h"
 
 #define FABRIC_DEFAULT_NODES 4
-#define FABRIC_DEFAULT_RING (1024u * 1024)
+#define FABRIC_DEFAULT_RING 4096u	/* the driver's SCIF_ENDPT_QP_SIZE */
 
 /* The node table, mapped shared by every process of the fabric. */
 struct fabric_table {

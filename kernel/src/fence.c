@@ -115,8 +115,7 @@ static int fence_signal(struct endpoint *ep, int64_t loff, uint64_t lval, int64_
 	uint64_t seq = rma_started(ep, peer);
 	int err;
 
-	pthread_mutex_lock(&ep->rma.lock);
-	err = ctl_drain(ep);
+	err = ctl_lock(ep);
 	if (!err && local)
 		err = find_signal(&ep->rma.self, loff, &ls);
 	if (!err && remote) {
@@ -124,7 +123,7 @@ static int fence_signal(struct endpoint *ep, int64_t loff, uint64_t lval, int64_
 		if (err && local)
 			win_span_put(&ls);
 	}
-	pthread_mutex_unlock(&ep->rma.lock);
+	ctl_unlock(ep);
 	if (err)
 		return err;
 	err = rma_wait(ep, peer, seq);

@@ -7,7 +7,8 @@
  * so the peer knows of it before it can learn the offset from us.
  *
  * Unregistering takes the windows out of the table and tells the peer, then
- * waits until every RMA the peer had begun has completed: an RMA that looked
+ * waits until the peer has handled the message (its views are gone) and
+ * every RMA the peer had begun by then has completed: an RMA that looked
  * the window up before the peer read our message has begun by then (the
  * peer numbers an RMA before reading its control channel, track.c), so no
  * copy into the window is still running when its pages go back to private
@@ -49,12 +50,13 @@ static int announce(struct endpoint *ep, const struct window *w)
 		.prot = (uint32_t)w->prot,
 	};
 	int fds[WIN_MAX_SEGS], err;
+	uint32_t sent;
 
 	for (unsigned i = 0; i < w->nseg; i++) {
 		m.seg[i] = (struct ctl_seg){ .file_off = w->seg[i].file_off, .len = w->seg[i].len };
 		fds[i] = peer_fd(w->seg[i].fd, w->prot);
 	}
-	err = ctl_send(ep, &m, fds, (int)w->nseg);
+	err = ctl_send(ep, &m, fds, (int)w->nseg, &sent);
 	for (unsigned i = 0; i < w->nseg; i++)
 		if (fds[i] != w->seg[i].fd)
 			close(fds[i]);
@@ -103,16 +105,16 @@ static int64_t do_register(struct endpoint *ep, void *addr, size_t len, off_t of
 	int err;
 
 	/* Refused before any page moves. */
-	pthread_mutex_lock(&ep->rma.lock);
-	err = fixed && !fixed_range_free(ep, off, len) ? -EADDRINUSE : 0;
-	pthread_mutex_unlock(&ep->rma.lock);
+	err = ctl_lock(ep);
+	if (!err && fixed && !fixed_range_free(ep, off, len))
+		err = -EADDRINUSE;
+	ctl_unlock(ep);
 	if (err)
 		return err;
 	w = make_window(addr, len, prot, &err);
 	if (!w)
 		return err;
-	pthread_mutex_lock(&ep->rma.lock);
-	err = ctl_drain(ep);
+	err = ctl_lock(ep);
 	if (!err && !fixed) {
 		off = wt_free_offset(&ep->rma.self, len);
 		err = off < 0 ? -ENOMEM : 0;
@@ -126,7 +128,7 @@ static int64_t do_register(struct endpoint *ep, void *addr, size_t len, off_t of
 		if (err)
 			wt_take(&ep->rma.self, off);
 	}
-	pthread_mutex_unlock(&ep->rma.lock);
+	ctl_unlock(ep);
 	if (err) {
 		win_put(w);
 		return err;
@@ -190,17 +192,17 @@ static int do_unregister(struct endpoint *ep, int64_t offset, uint64_t len)
 	struct window **gone;
 	size_t first, count;
 	bool peer_alive;
+	uint32_t sent = 0;
 	int err;
 
-	pthread_mutex_lock(&ep->rma.lock);
-	err = ctl_drain(ep);
+	err = ctl_lock(ep);
 	if (!err)
 		err = find_range(&ep->rma.self, offset, len, &first, &count);
 	gone = err ? NULL : malloc(count * sizeof(*gone));
 	if (!err && !gone)
 		err = -ENOMEM;
 	if (err) {
-		pthread_mutex_unlock(&ep->rma.lock);
+		ctl_unlock(ep);
 		return err;
 	}
 	peer_alive = true;
@@ -211,19 +213,16 @@ static int do_unregister(struct endpoint *ep, int64_t offset, uint64_t len)
 		m.off = gone[i]->off;
 		m.len = gone[i]->len;
 		/* A peer gone meanwhile has no view left to update. */
-		if (peer_alive && ctl_send(ep, &m, NULL, 0) != 0)
+		if (peer_alive && ctl_send(ep, &m, NULL, 0, &sent) != 0)
 			peer_alive = false;
 	}
-	pthread_mutex_unlock(&ep->rma.lock);
-	if (peer_alive) {
-		/* A peer sleeping in a SCIF call or an event loop wakes, reads
-		 * the news and unmaps its views now rather than at its next
-		 * call. (A failed doorbell: it has gone, views and all.) */
-		qp_ring_doorbell(ep->fd);
-		/* Its RMAs that may still use the windows; a departed peer
-		 * has none that matter, nor has one closing meanwhile. */
+	ctl_unlock(ep);
+	/* As the driver waits for the peer's acknowledgement: its views are
+	 * gone once it has handled our messages; then its RMAs that looked the
+	 * windows up before, which had begun by then. A departed peer has none
+	 * that matter, nor has one closing meanwhile. */
+	if (peer_alive && rma_wait_handled(ep, sent) == 0)
 		rma_wait(ep, true, rma_started(ep, true));
-	}
 	for (size_t i = 0; i < count; i++)
 		win_put(gone[i]);
 	free(gone);

@@ -96,9 +96,8 @@ static int drain(struct endpoint *ep)
 {
 	int err;
 
-	pthread_mutex_lock(&ep->rma.lock);
-	err = ctl_drain(ep);
-	pthread_mutex_unlock(&ep->rma.lock);
+	err = ctl_lock(ep);
+	ctl_unlock(ep);
 	return err;
 }
 
@@ -125,8 +124,7 @@ static int rma(scif_epd_t epd, int64_t loff, void *addr, bool virt, size_t len, 
 		goto out;
 	/* Numbered before looking at the peer's windows (register.c). */
 	seq = rma_begin(ep);
-	pthread_mutex_lock(&ep->rma.lock);
-	err = ctl_drain(ep);
+	err = ctl_lock(ep);
 	/* Ours must be readable to write from it, writable to read into it;
 	 * the peer's the other way round. */
 	if (!err && !virt)
@@ -138,7 +136,7 @@ static int rma(scif_epd_t epd, int64_t loff, void *addr, bool virt, size_t len, 
 		if (err && !virt)
 			win_span_put(&ls);
 	}
-	pthread_mutex_unlock(&ep->rma.lock);
+	ctl_unlock(ep);
 	if (!err) {
 		if (dir == TO_PEER)
 			transfer(&remote, &local, len, flags & SCIF_RMA_ORDERED);

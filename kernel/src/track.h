@@ -53,4 +53,8 @@ uint64_t rma_started(struct endpoint *ep, bool peer);
  * has completed: 0, -ECONNRESET, -EINTR. */
 int rma_wait(struct endpoint *ep, bool peer, uint64_t seq);
 
+/* Returns when the peer has handled our control messages up to number sent
+ * (ctl.h): 0, -ECONNRESET, -EINTR. */
+int rma_wait_handled(struct endpoint *ep, uint32_t sent);
+
 #endif
