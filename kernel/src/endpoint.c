@@ -98,6 +98,13 @@ struct endpoint *ep_get(int epd)
 	return ep;
 }
 
+void ep_hold(struct endpoint *ep)
+{
+	pthread_mutex_lock(&table_lock);
+	ep->refs++;
+	pthread_mutex_unlock(&table_lock);
+}
+
 void ep_put(struct endpoint *ep)
 {
 	pthread_mutex_lock(&table_lock);

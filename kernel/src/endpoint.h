@@ -74,6 +74,8 @@ struct endpoint {
 int ep_create(struct fabric *f, int fd, struct endpoint **out);
 /* Takes a reference: NULL with errno EBADF if epd is not an open endpoint. */
 struct endpoint *ep_get(int epd);
+/* Another reference to an endpoint the caller holds one to. */
+void ep_hold(struct endpoint *ep);
 void ep_put(struct endpoint *ep);
 /* Removes epd from the table, marks it closing, wakes its sleeping threads
  * (shutting its sockets down) and waits for them to leave: the endpoint,

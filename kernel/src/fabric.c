@@ -276,15 +276,14 @@ bool fabric_node_online(const struct fabric *f, uint16_t node)
 	       (atomic_load_explicit(&f->table->online, memory_order_acquire) >> node & 1);
 }
 
-/* The driver's test for the admin ports: CAP_SYS_ADMIN, not the user id. */
-static bool may_admin(void)
+bool fabric_capable(int cap)
 {
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
 
 	if (syscall(SYS_capget, &hdr, caps) < 0)
 		return geteuid() == 0;
-	return caps[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective & CAP_TO_MASK(CAP_SYS_ADMIN);
+	return caps[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap);
 }
 
 static bool port_is_mine(const struct fabric *f, uint16_t port)
@@ -322,7 +321,8 @@ int fabric_port_claim(struct fabric *f, uint16_t port)
 
 	if (port == 0)
 		return -EINVAL;
-	if (port < SCIF_ADMIN_PORT_END && !may_admin())
+	/* The driver's test: CAP_SYS_ADMIN, not the user id. */
+	if (port < SCIF_ADMIN_PORT_END && !fabric_capable(CAP_SYS_ADMIN))
 		return -EACCES;
 	pthread_mutex_lock(&f->ports_lock);
 	err = claim_locked(f, port);

@@ -74,6 +74,10 @@ void fabric_caller_addr(const struct fabric *f, uint16_t node, uint16_t port, ui
 bool fabric_parse_caller(const struct fabric *f, const struct sockaddr_un *sa,
 			 socklen_t len, struct scif_portID *id, uint32_t *flags);
 
+/* Whether this thread has capability cap (linux/capability.h's CAP_*) in
+ * its effective set, as the driver's capable() asks. */
+bool fabric_capable(int cap);
+
 /* Record a sentence for scif_net_last_error() in this thread. */
 void fabric_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fabric_clear_error(void);

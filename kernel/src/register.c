@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -66,19 +67,28 @@ static int announce(struct endpoint *ep, const struct window *w)
 static struct window *make_window(void *addr, size_t len, int prot, int *err)
 {
 	struct win_seg segs[WIN_MAX_SEGS];
+	uint64_t pages = len / reg_page();
 	struct window *w;
 	unsigned nseg;
 
-	*err = reg_acquire(addr, len, segs, WIN_MAX_SEGS, &nseg);
+	/* The driver counts before it pins: EAGAIN, and nothing moved. */
+	*err = reg_pin(pages, fabric_capable(CAP_IPC_LOCK));
 	if (*err)
 		return NULL;
+	*err = reg_acquire(addr, len, segs, WIN_MAX_SEGS, &nseg);
+	if (*err) {
+		reg_unpin(pages);
+		return NULL;
+	}
 	w = win_new(0, len, prot, nseg);
 	if (!w) {
 		for (unsigned i = 0; i < nseg; i++)
 			reg_release(segs[i].ext);
+		reg_unpin(pages);
 		*err = -ENOMEM;
 		return NULL;
 	}
+	w->pinned = pages;
 	for (unsigned i = 0; i < nseg; i++)
 		w->seg[i] = segs[i];
 	*err = win_map_view(w, true);
@@ -223,6 +233,10 @@ static int do_unregister(struct endpoint *ep, int64_t offset, uint64_t len)
 	 * that matter, nor has one closing meanwhile. */
 	if (peer_alive && rma_wait_handled(ep, sent) == 0)
 		rma_wait(ep, true, rma_started(ep, true));
+	/* Ours that looked them up, which had begun by then: their copies
+	 * (dma.h) let go of the windows before they complete, so the pages go
+	 * back here, in the caller's thread, not under its feet later. */
+	rma_wait(ep, false, rma_started(ep, false));
 	for (size_t i = 0; i < count; i++)
 		win_put(gone[i]);
 	free(gone);

@@ -25,12 +25,17 @@ int rma_verify(struct endpoint *ep)
 	pthread_mutex_unlock(&ep->lock);
 	if (!err && conn_gone(ep))
 		err = -ECONNRESET;
-	/* Whoever noticed the death first may have read the control channel
-	 * before it showed end of file: a killed process's descriptors are
-	 * released one by one, the bell's possibly before the channel's. Its
-	 * windows go at the first call that finds the end of file there. */
-	if (err == -ECONNRESET)
-		ctl_service(ep);
+	/* Gone: our RMAs still queued complete first (into our views, which
+	 * hold the pages), so that once a call has told of the departure
+	 * nothing of ours still copies. Then the peer's windows go - whoever
+	 * noticed the death may have read the control channel before it showed
+	 * end of file (a killed process's descriptors are released one by
+	 * one): at the first call that finds the end of file there. */
+	if (err == -ECONNRESET) {
+		rma_wait(ep, false, rma_started(ep, false));
+		(void)ctl_lock(ep);	/* waits for the service thread's drain, if it has one under way */
+		ctl_unlock(ep);
+	}
 	if (!err && !fabric_node_online(ep->fabric, ep->peer.node))
 		err = -ENODEV;
 	return err;

@@ -38,6 +38,7 @@ struct window {
 	int prot;		/* SCIF_PROT_READ | SCIF_PROT_WRITE */
 	uint8_t *view;
 	_Atomic unsigned refs;
+	uint64_t pinned;	/* ours: pages counted against RLIMIT_MEMLOCK (reg_pin) */
 	unsigned nseg;
 	struct win_seg seg[];
 };

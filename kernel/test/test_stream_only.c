@@ -176,6 +176,9 @@ static void drive_full(int c)
 		plain[i] = pattern_byte(i);
 	CHECK(scif_vwriteto(c, plain, P, roff, 0) == 0);
 	CHECK(scif_readfrom(c, lo, P, roff, 0) == 0);
+	/* Asynchronous, and in order: done once a fence says so. */
+	CHECK(scif_fence_mark(c, SCIF_FENCE_INIT_SELF, &mark) == 0);
+	CHECK(scif_fence_wait(c, mark) == 0);
 	CHECK(memcmp(mine, plain, P) == 0);
 	map = scif_mmap(NULL, P, SCIF_PROT_READ, 0, c, roff);
 	CHECK(map != SCIF_MMAP_FAILED && memcmp(map, plain, P) == 0);
