@@ -4,7 +4,9 @@
  *
  * A listener is a Unix stream socket listening at <fabric>/n<node>p<port>;
  * a bound port is a lock in the node's port registry (fabric.h). Both go
- * with the endpoint, or with its process.
+ * with the endpoint, or with its process. The callers waiting in a
+ * listener's queue are taken from it here, to be answered (handshake.c) or
+ * refused.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +16,7 @@
 
 #include "connection.h"
 #include "scif.h"
+#include "tokens.h"
 
 int conn_new_socket(void)
 {
@@ -100,6 +103,47 @@ int scif_close(scif_epd_t epd)
 		return FAIL(-EBADF);
 	conn_destroy(ep);
 	return 0;
+}
+
+void conn_answer_no(int fd, int status, uint32_t request)
+{
+	if (qp_send_accept(fd, status, 0, 0, -1, -1, -1) == 0)
+		(void)tok_take(fd, QP_PREFILL(request), CONN_TAKE_TIMEOUT_MS);
+}
+
+void conn_refuse(int fd, int status, uint32_t request)
+{
+	conn_answer_no(fd, status, request);
+	close(fd);
+}
+
+int conn_take_caller(struct endpoint *lep, int *fd, struct scif_portID *peer,
+		     uint32_t *request)
+{
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+
+	/* Not close-on-exec: the driver's accepted descriptors are not (its
+	 * libscif opens them without O_CLOEXEC; only scif_open sets it). */
+	*fd = accept4(lep->fd, (struct sockaddr *)&sa, &len, 0);
+	if (*fd < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED)
+			return 0;
+		return errno == EMFILE || errno == ENFILE ? -ENOMEM : -errno;
+	}
+	if (!fabric_parse_caller(lep->fabric, &sa, len, peer, request))
+		*request = 0;	/* not a fabric endpoint: nothing was sent ahead */
+	return 1;
+}
+
+void conn_refuse_pending(struct endpoint *lep)
+{
+	struct scif_portID peer;
+	uint32_t request;
+	int fd;
+
+	while (conn_take_caller(lep, &fd, &peer, &request) > 0)
+		conn_refuse(fd, ECONNREFUSED, request);
 }
 
 int conn_check_unconnected(const struct endpoint *ep)

@@ -20,7 +20,23 @@ int conn_check_unconnected(const struct endpoint *ep);
 int conn_bind_locked(struct endpoint *ep, uint16_t pn);
 /* Tears down an endpoint taken out of the table (ep_remove) and frees it. */
 void conn_destroy(struct endpoint *ep);
-/* A listener closing: refuses every caller still waiting (handshake.c). */
+
+/* How long an acceptor waits for a caller's tokens, which it sends right
+ * after connecting (tokens.h): only a caller stopped half-way makes it
+ * wait this long. */
+#define CONN_TAKE_TIMEOUT_MS 2000
+
+/* Takes one caller from listener lep's queue: its socket, who it is and
+ * what it asks for (qp.h's request flags, 0 if not one of ours); 1, or 0 if
+ * none is waiting, or -errno. */
+int conn_take_caller(struct endpoint *lep, int *fd, struct scif_portID *peer,
+		     uint32_t *request);
+/* Says no to a caller (status: the errno its scif_connect returns) and takes
+ * the tokens it sent ahead, so that once its socket is closed it sees a
+ * hang-up and no error. conn_refuse() closes the socket too. */
+void conn_answer_no(int fd, int status, uint32_t request);
+void conn_refuse(int fd, int status, uint32_t request);
+/* A listener closing: refuses every caller still waiting, as SCIF does. */
 void conn_refuse_pending(struct endpoint *lep);
 
 #endif

@@ -52,6 +52,9 @@ struct fabric {
  * for scif_net_last_error()) when it cannot be. */
 struct fabric *fabric_get(void);
 
+/* Opens our node's port registry (ports.c): 0 or -errno. */
+int fabric_ports_open(struct fabric *f);
+
 bool fabric_node_exists(const struct fabric *f, uint16_t node);
 bool fabric_node_online(const struct fabric *f, uint16_t node);
 

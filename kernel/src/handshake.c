@@ -29,10 +29,6 @@
 #include "service.h"
 #include "scif_net.h"
 
-/* How long an acceptor waits for a caller's tokens, which it sends right
- * after connecting: only a caller stopped half-way makes it wait this long. */
-#define TAKE_TIMEOUT_MS 2000
-
 /* Every bit a request may carry. */
 #define REQUEST_KNOWN (QP_FLAGS_KNOWN | (0xffu << QP_PREFILL_SHIFT))
 
@@ -292,42 +288,6 @@ static void close_theirs(int theirs[3])
 			close(theirs[i]);
 }
 
-/* Says no to a caller (status: the errno its scif_connect returns) and takes
- * the tokens it sent ahead, so that once its socket is closed the caller
- * sees a hang-up and no error. */
-static void answer_no(int fd, int status, uint32_t request)
-{
-	if (qp_send_accept(fd, status, 0, 0, -1, -1, -1) == 0)
-		(void)tok_take(fd, QP_PREFILL(request), TAKE_TIMEOUT_MS);
-}
-
-static void refuse(int fd, int status, uint32_t request)
-{
-	answer_no(fd, status, request);
-	close(fd);
-}
-
-/* Takes one caller from the listen queue: its socket, who it is and what it
- * asks for; 1, or 0 if none is waiting, or -errno. */
-static int take_caller(struct endpoint *lep, int *fd, struct scif_portID *peer,
-		       uint32_t *request)
-{
-	struct sockaddr_un sa;
-	socklen_t len = sizeof(sa);
-
-	/* Not close-on-exec: the driver's accepted descriptors are not (its
-	 * libscif opens them without O_CLOEXEC; only scif_open sets it). */
-	*fd = accept4(lep->fd, (struct sockaddr *)&sa, &len, 0);
-	if (*fd < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED)
-			return 0;
-		return errno == EMFILE || errno == ENFILE ? -ENOMEM : -errno;
-	}
-	if (!fabric_parse_caller(lep->fabric, &sa, len, peer, request))
-		*request = 0;	/* not a fabric endpoint: nothing was sent ahead */
-	return 1;
-}
-
 /* Answers one caller from the listen queue: 1 with *out, 0 if none is
  * waiting, -errno. A caller that left meanwhile is skipped (-EAGAIN). */
 static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct endpoint **out)
@@ -337,12 +297,12 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 	uint32_t request, flags;
 	int fd, theirs[3] = { -1, -1, -1 }, err;
 
-	err = take_caller(lep, &fd, peer, &request);
+	err = conn_take_caller(lep, &fd, peer, &request);
 	if (err <= 0)
 		return err;
 	if (request == 0 || (request & ~REQUEST_KNOWN)) {
 		/* Not one of ours, or a newer caller asking for what we cannot make. */
-		refuse(fd, EPROTO, request);
+		conn_refuse(fd, EPROTO, request);
 		return -EAGAIN;
 	}
 	flags = (request & QP_FLAGS_KNOWN) | (lep->stream_only ? QP_STREAM_ONLY : 0);
@@ -350,7 +310,7 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 	if (!err)
 		err = ep_create(f, fd, &ep);
 	if (err) {
-		refuse(fd, ENOMEM, request);
+		conn_refuse(fd, ENOMEM, request);
 		return err;
 	}
 	ep->stream_only = flags & QP_STREAM_ONLY;
@@ -364,7 +324,7 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 	}
 	if (err) {
 		close_theirs(theirs);
-		answer_no(fd, err == -ENODEV ? ENODEV : ENOMEM, request);
+		conn_answer_no(fd, err == -ENODEV ? ENODEV : ENOMEM, request);
 		conn_destroy(ep_remove(fd));
 		/* A node off line refuses this caller; the next may be another's. */
 		return err == -ENODEV ? -EAGAIN : err;
@@ -373,7 +333,7 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 	close_theirs(theirs);
 	/* The answer is in its socket: the caller may turn writable now. */
 	if (!err)
-		err = tok_take(fd, QP_PREFILL(request), TAKE_TIMEOUT_MS);
+		err = tok_take(fd, QP_PREFILL(request), CONN_TAKE_TIMEOUT_MS);
 	if (!err) {
 		pthread_mutex_lock(&ep->lock);
 		err = reset_link_check_locked(ep);
@@ -389,16 +349,6 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 	}
 	*out = ep;
 	return 1;
-}
-
-void conn_refuse_pending(struct endpoint *lep)
-{
-	struct scif_portID peer;
-	uint32_t request;
-	int fd;
-
-	while (take_caller(lep, &fd, &peer, &request) > 0)
-		refuse(fd, ECONNREFUSED, request);
 }
 
 int scif_accept(scif_epd_t epd, struct scif_portID *peer, scif_epd_t *newepd, int flags)
