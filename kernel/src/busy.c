@@ -31,9 +31,7 @@ int scif_net_rx_ready(scif_epd_t epd, int flags)
 	if (!ep)
 		return -1;
 	pthread_mutex_lock(&ep->lock);
-	if (ep->state == EP_DISCONNECTED)
-		ready = 1;
-	else if (ep->state == EP_CONNECTED)
+	if (ep->state == EP_CONNECTED)
 		ready = rb_shared_used(ep->qp.rx.sh) > 0 || conn_gone(ep);
 	pthread_mutex_unlock(&ep->lock);
 	ep_put(ep);

@@ -156,7 +156,6 @@ int conn_check_unconnected(const struct endpoint *ep)
 		return -EINVAL;
 	case EP_CONNECTING:
 	case EP_CONNECTED:
-	case EP_DISCONNECTED:
 		return -EISCONN;
 	}
 	return 0;
@@ -208,7 +207,6 @@ static int listen_locked(struct endpoint *ep, int backlog)
 	case EP_LISTENING:
 	case EP_CONNECTING:
 	case EP_CONNECTED:
-	case EP_DISCONNECTED:
 		return -EISCONN;
 	}
 	err = fabric_listener_addr(ep->fabric, ep->fabric->self, ep->port, &sa, &len);

@@ -189,7 +189,7 @@ int ep_connected_locked(const struct endpoint *ep)
 {
 	if (ep_closing(ep))
 		return -EINTR;
-	if (ep->state != EP_CONNECTED && ep->state != EP_DISCONNECTED)
+	if (ep->state != EP_CONNECTED)
 		return -ENOTCONN;
 	return 0;
 }

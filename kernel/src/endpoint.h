@@ -23,8 +23,7 @@ enum ep_state {
 	EP_BOUND,
 	EP_LISTENING,
 	EP_CONNECTING,
-	EP_CONNECTED,
-	EP_DISCONNECTED,	/* the peer is gone; what it sent can still be read */
+	EP_CONNECTED,		/* also once the peer is gone (peer_gone): what it sent can still be read */
 };
 
 struct endpoint {
@@ -86,8 +85,8 @@ void ep_free(struct endpoint *ep);
  * that one only) and no lock; endpoints opened meanwhile may be missed. */
 void ep_for_each(void (*fn)(struct endpoint *ep));
 
-/* 0 for an endpoint that is connected (or whose peer is gone: what it sent may
- * still be read), -EINTR while it closes, -ENOTCONN otherwise. Call with
+/* 0 for an endpoint that is connected (even if its peer is gone: what it sent
+ * may still be read), -EINTR while it closes, -ENOTCONN otherwise. Call with
  * ep->lock held. */
 int ep_connected_locked(const struct endpoint *ep);
 bool ep_closing(const struct endpoint *ep);

@@ -241,7 +241,6 @@ int scif_connect(scif_epd_t epd, struct scif_portID *dst)
 		err = 0;
 		break;
 	case EP_CONNECTED:
-	case EP_DISCONNECTED:
 		err = -EISCONN;
 		break;
 	}

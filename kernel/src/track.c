@@ -20,8 +20,6 @@ int rma_verify(struct endpoint *ep)
 	err = ep_connected_locked(ep);
 	if (!err && ep->stream_only)
 		err = -EOPNOTSUPP;	/* no control channel, no RMA bell: never, alive or not */
-	else if (!err && ep->state == EP_DISCONNECTED)
-		err = -ECONNRESET;
 	pthread_mutex_unlock(&ep->lock);
 	if (!err && conn_gone(ep))
 		err = -ECONNRESET;
