@@ -179,12 +179,12 @@ static inline double now_ms(void)
 }
 
 /*
- * Waits until thread tid of this process sleeps in poll, epoll or on a futex: it is
- * blocked in the call under test, not merely on its way there. This looks at
- * the thread instead of sleeping a while and hoping, so a test that then
- * wakes it knows it woke a sleeper. (Only the tests' own threads are watched,
- * and nothing else contends for the fabric's locks meanwhile, so a futex
- * sleep is the followers' condition wait.)
+ * Waits until thread tid of this process sleeps in poll, epoll or on a
+ * futex: it is blocked in the call under test, not merely on its way there.
+ * This looks at the thread instead of sleeping a while and hoping, so a test
+ * that then wakes it knows it woke a sleeper. (Only the tests' own threads
+ * are watched, and nothing else contends for the fabric's locks meanwhile,
+ * so a futex sleep is a condition or lock wait of the call's.)
  */
 static inline void wait_blocked(pid_t tid)
 {

@@ -243,7 +243,7 @@ static void loop_take(struct conn *k)
 	CHECK(!fd_readable(k, 0));
 }
 
-static void round_swallowed(struct conn *k, enum kind kind, uint64_t value)
+static void round_kept(struct conn *k, enum kind kind, uint64_t value)
 {
 	struct waiter w;
 
@@ -273,7 +273,7 @@ static void round_woken(struct conn *k, enum kind kind, uint64_t value)
 	peer_do(k, 's');
 	t0 = now_ms();
 	if (!fd_readable(k, DEADLINE_MS)) {
-		fprintf(stderr, "(b) the loop slept %.0f ms: %s swallowed its wake-up\n",
+		fprintf(stderr, "(b) the loop slept %.0f ms: %s took its wake-up\n",
 			now_ms() - t0, kind_name[kind]);
 		exit(1);
 	}
@@ -317,7 +317,7 @@ int main(int argc, char **argv)
 
 		open_conn(&k);
 		for (int r = 0; r < 3; r++)
-			round_swallowed(&k, kind, ++value);
+			round_kept(&k, kind, ++value);
 		for (int r = 0; r < 3; r++)
 			round_woken(&k, kind, ++value);
 		printf("# %s: the loop's data reached it (a, b)\n", kind_name[kind]);

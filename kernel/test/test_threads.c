@@ -199,7 +199,7 @@ static void *long_poll_main(void *arg)
 /* A scif_poll that asks for nothing sleeps on the descriptor for its whole
  * timeout: the sender and receiver of that endpoint, asleep on it too, must
  * be woken by what they wait for, not when it gives up. */
-static void check_followers_of_poll(void)
+static void check_beside_a_long_poll(void)
 {
 	struct long_poll p = { 0 };
 	struct side a, b;
@@ -296,7 +296,7 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "peer") == 0)
 		return peer();
 	check_shared_endpoint();
-	check_followers_of_poll();
+	check_beside_a_long_poll();
 	check_close_wakes();
 	return 0;
 }
