@@ -171,25 +171,25 @@ static int finish_connect(struct endpoint *ep)
 		err = qp_attach(&ep->qp, memfd, ring_size);
 	if (memfd >= 0)
 		close(memfd);
+	ep->ctl = ctl;
+	ep->bell = bell;
 	if (!err) {
-		ep->ctl = ctl;
 		err = service_watch(ep);
-		ep->ctl = -1;
 		if (err)
 			qp_detach(&ep->qp);
 	}
 	if (err) {
 		int renew;
 
-		if (ctl >= 0)
-			close(ctl);
-		if (bell >= 0)
-			close(bell);
+		if (ep->ctl >= 0)
+			close(ep->ctl);
+		if (ep->bell >= 0)
+			close(ep->bell);
+		ep->ctl = ep->bell = -1;
+		/* A fresh socket: the service thread's watch of this one goes with it. */
 		renew = renew_socket(ep);
 		return renew ? renew : err;
 	}
-	ep->ctl = ctl;
-	ep->bell = bell;
 	ep->stream_only = flags & QP_STREAM_ONLY;
 	ep->state = EP_CONNECTED;
 	return 0;

@@ -54,15 +54,14 @@ static void handle(uint64_t what)
 {
 	struct endpoint *ep = ep_get(EVENT_EPD(what));
 
-	/* Closed meanwhile, and the number perhaps another endpoint's now. */
+	/* Closed meanwhile, or the number is another endpoint's now. */
 	if (!ep)
 		return;
-	if (atomic_load_explicit(&ep->watch, memory_order_relaxed) != EVENT_WATCH(what))
-		;
-	else if (what & ON_CTL)
-		ctl_service(ep);
-	else if (ep_take_hangup(ep))
-		ctl_service(ep);	/* its windows go, if the channel says so */
+	if (atomic_load_explicit(&ep->watch, memory_order_relaxed) == EVENT_WATCH(what)) {
+		/* A hang-up: its windows go too, if the channel says so. */
+		if ((what & ON_CTL) || ep_take_hangup(ep))
+			ctl_service(ep);
+	}
 	ep_put(ep);
 }
 
