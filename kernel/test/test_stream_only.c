@@ -42,8 +42,10 @@ static const struct {
 
 static size_t P;
 
-/* Descriptors of this process, but for the service thread's epoll set: one
- * per process, made with its first connection. */
+/* Descriptors of this process, but for the service thread's epoll set (one
+ * per process, made with its first connection) and the memfds of windows
+ * (registrations' and the peer's, which the service thread receives as they
+ * are announced): those of connections alone. */
 static int count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -59,7 +61,8 @@ static int count_fds(void)
 			continue;
 		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
 		len = readlink(path, target, sizeof(target) - 1);
-		if (len > 0 && (target[len] = '\0', strcmp(target, "anon_inode:[eventpoll]") == 0))
+		if (len > 0 && (target[len] = '\0', strcmp(target, "anon_inode:[eventpoll]") == 0 ||
+				strstr(target, WINDOW_MEMFD)))
 			continue;
 		n++;
 	}
