@@ -11,10 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/capability.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -254,14 +252,4 @@ bool fabric_node_online(const struct fabric *f, uint16_t node)
 {
 	return fabric_node_exists(f, node) &&
 	       (atomic_load_explicit(&f->table->online, memory_order_acquire) >> node & 1);
-}
-
-bool fabric_capable(int cap)
-{
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
-
-	if (syscall(SYS_capget, &hdr, caps) < 0)
-		return geteuid() == 0;
-	return caps[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap);
 }

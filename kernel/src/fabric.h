@@ -78,7 +78,7 @@ bool fabric_parse_caller(const struct fabric *f, const struct sockaddr_un *sa,
 			 socklen_t len, struct scif_portID *id, uint32_t *flags);
 
 /* Whether this thread has capability cap (linux/capability.h's CAP_*) in
- * its effective set, as the driver's capable() asks. */
+ * its effective set, as the driver's capable() asks (ports.c). */
 bool fabric_capable(int cap);
 
 /* Record a sentence for scif_net_last_error() in this thread. */

@@ -1,7 +1,9 @@
 /*
  * ports.c - our node's port registry (a byte-range lock per port, which the
  * kernel drops with its holder) and the names the fabric's sockets go by:
- * a listener's path, a caller's abstract name (its request).
+ * a listener's path, a caller's abstract name (its request). And the
+ * driver's question of privilege, capable(), which the admin ports ask
+ * first (registrations too, of RLIMIT_MEMLOCK).
  */
 #include "fabric.h"
 
@@ -11,7 +13,18 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+bool fabric_capable(int cap)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
+
+	if (syscall(SYS_capget, &hdr, caps) < 0)
+		return geteuid() == 0;
+	return caps[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap);
+}
 
 /* MPSS 4 hands out ephemeral ports from SCIF_PORT_RSVD + 1 (MPSS 3 from it). */
 #define EPHEMERAL_BASE (SCIF_PORT_RSVD + 1)
