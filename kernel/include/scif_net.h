@@ -69,17 +69,14 @@ const char *scif_net_last_error(void);
 
 /*
  * Whether a connected endpoint has something to receive (bytes, or a peer
- * that is gone), looked up in shared memory alone: no system call, and no
- * doorbell swallowed. For a receiving thread that spins briefly before it
- * sleeps in scif_poll:
- *  - SCIF_NET_RX_QUIET also lowers its waiting flag, so the peer's sends ring
- *    no doorbell while it spins (each scif_recv that drains the ring raises
- *    the flag again, so spin with this flag on every look);
- *  - SCIF_NET_RX_ARM raises the flag, with the fence that makes the peer's
- *    next send ring, before it looks: call it before sleeping after quiet
- *    looks, and receive what it reports, for no doorbell rang for that.
+ * that is known to be gone), looked up in shared memory alone: no system
+ * call. For a receiving thread that spins briefly before it sleeps on the
+ * descriptor. The flags once lowered and raised a waiting flag that spared
+ * the writer its doorbells; the descriptor is level-triggered now (the
+ * writer keeps it readable while there is data, whatever the reader does),
+ * so SCIF_NET_RX_QUIET and SCIF_NET_RX_ARM are accepted and change nothing.
  * 1 or 0, or -1 with errno: EBADF, EINVAL (unknown flags, or both). 0 when
- * not connected. Call it from the thread that receives.
+ * not connected.
  */
 #define SCIF_NET_RX_QUIET 0x1
 #define SCIF_NET_RX_ARM 0x2

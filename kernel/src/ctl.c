@@ -24,13 +24,15 @@ union ctl_cmsg {
 	struct cmsghdr align;
 };
 
-int ctl_send(struct endpoint *ep, const struct ctl_msg *m, const int *fds, int nfds)
+static int drain(struct endpoint *ep);
+
+int ctl_send(struct endpoint *ep, const struct ctl_msg *m, const int *fds, int nfds,
+	     uint32_t *sent)
 {
 	size_t len = CTL_MSG_BYTES(m->nseg);
 	struct iovec iov = { .iov_base = (void *)m, .iov_len = len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	union ctl_cmsg cm;
-	bool rang = false;
 
 	qp_attach_fds(&mh, cm.buf, fds, nfds);
 	for (;;) {
@@ -42,9 +44,8 @@ int ctl_send(struct endpoint *ep, const struct ctl_msg *m, const int *fds, int n
 			return -ECONNRESET;
 		n = sendmsg(ep->ctl, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n == (ssize_t)len) {
-			/* Tells the peer's doorbell drains there is something to read. */
-			atomic_fetch_add_explicit(&ep->qp.hdr->rma[ep->qp.side].ctl_sent, 1,
-						  memory_order_release);
+			*sent = atomic_fetch_add_explicit(&ep->qp.hdr->rma[ep->qp.side].ctl_sent, 1,
+							  memory_order_release) + 1;
 			return 0;
 		}
 		if (n >= 0)
@@ -54,20 +55,13 @@ int ctl_send(struct endpoint *ep, const struct ctl_msg *m, const int *fds, int n
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN ?
 			       -ECONNRESET : -errno;
-		if (!rang) {
-			/* The peer does not read its channel: wake it, whether it
-			 * sleeps on its descriptor (an event loop, a send, a recv)
-			 * or waits for our RMAs on the bell. A failed doorbell
-			 * shows up below as a hang-up. */
-			(void)qp_ring_doorbell(ep->fd);
-			(void)qp_ring_doorbell(ep->bell);
-			rang = true;
-		}
+		/* The peer's service thread reads its channel as messages come;
+		 * its own sender may hold it, waiting for room in ours: we read
+		 * ours meanwhile, so neither waits for the other. */
 		if (poll(&p, 1, -1) < 0 && errno != EINTR)
 			return -errno;
-		/* Reading our own queue meanwhile: the peer may be in here too. */
 		if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
-			err = ctl_drain(ep);
+			err = drain(ep);
 			if (err)
 				return err;
 		}
@@ -104,59 +98,101 @@ static void peer_gone(struct endpoint *ep)
 	atomic_store_explicit(&ep->peer_gone, true, memory_order_release);
 }
 
-int ctl_drain(struct endpoint *ep)
+/* Handles one message, if one is waiting: 1, 0 if none, -ECONNRESET if the
+ * peer is gone, -errno. */
+static int handle_one(struct endpoint *ep)
 {
+	struct ctl_msg m;
+	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+	union ctl_cmsg cm;
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cm.buf, .msg_controllen = sizeof(cm.buf),
+	};
+	int fds[WIN_MAX_SEGS], nfds;
+	ssize_t n = recvmsg(ep->ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+	if (n < 0 && errno == EINTR)
+		return 1;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	if (n <= 0) {
+		/* End of file (or a reset): the peer closed or died. */
+		if (n == 0 || errno == ECONNRESET || errno == ENOTCONN || errno == EPIPE) {
+			peer_gone(ep);
+			return -ECONNRESET;
+		}
+		return -errno;
+	}
+	ep->rma.ctl_seen++;
+	nfds = take_fds(&mh, fds);
+	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+	    (size_t)n < CTL_MSG_BYTES(0) || m.nseg > WIN_MAX_SEGS ||
+	    (size_t)n != CTL_MSG_BYTES(m.nseg) || m.op == 0 || m.op >= CTL_NR_OPS) {
+		/* Not from a peer of ours: nothing to act on. */
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		return 1;
+	}
+	/* A message that cannot be honoured (no memory to map the window,
+	 * say) leaves that window unknown here: RMAs to it fail with ENXIO,
+	 * which is what SCIF says of such ranges. */
+	handlers[m.op](ep, &m, fds, nfds);
+	return 1;
+}
+
+/* Handles every message waiting, then tells the peer how many it was. */
+static int drain(struct endpoint *ep)
+{
+	uint32_t seen = ep->rma.ctl_seen;
+	int got;
+
 	if (ep->rma.ctl_eof)
 		return -ECONNRESET;
-	for (;;) {
-		struct ctl_msg m;
-		struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
-		union ctl_cmsg cm;
-		struct msghdr mh = {
-			.msg_iov = &iov, .msg_iovlen = 1,
-			.msg_control = cm.buf, .msg_controllen = sizeof(cm.buf),
-		};
-		int fds[WIN_MAX_SEGS], nfds;
-		ssize_t n = recvmsg(ep->ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	while ((got = handle_one(ep)) > 0)
+		;
+	if (ep->rma.ctl_seen != seen) {
+		/* Pairs with the acquire in the peer's wait for its unregister:
+		 * the views of its windows are gone once it sees this. */
+		atomic_store_explicit(&ep->qp.hdr->rma[ep->qp.side].ctl_done, ep->rma.ctl_seen,
+				      memory_order_release);
+		qp_notify_peer(&ep->qp, ep->bell);
+	}
+	return got;
+}
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		if (n <= 0) {
-			/* End of file (or a reset): the peer closed or died. */
-			if (n == 0 || errno == ECONNRESET || errno == ENOTCONN || errno == EPIPE) {
-				peer_gone(ep);
-				return -ECONNRESET;
-			}
-			return -errno;
-		}
-		ep->rma.ctl_seen++;
-		nfds = take_fds(&mh, fds);
-		if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
-		    (size_t)n < CTL_MSG_BYTES(0) || m.nseg > WIN_MAX_SEGS ||
-		    (size_t)n != CTL_MSG_BYTES(m.nseg) || m.op == 0 || m.op >= CTL_NR_OPS) {
-			/* Not from a peer of ours: nothing to act on. */
-			for (int i = 0; i < nfds; i++)
-				close(fds[i]);
-			continue;
-		}
-		/* A message that cannot be honoured (no memory to map the
-		 * window, say) leaves that window unknown here: RMAs to it
-		 * fail with ENXIO, which is what SCIF says of such ranges. */
-		handlers[m.op](ep, &m, fds, nfds);
+int ctl_lock(struct endpoint *ep)
+{
+	pthread_mutex_lock(&ep->rma.lock);
+	return drain(ep);
+}
+
+void ctl_unlock(struct endpoint *ep)
+{
+	for (;;) {
+		pthread_mutex_unlock(&ep->rma.lock);
+		/* Pairs with the fence in ctl_service(): it raised the flag and
+		 * then found the lock taken, or we see no flag and it finds the
+		 * lock free. */
+		atomic_thread_fence(memory_order_seq_cst);
+		if (!atomic_load_explicit(&ep->rma.ctl_missed, memory_order_relaxed) ||
+		    pthread_mutex_trylock(&ep->rma.lock) != 0)
+			return;
+		atomic_store_explicit(&ep->rma.ctl_missed, false, memory_order_relaxed);
+		drain(ep);
 	}
 }
 
-void ctl_poll(struct endpoint *ep)
+void ctl_service(struct endpoint *ep)
 {
-	uint32_t sent;
-
-	if (ep->ctl < 0 || !ep->qp.hdr || pthread_mutex_trylock(&ep->rma.lock) != 0)
+	if (ep->ctl < 0 || !ep->qp.hdr)
 		return;
-	sent = atomic_load_explicit(&ep->qp.hdr->rma[1 - ep->qp.side].ctl_sent, memory_order_acquire);
-	if (!ep->rma.ctl_eof && (sent != ep->rma.ctl_seen ||
-				 atomic_load_explicit(&ep->peer_gone, memory_order_acquire)))
-		ctl_drain(ep);
-	pthread_mutex_unlock(&ep->rma.lock);
+	atomic_store_explicit(&ep->rma.ctl_missed, true, memory_order_relaxed);
+	/* Pairs with the fence in ctl_unlock(). */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (pthread_mutex_trylock(&ep->rma.lock) != 0)
+		return;		/* its holder handles what came */
+	atomic_store_explicit(&ep->rma.ctl_missed, false, memory_order_relaxed);
+	drain(ep);
+	ctl_unlock(ep);
 }

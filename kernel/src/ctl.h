@@ -1,30 +1,29 @@
 /*
  * ctl.h - a connection's control channel: how a peer learns of our windows.
  *
- * Why a second socket, and not typed records on the endpoint's own socket:
- * that socket's bytes are doorbells, and its invariants (rb.h, poll.c,
- * endpoint.c) rest on any thread being free to swallow them - all of them,
- * unparsed, and only the one poller thread while it sleeps. Window messages
- * must never be swallowed, carry descriptors (SCM_RIGHTS) and are needed by
- * whichever thread calls an RMA, also while another thread is the poller.
- * Mixing the two would make every doorbell drain a parser and tie RMA
- * lookups to the poller role. So the acceptor makes a SOCK_SEQPACKET pair
- * and hands one end over in the handshake with the queue pair's memfd:
- * datagrams keep records whole and their descriptors attached, concurrent
- * senders cannot interleave, and doorbells stay exactly as they were.
+ * Window messages must never be lost, carry descriptors (SCM_RIGHTS) and are
+ * needed by whichever thread calls an RMA, so they have a socket of their
+ * own rather than sharing the endpoint's, whose queue holds the readiness
+ * tokens (tokens.h): the acceptor makes a SOCK_SEQPACKET pair and hands one
+ * end over in the handshake with the queue pair's memfd. Datagrams keep
+ * records whole and their descriptors attached, and concurrent senders
+ * cannot interleave.
  *
  * Messages are numbered operations dispatched through a handler table, as
- * the SCIF driver's node queue pair does. They are read lazily: by every
- * RMA, mapping and registration call before it looks at the peer's windows,
- * and by whoever swallows doorbells or RMA bells (track.h) when the peer's
- * counter (qp_rma.ctl_sent) says something is waiting. Ordering does the rest: a window is announced
- * before scif_register returns, so before its offset can reach the peer by
- * scif_send, and the peer reads its control channel before using offsets.
+ * the SCIF driver's node queue pair does. They are read as they arrive, by
+ * the fabric's service thread (service.h), and by every RMA, mapping and
+ * registration call before it looks at the peer's windows (ctl_lock).
+ * Ordering does the rest: a window is announced before scif_register
+ * returns, so before its offset can reach the peer by scif_send. Each side
+ * publishes how many of the other's messages it has handled (qp_rma.ctl_done)
+ * and rings the other's RMA bell if it waits for that: an unregister returns
+ * once the peer has dropped its views of the windows, as the driver's waits
+ * for the peer's acknowledgement.
  *
- * A sender that finds the peer's queue full rings a doorbell (an event loop
- * wakes, calls scif_poll, which drains) and the RMA bell (a thread waiting
- * for our RMAs wakes and drains) and reads its own queue while it waits, so two peers announcing windows to each other never wait for each
- * other. End of file on the channel means the peer is gone: its windows are
+ * One thread at a time reads the channel, under the endpoint's RMA lock.
+ * The service thread never waits for that lock: if it is taken when a
+ * message comes, the holder reads the channel before it lets go (ctl_unlock).
+ * End of file on the channel means the peer is gone: its windows are
  * released there and then.
  */
 #ifndef SCIF_NET_CTL_H
@@ -61,16 +60,21 @@ struct ctl_msg {
 #define CTL_MSG_BYTES(nseg) \
 	(offsetof(struct ctl_msg, seg) + (size_t)(nseg) * sizeof(struct ctl_seg))
 
-/* Sends one message with nfds descriptors; ep->rma.lock held. 0 or -ECONNRESET. */
-int ctl_send(struct endpoint *ep, const struct ctl_msg *m, const int *fds, int nfds);
+/* Takes ep->rma.lock (it guards the window tables and the channel) and
+ * handles every message waiting: 0, or -ECONNRESET when the peer is gone (its
+ * windows are released then). The lock is held either way. */
+int ctl_lock(struct endpoint *ep);
+/* Gives ep->rma.lock back, handling first what the service thread found
+ * waiting while it was held. */
+void ctl_unlock(struct endpoint *ep);
 
-/* Handles every message waiting; ep->rma.lock held. 0, or -ECONNRESET when
- * the peer is gone (its windows are released then). */
-int ctl_drain(struct endpoint *ep);
+/* Sends one message with nfds descriptors, under ctl_lock: 0 or
+ * -ECONNRESET. *sent: how many this side has sent, this one included. */
+int ctl_send(struct endpoint *ep, const struct ctl_msg *m, const int *fds, int nfds,
+	     uint32_t *sent);
 
-/* From ep_drain_locked() and the bell's drain (track.c): drains if the peer's
- * counter says so, unless another thread holds the channel (it reads it
- * itself). */
-void ctl_poll(struct endpoint *ep);
+/* Handles what is waiting if no other thread holds the channel (it will, if
+ * one does): the service thread's, and any call's that finds the peer gone. */
+void ctl_service(struct endpoint *ep);
 
 #endif

@@ -23,8 +23,7 @@ enum ep_state {
 	EP_BOUND,
 	EP_LISTENING,
 	EP_CONNECTING,
-	EP_CONNECTED,
-	EP_DISCONNECTED,	/* the peer is gone; what it sent can still be read */
+	EP_CONNECTED,		/* also once the peer is gone (peer_gone): what it sent can still be read */
 };
 
 struct endpoint {
@@ -34,13 +33,12 @@ struct endpoint {
 	struct fabric *fabric;
 
 	pthread_mutex_t lock;	/* guards everything below but the rings */
-	pthread_cond_t wake;	/* followers waiting for the poller (see ep_wait) */
-	pthread_cond_t bell_wake;	/* ...for the bell's poller (track.c) */
+	pthread_cond_t bell_wake;	/* followers of the bell's poller (track.c) */
 	enum ep_state state;
 	uint16_t port;		/* local port, 0 if none */
 	bool owns_port;		/* bound or listening; accepted endpoints share their listener's */
 	bool named;		/* the socket carries its fabric address */
-	bool closing;
+	_Atomic bool closing;	/* scif_close has begun: every wait ends with EINTR */
 	/* Before connecting or listening: asked for by scif_net_set_stream_only().
 	 * Connected: the connection has no control channel and no RMA bell
 	 * (ctl and bell stay -1), so the RMA family fails with EOPNOTSUPP. */
@@ -48,21 +46,15 @@ struct endpoint {
 	struct scif_portID peer;
 	struct qp qp;
 
-	/* One thread at a time polls the socket and swallows its doorbells; other
-	 * blocked threads wait for it to bump wake_gen (leader/follower), so no
-	 * thread can swallow a wake-up another one is sleeping on. */
-	bool poller;
-	uint64_t wake_gen;
-
-	/* Threads waiting for the peer's RMAs take turns the same way on the
-	 * RMA bell, and never look at the socket above: an event loop watching
-	 * the descriptor would lose the doorbells they swallowed. */
+	/* Threads waiting for the peer's RMAs take turns on the RMA bell: one
+	 * polls it, the others wait for it to report (track.c). */
 	bool bell_poller;
 	uint64_t bell_gen;
 
 	pthread_mutex_t send_lock;	/* one writer per ring */
 	pthread_mutex_t recv_lock;	/* one reader per ring */
 	_Atomic bool peer_gone;
+	_Atomic bool hangup_taken;	/* the descriptor showed the hang-up; its error was taken */
 
 	/* Node-loss resets (reset.h): from connect or accept on, the epochs of
 	 * our node and the peer's when the connection was made (under lock;
@@ -72,6 +64,7 @@ struct endpoint {
 	_Atomic unsigned reset;
 
 	struct ep_rma rma;	/* windows and RMA accounting (window.h, track.h) */
+	_Atomic uint32_t watch;	/* the service thread's number for the connection (service.h), or 0 */
 
 	unsigned refs;		/* guarded by the table lock */
 };
@@ -80,35 +73,36 @@ struct endpoint {
 int ep_create(struct fabric *f, int fd, struct endpoint **out);
 /* Takes a reference: NULL with errno EBADF if epd is not an open endpoint. */
 struct endpoint *ep_get(int epd);
+/* Another reference to an endpoint the caller holds one to. */
+void ep_hold(struct endpoint *ep);
 void ep_put(struct endpoint *ep);
-/* Removes epd from the table, wakes its blocked threads, waits for them to
- * leave, and frees it. */
-int ep_destroy(int epd);
+/* Removes epd from the table, marks it closing, wakes its sleeping threads
+ * (shutting its sockets down) and waits for them to leave: the endpoint,
+ * now nobody's but the caller's to tear down and ep_free(), or NULL. */
+struct endpoint *ep_remove(int epd);
+void ep_free(struct endpoint *ep);
 /* Calls fn on every endpoint in the table, holding a reference to it (to
  * that one only) and no lock; endpoints opened meanwhile may be missed. */
 void ep_for_each(void (*fn)(struct endpoint *ep));
 
-/* Reads waiting control messages (ctl.h), whoever the poller is; swallows
- * pending doorbells, unless another thread is the poller (as_poller: we are),
- * notes a departed peer and wakes followers. Call with ep->lock held. */
-void ep_drain_locked(struct endpoint *ep, bool as_poller);
-uint64_t ep_wake_gen(struct endpoint *ep);
-/* Before sleeping on a condition: swallows doorbells (unless another thread
- * is the poller) and returns the wake generation to pass to ep_wait(). Arm
- * the condition and look again after this, then sleep. */
-uint64_t ep_prepare_to_sleep(struct endpoint *ep);
-/* Sleeps until the socket shows a doorbell, the peer leaves, the endpoint
- * closes (-EINTR) or timeout_ms passes (-ETIMEDOUT; <0 waits for ever) -
- * unless wake_gen has moved past gen already. */
-int ep_wait(struct endpoint *ep, uint64_t gen, int timeout_ms);
-
-/* Whether the connected peer is gone: closed, dead, or reset by a node's
- * loss (reset.h), which this also notices. */
-/* 0 for an endpoint that is connected (or whose peer is gone: what it sent may
- * still be read), -EINTR while it closes, -ENOTCONN otherwise. Call with
+/* 0 for an endpoint that is connected (even if its peer is gone: what it sent
+ * may still be read), -EINTR while it closes, -ENOTCONN otherwise. Call with
  * ep->lock held. */
 int ep_connected_locked(const struct endpoint *ep);
+bool ep_closing(const struct endpoint *ep);
 
-bool ep_peer_gone(struct endpoint *ep);
+/* Sleeps in poll(2) on the descriptor until it shows one of events, or the
+ * peer leaves (POLLHUP): 0; -EINTR once the endpoint is closing. The
+ * descriptor is level-triggered (tokens.h): threads sleeping here take
+ * nothing from each other, nor from an event loop watching it. */
+int ep_wait(struct endpoint *ep, short events);
+/* Whether the descriptor shows the connection hung up (the peer's process
+ * closed or died, or a reset shut it down): a system call. Notes it in
+ * peer_gone, and takes the error a killed peer leaves on the socket, which
+ * the driver's descriptor never shows (POLLERR). */
+bool ep_take_hangup(struct endpoint *ep);
+/* Whether the peer is known gone, or the descriptor says so now: for calls
+ * that found nothing to do. */
+bool ep_hung_up(struct endpoint *ep);
 
 #endif

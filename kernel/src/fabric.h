@@ -18,7 +18,7 @@
 #include "scif_net.h"
 
 #define FABRIC_DEFAULT_NODES 4
-#define FABRIC_DEFAULT_RING (1024u * 1024)
+#define FABRIC_DEFAULT_RING 4096u	/* the driver's SCIF_ENDPT_QP_SIZE */
 
 /* The node table, mapped shared by every process of the fabric. */
 struct fabric_table {
@@ -52,12 +52,16 @@ struct fabric {
  * for scif_net_last_error()) when it cannot be. */
 struct fabric *fabric_get(void);
 
+/* Opens our node's port registry (ports.c): 0 or -errno. */
+int fabric_ports_open(struct fabric *f);
+
 bool fabric_node_exists(const struct fabric *f, uint16_t node);
 bool fabric_node_online(const struct fabric *f, uint16_t node);
 
-/* Claim a port on our node: 0, -EADDRINUSE, -EACCES (below 1024, unprivileged). */
+/* Claim a port on our node: 0, -EADDRINUSE, -EACCES (below 1024 without
+ * CAP_SYS_ADMIN). */
 int fabric_port_claim(struct fabric *f, uint16_t port);
-/* Claim some free port >= SCIF_PORT_RSVD: the port, or -ENOSPC. */
+/* Claim some free port > SCIF_PORT_RSVD: the port, or -ENOSPC. */
 int fabric_port_claim_any(struct fabric *f);
 void fabric_port_release(struct fabric *f, uint16_t port);
 
@@ -72,6 +76,10 @@ void fabric_caller_addr(const struct fabric *f, uint16_t node, uint16_t port, ui
 			struct sockaddr_un *sa, socklen_t *len);
 bool fabric_parse_caller(const struct fabric *f, const struct sockaddr_un *sa,
 			 socklen_t len, struct scif_portID *id, uint32_t *flags);
+
+/* Whether this thread has capability cap (linux/capability.h's CAP_*) in
+ * its effective set, as the driver's capable() asks (ports.c). */
+bool fabric_capable(int cap);
 
 /* Record a sentence for scif_net_last_error() in this thread. */
 void fabric_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

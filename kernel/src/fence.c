@@ -3,11 +3,12 @@
  *
  * A mark is the number of the last RMA begun by us (SCIF_FENCE_INIT_SELF) or
  * by the peer (SCIF_FENCE_INIT_PEER) when it was taken; waiting for it waits
- * until every RMA up to that number has completed (track.h). Marks are ints:
- * bit 30 says whose RMAs, bits 0-29 the low bits of the number, which is
+ * until every RMA up to that number has completed (track.h). Marks are ints,
+ * as MPSS 4 makes them: bit 31 says the peer's RMAs (so such a mark is
+ * negative, and no error), bits 0-30 the low bits of the number, which is
  * found again as the latest number with those bits - exact for marks less
- * than 2^30 RMAs old, and for older ones a later number, whose wait is
- * longer but still ends. Marks stay non-negative.
+ * than 2^31 RMAs old, and for older ones a later number, whose wait is
+ * longer but still ends. (MPSS 3 used bit 30.) Every int is a valid mark.
  *
  * scif_fence_signal waits for the RMAs it marks and then writes its values,
  * in this thread: the value lands after the marked RMAs, as SCIF promises,
@@ -26,7 +27,7 @@
 
 #define FAIL(err) (errno = -(err), -1)
 
-#define MARK_PEER (1 << 30)
+#define MARK_PEER (1u << 31)
 #define MARK_SEQ (MARK_PEER - 1)
 
 static bool one_init_flag(int flags)
@@ -51,7 +52,9 @@ int scif_fence_mark(scif_epd_t epd, int flags, int *mark)
 	if (!err) {
 		bool peer = flags & SCIF_FENCE_INIT_PEER;
 
-		*mark = (int)(rma_started(ep, peer) & MARK_SEQ) | (peer ? MARK_PEER : 0);
+		uint32_t m = (uint32_t)(rma_started(ep, peer) & MARK_SEQ) | (peer ? MARK_PEER : 0);
+
+		memcpy(mark, &m, sizeof(m));	/* the bits, not the value: bit 31 is the sign */
 	}
 	ep_put(ep);
 	return err ? FAIL(err) : 0;
@@ -65,12 +68,11 @@ int scif_fence_wait(scif_epd_t epd, int mark)
 	if (!ep)
 		return -1;
 	err = rma_verify(ep);
-	if (!err && (mark < 0 || (mark & ~(MARK_PEER | MARK_SEQ))))
-		err = -EINVAL;
 	if (!err) {
-		bool peer = mark & MARK_PEER;
+		uint32_t m = (uint32_t)mark;
+		bool peer = m & MARK_PEER;
 		uint64_t now = rma_started(ep, peer);
-		uint64_t back = (now - (uint64_t)(mark & MARK_SEQ)) & MARK_SEQ;
+		uint64_t back = (now - (m & MARK_SEQ)) & MARK_SEQ;
 
 		/* A mark from before the first RMA (or never issued) waits for none. */
 		err = rma_wait(ep, peer, back <= now ? now - back : 0);
@@ -113,8 +115,7 @@ static int fence_signal(struct endpoint *ep, int64_t loff, uint64_t lval, int64_
 	uint64_t seq = rma_started(ep, peer);
 	int err;
 
-	pthread_mutex_lock(&ep->rma.lock);
-	err = ctl_drain(ep);
+	err = ctl_lock(ep);
 	if (!err && local)
 		err = find_signal(&ep->rma.self, loff, &ls);
 	if (!err && remote) {
@@ -122,7 +123,7 @@ static int fence_signal(struct endpoint *ep, int64_t loff, uint64_t lval, int64_
 		if (err && local)
 			win_span_put(&ls);
 	}
-	pthread_mutex_unlock(&ep->rma.lock);
+	ctl_unlock(ep);
 	if (err)
 		return err;
 	err = rma_wait(ep, peer, seq);

@@ -1,11 +1,14 @@
 /*
  * message.c - scif_send and scif_recv: byte streams over the queue pair.
  *
- * Before sleeping on a condition a thread swallows pending doorbells, arms the
- * condition, and looks again (rb.h): a doorbell swallowed there was rung for
- * an earlier arming, which the second look covers.
+ * Each call that publishes settles the ring's tokens afterwards (tokens.h),
+ * so when it returns the descriptors of both ends say what the rings hold.
+ * A blocking call that can do nothing sleeps in poll(2) on its descriptor,
+ * which is level-triggered: it wakes once the condition holds, whoever else
+ * looks at it meanwhile.
  */
 #include <errno.h>
+#include <poll.h>
 
 #include "endpoint.h"
 #include "reset.h"
@@ -39,40 +42,33 @@ int scif_send(scif_epd_t epd, void *msg, int len, int flags)
 	err = connected(ep);
 	if (!err) {
 		pthread_mutex_lock(&ep->send_lock);
-		if (ep_peer_gone(ep))
+		if (conn_gone(ep))
 			err = -ECONNRESET;
 		while (!err) {
 			size_t n = rb_write(&ep->qp.tx, src + sent, (size_t)(len - sent));
-			uint64_t gen;
 
-			sent += (int)n;
-			if (n && rb_commit(&ep->qp.tx)) {
-				err = qp_ring_doorbell(ep->fd);
+			if (n) {
+				rb_commit(&ep->qp.tx);
+				err = qp_settle_tx(&ep->qp, ep->fd);
 				if (err) {
+					/* The peer is gone: these bytes reach nobody. */
 					atomic_store_explicit(&ep->peer_gone, true, memory_order_release);
 					break;
 				}
 			}
-			if (sent == len)
+			sent += (int)n;
+			if (sent == len || (!(flags & SCIF_SEND_BLOCK) && sent > 0))
 				break;
-			if (!(flags & SCIF_SEND_BLOCK) && sent > 0) {
-				/* Progress, and no waiting: arm for space and go. Pending
-				 * doorbells are left to the next look (scif_poll, or a
-				 * send that moves nothing), which saves system calls on
-				 * the hot path without losing a wake-up. */
-				if (rb_writer_arm(&ep->qp.tx))
-					continue;
-				break;
-			}
-			gen = ep_prepare_to_sleep(ep);
-			if (ep_peer_gone(ep))
+			/* The ring is full: is the peer gone (a system call, but
+			 * only now)? */
+			if (ep_closing(ep))
+				err = -EINTR;
+			else if (ep_hung_up(ep) || conn_gone(ep))
 				err = -ECONNRESET;
-			else if (rb_writer_arm(&ep->qp.tx))
-				continue;
 			else if (!(flags & SCIF_SEND_BLOCK))
 				break;
 			else
-				err = ep_wait(ep, gen, -1);
+				err = ep_wait(ep, POLLOUT);
 		}
 		pthread_mutex_unlock(&ep->send_lock);
 	}
@@ -99,7 +95,6 @@ int scif_recv(scif_epd_t epd, void *msg, int len, int flags)
 		pthread_mutex_lock(&ep->recv_lock);
 		while (!err) {
 			size_t n;
-			uint64_t gen;
 
 			/* Our node was lost (a card reset): our rings went with it. */
 			if (reset_check(ep) & RESET_SELF) {
@@ -108,30 +103,26 @@ int scif_recv(scif_epd_t epd, void *msg, int len, int flags)
 			}
 			n = rb_read(&ep->qp.rx, dst + got, (size_t)(len - got));
 			got += (int)n;
-			/* A failed doorbell means the writer is gone and needs no space. */
-			if (n && rb_consume(&ep->qp.rx))
-				qp_ring_doorbell(ep->fd);
-			if (got == len)
-				break;
-			if (!(flags & SCIF_RECV_BLOCK) && got > 0) {
-				/* As in scif_send: arm, and leave doorbells to the next look. */
-				if (rb_reader_arm(&ep->qp.rx))
-					continue;
-				break;
+			if (n) {
+				rb_consume(&ep->qp.rx);
+				/* A peer gone needs no tokens taken: its bytes are ours still. */
+				(void)qp_settle_rx(&ep->qp, ep->fd);
 			}
-			gen = ep_prepare_to_sleep(ep);
-			if (rb_reader_arm(&ep->qp.rx))
-				continue;
-			if (ep_peer_gone(ep)) {
-				/* Look once more now that the peer is known to be gone:
-				 * what it sent before leaving is still ours to read. */
-				if (rb_shared_used(ep->qp.rx.sh) > 0)
-					continue;
-				err = -ECONNRESET;
-			} else if (!(flags & SCIF_RECV_BLOCK))
+			if (got == len || (!(flags & SCIF_RECV_BLOCK) && got > 0))
 				break;
-			else
-				err = ep_wait(ep, gen, -1);
+			/* The ring is empty: is the peer gone (a system call, but
+			 * only now)? Look once more if so - what it sent before
+			 * leaving is still ours to read. */
+			if (ep_closing(ep)) {
+				err = -EINTR;
+			} else if (ep_hung_up(ep) || conn_gone(ep)) {
+				if (rb_shared_used(ep->qp.rx.sh) == 0)
+					err = -ECONNRESET;
+			} else if (!(flags & SCIF_RECV_BLOCK)) {
+				break;
+			} else {
+				err = ep_wait(ep, POLLIN);
+			}
 		}
 		pthread_mutex_unlock(&ep->recv_lock);
 	}

@@ -90,15 +90,14 @@ void *scif_mmap(void *addr, size_t len, int prot_flags, int map_flags, scif_epd_
 	if (!err)
 		err = rma_verify(ep);
 	if (!err) {
-		pthread_mutex_lock(&ep->rma.lock);
-		err = ctl_drain(ep);
+		err = ctl_lock(ep);
 		if (!err)
 			err = win_resolve(&ep->rma.peer, offset, len, prot_flags, &sp);
 		if (!err) {
 			ret = map_span(addr, len, prot, fixed, &sp, &err);
 			win_span_put(&sp);
 		}
-		pthread_mutex_unlock(&ep->rma.lock);
+		ctl_unlock(ep);
 	}
 	ep_put(ep);
 	return err ? FAIL_MAP(err) : ret;

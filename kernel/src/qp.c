@@ -1,5 +1,5 @@
 /*
- * qp.c - queue pair memory, doorbells and the connection handshake.
+ * qp.c - queue pair memory, bells and the connection handshake.
  */
 #include "qp.h"
 
@@ -30,7 +30,7 @@ static void qp_bind_rings(struct qp *qp, int side)
 int qp_create(struct qp *qp, uint32_t ring_size, int *memfd)
 {
 	size_t len = qp_bytes(ring_size);
-	int fd, err;
+	int fd, err = 0;
 
 	fd = memfd_create("scif-qp", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
@@ -49,20 +49,33 @@ int qp_create(struct qp *qp, uint32_t ring_size, int *memfd)
 	qp->hdr->ring_size = ring_size;
 	atomic_init(&qp->hdr->closed[0], 0);
 	atomic_init(&qp->hdr->closed[1], 0);
-	rb_init_shared(&qp->hdr->ring[0]);
-	rb_init_shared(&qp->hdr->ring[1]);
+	for (int side = 0; side < 2; side++) {
+		rb_init_shared(&qp->hdr->ring[side]);
+		err = tok_init(&qp->hdr->tokens[side]);
+		if (err)
+			goto fail_mapped;
+	}
 	for (int side = 0; side < 2; side++) {
 		struct qp_rma *r = &qp->hdr->rma[side];
 
 		atomic_init(&r->started, 0);
 		atomic_init(&r->waiting, 0);
 		atomic_init(&r->ctl_sent, 0);
+		atomic_init(&r->ctl_done, 0);
 		for (int i = 0; i < QP_RMA_SLOTS; i++)
 			atomic_init(&r->done[i], 0);
 	}
 	qp_bind_rings(qp, 1);
+	err = tok_attach(&qp->hdr->tokens[1], tok_full());
+	if (err)
+		goto fail_mapped;
 	*memfd = fd;
 	return 0;
+fail_mapped:
+	munmap(qp->hdr, len);
+	qp->hdr = NULL;
+	close(fd);
+	return err;
 fail:
 	err = -errno;
 	close(fd);
@@ -73,6 +86,7 @@ int qp_attach(struct qp *qp, int memfd, uint32_t ring_size)
 {
 	size_t len = qp_bytes(ring_size);
 	struct stat st;
+	int err;
 
 	if (ring_size < 4096 || (ring_size & (ring_size - 1)) ||
 	    fstat(memfd, &st) < 0 || (size_t)st.st_size != len)
@@ -87,7 +101,10 @@ int qp_attach(struct qp *qp, int memfd, uint32_t ring_size)
 		return -EPROTO;
 	}
 	qp_bind_rings(qp, 0);
-	return 0;
+	err = tok_attach(&qp->hdr->tokens[0], tok_full());
+	if (err)
+		qp_detach(qp);
+	return err;
 }
 
 int qp_create_ctl(int *mine, int *theirs)
@@ -131,7 +148,21 @@ void qp_detach(struct qp *qp)
 	}
 }
 
-int qp_ring_doorbell(int fd)
+int qp_settle_tx(struct qp *qp, int fd)
+{
+	int side = qp->side;
+
+	return tok_settle(&qp->hdr->tokens[side], &qp->hdr->ring[side], qp->tx.size, fd, 1);
+}
+
+int qp_settle_rx(struct qp *qp, int fd)
+{
+	int side = 1 - qp->side;
+
+	return tok_settle(&qp->hdr->tokens[side], &qp->hdr->ring[side], qp->rx.size, fd, 0);
+}
+
+int qp_ring_bell(int fd)
 {
 	static const char bell = 1;
 
@@ -143,7 +174,19 @@ int qp_ring_doorbell(int fd)
 	return errno == EPIPE || errno == ENOTCONN ? -ECONNRESET : -errno;
 }
 
-int qp_drain_doorbells(int fd)
+void qp_notify_peer(struct qp *qp, int bell)
+{
+	_Atomic uint32_t *waiting = &qp->hdr->rma[qp->side].waiting;
+
+	/* Pairs with the fence in track.c's peer_wait(): it sees our progress
+	 * or we see its flag. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(waiting, memory_order_relaxed) &&
+	    atomic_exchange_explicit(waiting, 0, memory_order_acq_rel))
+		(void)qp_ring_bell(bell);	/* a dead peer needs no wake-up */
+}
+
+int qp_drain_bells(int fd)
 {
 	char buf[256];
 
@@ -153,8 +196,8 @@ int qp_drain_doorbells(int fd)
 		if (n == 0)
 			return 1;
 		/* Read on even after a short read: a peer that rang and then died
-		 * left its EOF behind the doorbells, and stopping here would report
-		 * it as alive (POLLOUT, no POLLHUP) until the next look. */
+		 * left its EOF behind the bells, and stopping here would report
+		 * it as alive until the next look. */
 		if (n > 0)
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK)

@@ -1,5 +1,5 @@
 /*
- * rb.c - the SPSC byte ring (see rb.h for the design and the wake-up rule).
+ * rb.c - the SPSC byte ring (see rb.h for the design).
  */
 #include "rb.h"
 
@@ -9,9 +9,6 @@ void rb_init_shared(struct rb_shared *sh)
 {
 	atomic_init(&sh->write, 0);
 	atomic_init(&sh->read, 0);
-	/* A new reader is idle, so the first write must ring. */
-	atomic_init(&sh->reader_waiting, 1);
-	atomic_init(&sh->writer_waiting, 0);
 }
 
 void rb_attach(struct rb *rb, struct rb_shared *sh, void *data, uint64_t size, bool writer)
@@ -50,13 +47,13 @@ size_t rb_space(struct rb *rb)
 {
 	/* Pairs with the release in rb_consume(): the reader is done with those bytes. */
 	rb->peer = atomic_load_explicit(&rb->sh->read, memory_order_acquire);
-	return rb->size - (rb->local - rb->peer);
+	return rb->size - 1 - (rb->local - rb->peer);
 }
 
 /* Copies what fits; nothing is visible to the reader until rb_commit(). */
 size_t rb_write(struct rb *rb, const void *src, size_t len)
 {
-	size_t space = rb->size - (rb->local - rb->peer);
+	size_t space = rb->size - 1 - (rb->local - rb->peer);
 	size_t n;
 
 	if (space < len)
@@ -69,25 +66,11 @@ size_t rb_write(struct rb *rb, const void *src, size_t len)
 	return n;
 }
 
-/* Publishes what was written; true when the reader was waiting and must be rung. */
-bool rb_commit(struct rb *rb)
+/* Publishes what was written. */
+void rb_commit(struct rb *rb)
 {
 	/* Pairs with the acquire in rb_used(): the bytes are in place before the offset moves. */
 	atomic_store_explicit(&rb->sh->write, rb->local, memory_order_release);
-	/* Pairs with the fence in rb_reader_arm(): either it sees our offset or we see its flag. */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (!atomic_load_explicit(&rb->sh->reader_waiting, memory_order_relaxed))
-		return false;
-	return atomic_exchange_explicit(&rb->sh->reader_waiting, 0, memory_order_acq_rel) != 0;
-}
-
-/* The writer found the ring full and may sleep; true if space appeared meanwhile. */
-bool rb_writer_arm(const struct rb *rb)
-{
-	atomic_store_explicit(&rb->sh->writer_waiting, 1, memory_order_relaxed);
-	/* Pairs with the fence in rb_consume(). */
-	atomic_thread_fence(memory_order_seq_cst);
-	return rb_shared_used(rb->sh) < rb->size;
 }
 
 /* ---- reader half ---- */
@@ -115,25 +98,11 @@ size_t rb_read(struct rb *rb, void *dst, size_t len)
 	return n;
 }
 
-/* Hands the consumed space back; true when the writer was waiting for it. */
-bool rb_consume(struct rb *rb)
+/* Hands the consumed space back. */
+void rb_consume(struct rb *rb)
 {
 	/* Pairs with the acquire in rb_space(): our copies out are done. */
 	atomic_store_explicit(&rb->sh->read, rb->local, memory_order_release);
-	/* Pairs with the fence in rb_writer_arm(). */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (!atomic_load_explicit(&rb->sh->writer_waiting, memory_order_relaxed))
-		return false;
-	return atomic_exchange_explicit(&rb->sh->writer_waiting, 0, memory_order_acq_rel) != 0;
-}
-
-/* The reader found the ring empty and may sleep; true if data appeared meanwhile. */
-bool rb_reader_arm(const struct rb *rb)
-{
-	atomic_store_explicit(&rb->sh->reader_waiting, 1, memory_order_relaxed);
-	/* Pairs with the fence in rb_commit(). */
-	atomic_thread_fence(memory_order_seq_cst);
-	return rb_shared_used(rb->sh) > 0;
 }
 
 uint64_t rb_shared_used(const struct rb_shared *sh)

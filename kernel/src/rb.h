@@ -3,17 +3,15 @@
  * byte ring in memory shared by two processes.
  *
  * Design (after the SCIF driver's scif_rb): the size is a power of two and the
- * offsets run freely (64-bit, never wrapped), so used = write - read. The
- * writer only ever reads the reader's published offset and the reader only the
- * writer's; each offset sits alone on a cache line. Writing and publishing are
- * separate steps, so several writes cost one publication and at most one
- * doorbell.
+ * offsets run freely (64-bit, never wrapped), so used = write - read. As the
+ * driver's ring, it holds at most size - 1 bytes: a 4 KiB ring moves 4095
+ * bytes at most before its reader makes room. The writer only ever reads the
+ * reader's published offset and the reader only the writer's; each offset
+ * sits alone on a cache line. Writing and publishing are separate steps, so
+ * several writes cost one publication.
  *
- * Wake-ups use an event-count handshake instead of a doorbell per write: a
- * side about to sleep raises its "waiting" flag, issues a full fence and looks
- * again; the other side publishes, issues a full fence and takes the flag. One
- * of the two always sees the other, so a sleeper is never forgotten, and a
- * busy reader costs the writer no doorbells at all.
+ * Wake-ups are not the ring's business: after publishing, each side settles
+ * the tokens that make the descriptors' readiness follow the ring (tokens.h).
  */
 #ifndef SCIF_NET_RB_H
 #define SCIF_NET_RB_H
@@ -29,15 +27,13 @@
 struct rb_shared {
 	_Alignas(RB_CACHELINE) _Atomic uint64_t write;	/* published by the writer */
 	_Alignas(RB_CACHELINE) _Atomic uint64_t read;	/* published by the reader */
-	_Alignas(RB_CACHELINE) _Atomic uint32_t reader_waiting;	/* raised by reader, taken by writer */
-	_Alignas(RB_CACHELINE) _Atomic uint32_t writer_waiting;	/* raised by writer, taken by reader */
 };
 
 /* One process's view of a ring: its own offset and a cache of the peer's. */
 struct rb {
 	struct rb_shared *sh;
 	uint8_t *data;
-	uint64_t size;		/* power of two */
+	uint64_t size;		/* power of two; holds size - 1 bytes */
 	uint64_t local;		/* writer: next write offset; reader: next read offset */
 	uint64_t peer;		/* cached copy of the other side's published offset */
 };
@@ -45,20 +41,17 @@ struct rb {
 void rb_init_shared(struct rb_shared *sh);
 void rb_attach(struct rb *rb, struct rb_shared *sh, void *data, uint64_t size, bool writer);
 
-/* Writer half. rb_space() and rb_used() look at the peer's offset afresh. */
+/* Writer half. rb_space() looks at the reader's offset afresh. */
 size_t rb_space(struct rb *rb);
 size_t rb_write(struct rb *rb, const void *src, size_t len);
-bool rb_commit(struct rb *rb);
-bool rb_writer_arm(const struct rb *rb);
+void rb_commit(struct rb *rb);
 
-/* Reader half. */
+/* Reader half. rb_used() looks at the writer's offset afresh. */
 size_t rb_used(struct rb *rb);
 size_t rb_read(struct rb *rb, void *dst, size_t len);
-bool rb_consume(struct rb *rb);
-bool rb_reader_arm(const struct rb *rb);
+void rb_consume(struct rb *rb);
 
-/* Either side, any thread: bytes published and not yet consumed. The arm
- * functions use only this, so a poller need not own the ring's halves. */
+/* Either side, any thread: bytes published and not yet consumed. */
 uint64_t rb_shared_used(const struct rb_shared *sh);
 
 #endif

@@ -7,7 +7,8 @@
  * so the peer knows of it before it can learn the offset from us.
  *
  * Unregistering takes the windows out of the table and tells the peer, then
- * waits until every RMA the peer had begun has completed: an RMA that looked
+ * waits until the peer has handled the message (its views are gone) and
+ * every RMA the peer had begun by then has completed: an RMA that looked
  * the window up before the peer read our message has begun by then (the
  * peer numbers an RMA before reading its control channel, track.c), so no
  * copy into the window is still running when its pages go back to private
@@ -16,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -49,12 +51,13 @@ static int announce(struct endpoint *ep, const struct window *w)
 		.prot = (uint32_t)w->prot,
 	};
 	int fds[WIN_MAX_SEGS], err;
+	uint32_t sent;
 
 	for (unsigned i = 0; i < w->nseg; i++) {
 		m.seg[i] = (struct ctl_seg){ .file_off = w->seg[i].file_off, .len = w->seg[i].len };
 		fds[i] = peer_fd(w->seg[i].fd, w->prot);
 	}
-	err = ctl_send(ep, &m, fds, (int)w->nseg);
+	err = ctl_send(ep, &m, fds, (int)w->nseg, &sent);
 	for (unsigned i = 0; i < w->nseg; i++)
 		if (fds[i] != w->seg[i].fd)
 			close(fds[i]);
@@ -64,19 +67,28 @@ static int announce(struct endpoint *ep, const struct window *w)
 static struct window *make_window(void *addr, size_t len, int prot, int *err)
 {
 	struct win_seg segs[WIN_MAX_SEGS];
+	uint64_t pages = len / reg_page();
 	struct window *w;
 	unsigned nseg;
 
-	*err = reg_acquire(addr, len, segs, WIN_MAX_SEGS, &nseg);
+	/* The driver counts before it pins: EAGAIN, and nothing moved. */
+	*err = reg_pin(pages, fabric_capable(CAP_IPC_LOCK));
 	if (*err)
 		return NULL;
+	*err = reg_acquire(addr, len, segs, WIN_MAX_SEGS, &nseg);
+	if (*err) {
+		reg_unpin(pages);
+		return NULL;
+	}
 	w = win_new(0, len, prot, nseg);
 	if (!w) {
 		for (unsigned i = 0; i < nseg; i++)
 			reg_release(segs[i].ext);
+		reg_unpin(pages);
 		*err = -ENOMEM;
 		return NULL;
 	}
+	w->pinned = pages;
 	for (unsigned i = 0; i < nseg; i++)
 		w->seg[i] = segs[i];
 	*err = win_map_view(w, true);
@@ -103,16 +115,16 @@ static int64_t do_register(struct endpoint *ep, void *addr, size_t len, off_t of
 	int err;
 
 	/* Refused before any page moves. */
-	pthread_mutex_lock(&ep->rma.lock);
-	err = fixed && !fixed_range_free(ep, off, len) ? -EADDRINUSE : 0;
-	pthread_mutex_unlock(&ep->rma.lock);
+	err = ctl_lock(ep);
+	if (!err && fixed && !fixed_range_free(ep, off, len))
+		err = -EADDRINUSE;
+	ctl_unlock(ep);
 	if (err)
 		return err;
 	w = make_window(addr, len, prot, &err);
 	if (!w)
 		return err;
-	pthread_mutex_lock(&ep->rma.lock);
-	err = ctl_drain(ep);
+	err = ctl_lock(ep);
 	if (!err && !fixed) {
 		off = wt_free_offset(&ep->rma.self, len);
 		err = off < 0 ? -ENOMEM : 0;
@@ -126,7 +138,7 @@ static int64_t do_register(struct endpoint *ep, void *addr, size_t len, off_t of
 		if (err)
 			wt_take(&ep->rma.self, off);
 	}
-	pthread_mutex_unlock(&ep->rma.lock);
+	ctl_unlock(ep);
 	if (err) {
 		win_put(w);
 		return err;
@@ -190,17 +202,17 @@ static int do_unregister(struct endpoint *ep, int64_t offset, uint64_t len)
 	struct window **gone;
 	size_t first, count;
 	bool peer_alive;
+	uint32_t sent = 0;
 	int err;
 
-	pthread_mutex_lock(&ep->rma.lock);
-	err = ctl_drain(ep);
+	err = ctl_lock(ep);
 	if (!err)
 		err = find_range(&ep->rma.self, offset, len, &first, &count);
 	gone = err ? NULL : malloc(count * sizeof(*gone));
 	if (!err && !gone)
 		err = -ENOMEM;
 	if (err) {
-		pthread_mutex_unlock(&ep->rma.lock);
+		ctl_unlock(ep);
 		return err;
 	}
 	peer_alive = true;
@@ -211,19 +223,20 @@ static int do_unregister(struct endpoint *ep, int64_t offset, uint64_t len)
 		m.off = gone[i]->off;
 		m.len = gone[i]->len;
 		/* A peer gone meanwhile has no view left to update. */
-		if (peer_alive && ctl_send(ep, &m, NULL, 0) != 0)
+		if (peer_alive && ctl_send(ep, &m, NULL, 0, &sent) != 0)
 			peer_alive = false;
 	}
-	pthread_mutex_unlock(&ep->rma.lock);
-	if (peer_alive) {
-		/* A peer sleeping in a SCIF call or an event loop wakes, reads
-		 * the news and unmaps its views now rather than at its next
-		 * call. (A failed doorbell: it has gone, views and all.) */
-		qp_ring_doorbell(ep->fd);
-		/* Its RMAs that may still use the windows; a departed peer
-		 * has none that matter, nor has one closing meanwhile. */
+	ctl_unlock(ep);
+	/* As the driver waits for the peer's acknowledgement: its views are
+	 * gone once it has handled our messages; then its RMAs that looked the
+	 * windows up before, which had begun by then. A departed peer has none
+	 * that matter, nor has one closing meanwhile. */
+	if (peer_alive && rma_wait_handled(ep, sent) == 0)
 		rma_wait(ep, true, rma_started(ep, true));
-	}
+	/* Ours that looked them up, which had begun by then: their copies
+	 * (dma.h) let go of the windows before they complete, so the pages go
+	 * back here, in the caller's thread, not under its feet later. */
+	rma_wait(ep, false, rma_started(ep, false));
 	for (size_t i = 0; i < count; i++)
 		win_put(gone[i]);
 	free(gone);

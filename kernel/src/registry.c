@@ -6,10 +6,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,6 +34,7 @@ struct extent {
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct extent *extents;
+static _Atomic uint64_t pinned;	/* pages of this process's windows (reg_pin) */
 
 size_t reg_page(void)
 {
@@ -298,4 +301,24 @@ int reg_acquire(void *addr, size_t len, struct win_seg *segs, unsigned max, unsi
 	}
 	pthread_mutex_unlock(&reg_lock);
 	return err;
+}
+
+int reg_pin(uint64_t pages, bool unlimited)
+{
+	uint64_t limit = UINT64_MAX, now;
+	struct rlimit rl;
+
+	if (!unlimited && getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		limit = (uint64_t)rl.rlim_cur / reg_page();
+	now = atomic_fetch_add_explicit(&pinned, pages, memory_order_relaxed) + pages;
+	if (now > limit) {
+		atomic_fetch_sub_explicit(&pinned, pages, memory_order_relaxed);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+void reg_unpin(uint64_t pages)
+{
+	atomic_fetch_sub_explicit(&pinned, pages, memory_order_relaxed);
 }

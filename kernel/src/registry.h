@@ -26,6 +26,7 @@
 #ifndef SCIF_NET_REGISTRY_H
 #define SCIF_NET_REGISTRY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,5 +54,15 @@ int reg_acquire(void *addr, size_t len, struct win_seg *segs, unsigned max, unsi
 
 /* Drops one reference taken by reg_acquire; the last one gives the pages back. */
 void reg_release(struct extent *ext);
+
+/*
+ * MPSS 4 pins each registration's pages and counts them against
+ * RLIMIT_MEMLOCK, per process (the same pages registered twice count
+ * twice), unless the process may lock memory at will (unlimited: it has
+ * CAP_IPC_LOCK): 0, or -EAGAIN past the limit. reg_unpin() gives them back
+ * when the window goes.
+ */
+int reg_pin(uint64_t pages, bool unlimited);
+void reg_unpin(uint64_t pages);
 
 #endif

@@ -14,12 +14,12 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "endpoint.h"
+#include "service.h"
 
 static uint32_t epoch_of(const struct fabric *f, uint16_t node)
 {
@@ -41,7 +41,8 @@ static unsigned moved(const struct endpoint *ep)
 
 /* Once: our ends of the connection's sockets are shut down, so the peer sees
  * end of file as if we had died, and every thread of ours asleep on them
- * (in ep_wait, a fence, a control message send, an event loop) wakes to it. */
+ * (in ep_wait, a fence, a control message send, an event loop) wakes to it:
+ * both descriptors report POLLHUP. */
 static void reset_now(struct endpoint *ep, unsigned why)
 {
 	if (atomic_fetch_or_explicit(&ep->reset, why, memory_order_acq_rel) != 0)
@@ -64,6 +65,18 @@ unsigned reset_check(struct endpoint *ep)
 	if (r)
 		reset_now(ep, r);
 	return r;
+}
+
+bool conn_gone(struct endpoint *ep)
+{
+	if (atomic_load_explicit(&ep->peer_gone, memory_order_acquire))
+		return true;
+	if (ep->qp.hdr &&
+	    atomic_load_explicit(&ep->qp.hdr->closed[1 - ep->qp.side], memory_order_acquire)) {
+		atomic_store_explicit(&ep->peer_gone, true, memory_order_release);
+		return true;
+	}
+	return reset_check(ep) != 0;
 }
 
 int reset_link_check_locked(struct endpoint *ep)
@@ -94,7 +107,7 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void reset_if_stale(struct endpoint *ep)
 {
 	pthread_mutex_lock(&ep->lock);
-	if (ep->linked && !ep->closing) {
+	if (ep->linked && !ep_closing(ep)) {
 		unsigned r = moved(ep);
 
 		if (r)
@@ -142,30 +155,13 @@ static void watch_atfork(void)
 
 static int watch_start(struct fabric *f)
 {
-	pthread_attr_t attr;
-	sigset_t all, old;
-	pthread_t t;
 	int err = 0;
 
 	pthread_once(&atfork_once, watch_atfork);
 	pthread_mutex_lock(&watch_lock);
 	if (!watching) {
-		if (pthread_attr_init(&attr) == 0) {
-			pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-			pthread_attr_setstacksize(&attr, 256 * 1024);	/* it needs little */
-			/* No signal of the process's is ever delivered to it. */
-			sigfillset(&all);
-			pthread_sigmask(SIG_SETMASK, &all, &old);
-			err = pthread_create(&t, &attr, watch_main, f);
-			pthread_sigmask(SIG_SETMASK, &old, NULL);
-			pthread_attr_destroy(&attr);
-		} else {
-			err = ENOMEM;
-		}
-		if (err == 0) {
-			pthread_setname_np(t, "scif-reset");
-			watching = true;
-		}
+		err = service_start_thread(watch_main, f, "scif-reset");
+		watching = err == 0;
 	}
 	pthread_mutex_unlock(&watch_lock);
 	return err ? -ENOMEM : 0;
@@ -190,4 +186,7 @@ void reset_notify(struct fabric *f)
 {
 	atomic_fetch_add_explicit(&f->table->resets, 1, memory_order_acq_rel);
 	syscall(SYS_futex, (uint32_t *)&f->table->resets, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	/* Ours at once, not a moment later: once the call returns, our
+	 * descriptors say POLLHUP. */
+	ep_for_each(reset_if_stale);
 }

@@ -52,7 +52,14 @@ int reset_link_check_locked(struct endpoint *ep);
  * connected; the first call that finds them resets it. No lock needed. */
 unsigned reset_check(struct endpoint *ep);
 
-/* After a node went down in the table: wakes every watcher of the fabric. */
+/* Whether the connection is gone, as far as shared memory tells: a call
+ * already learnt of the peer's departure, the peer closed its end, or a
+ * node of it was lost (which this also notices, and resets). No system
+ * call: a peer's death shows on the descriptor (endpoint.h's ep_hung_up). */
+bool conn_gone(struct endpoint *ep);
+
+/* After a node went down in the table: wakes every watcher of the fabric,
+ * and resets this process's connections with an end on it. */
 void reset_notify(struct fabric *f);
 
 #endif

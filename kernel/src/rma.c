@@ -2,20 +2,27 @@
  * rma.c - scif_readfrom, scif_writeto, scif_vreadfrom and scif_vwriteto.
  *
  * Both windows are mapped here (their views), so an RMA is a memmove
- * between two memfd mappings done by the calling thread: it has completed
- * when the call returns, whether or not SCIF_RMA_SYNC asked for that, and
- * SCIF_RMA_USECPU and SCIF_RMA_USECACHE change nothing. SCIF_RMA_ORDERED
- * copies the last cache line of the destination last, behind a full fence.
+ * between two memfd mappings. As the driver's DMA it is asynchronous: the
+ * call checks its arguments, numbers the RMA, resolves and references both
+ * windows and queues the copy to the DMA engine (dma.h), which makes it
+ * later, in order, and completes it into the numbering fences wait on
+ * (track.h). SCIF_RMA_SYNC waits for it; SCIF_RMA_USECPU and
+ * SCIF_RMA_USECACHE change nothing. SCIF_RMA_ORDERED copies the last cache
+ * line of the destination last, behind a full fence. vreadfrom/vwriteto
+ * copy from or into the caller's memory when the engine gets to it: it must
+ * stay valid until a fence says the RMA is done, as SCIF's pinned pages do.
  *
- * The peer's departure is looked for before and after the copy: an RMA to a
- * peer that is gone, or that went while we copied, fails with ECONNRESET,
- * like a DMA whose remote node reset. The copy itself never faults: our
- * views hold the pages even when their owner dies.
+ * An RMA to a peer that is gone fails with ECONNRESET; one the peer left
+ * during completes into our views (which hold the pages even when their
+ * owner dies: never SIGBUS), and what waits for it - SCIF_RMA_SYNC, a fence
+ * - learns of the departure, as of a DMA whose remote node reset.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ctl.h"
+#include "dma.h"
 #include "endpoint.h"
 #include "scif.h"
 #include "track.h"
@@ -96,9 +103,59 @@ static int drain(struct endpoint *ep)
 {
 	int err;
 
-	pthread_mutex_lock(&ep->rma.lock);
-	err = ctl_drain(ep);
-	pthread_mutex_unlock(&ep->rma.lock);
+	err = ctl_lock(ep);
+	ctl_unlock(ep);
+	return err;
+}
+
+/* An RMA on its way to the DMA engine: both ends resolved and referenced. */
+struct rma_job {
+	struct dma_job dma;	/* first: the engine hands this back */
+	struct endpoint *ep;	/* referenced */
+	uint64_t seq;
+	struct win_span ls, rs;
+	struct end local, remote;
+	uint64_t len;
+	bool to_peer, ordered, virt;
+};
+
+/* On the DMA engine's thread: the copy, then its completion. */
+static void run(struct dma_job *dma)
+{
+	struct rma_job *j = (struct rma_job *)dma;
+
+	if (j->to_peer)
+		transfer(&j->remote, &j->local, j->len, j->ordered);
+	else
+		transfer(&j->local, &j->remote, j->len, j->ordered);
+	/* The windows go before the RMA completes, so an unregister or a
+	 * close waiting for it drops the last reference itself (register.c). */
+	if (!j->virt)
+		win_span_put(&j->ls);
+	win_span_put(&j->rs);
+	rma_end(j->ep, j->seq);
+	ep_put(j->ep);
+	free(j);
+}
+
+/* Resolves both ends of j under the control channel's lock. Ours must be
+ * readable to write from it, writable to read into it; the peer's the other
+ * way round. */
+static int resolve(struct rma_job *j, int64_t loff, int64_t roff)
+{
+	struct endpoint *ep = j->ep;
+	int err = ctl_lock(ep);
+
+	if (!err && !j->virt)
+		err = win_resolve(&ep->rma.self, loff, j->len,
+				  j->to_peer ? SCIF_PROT_READ : SCIF_PROT_WRITE, &j->ls);
+	if (!err) {
+		err = win_resolve(&ep->rma.peer, roff, j->len,
+				  j->to_peer ? SCIF_PROT_WRITE : SCIF_PROT_READ, &j->rs);
+		if (err && !j->virt)
+			win_span_put(&j->ls);
+	}
+	ctl_unlock(ep);
 	return err;
 }
 
@@ -107,8 +164,7 @@ static int rma(scif_epd_t epd, int64_t loff, void *addr, bool virt, size_t len, 
 	       int flags, enum dir dir)
 {
 	struct endpoint *ep = ep_get(epd);
-	struct win_span ls = { 0 }, rs = { 0 };
-	struct end local = { .plain = addr, .sp = &ls }, remote = { .sp = &rs };
+	struct rma_job *j = NULL;
 	uint64_t seq;
 	int err;
 
@@ -121,35 +177,38 @@ static int rma(scif_epd_t epd, int64_t loff, void *addr, bool virt, size_t len, 
 	 * kernel could check them for us. */
 	if (!err && virt && !addr)
 		err = -EFAULT;
+	if (!err) {
+		j = calloc(1, sizeof(*j));
+		if (!j)
+			err = -ENOMEM;
+	}
 	if (err)
 		goto out;
+	*j = (struct rma_job){
+		.dma.run = run, .ep = ep, .len = len, .to_peer = dir == TO_PEER,
+		.ordered = flags & SCIF_RMA_ORDERED, .virt = virt,
+	};
+	j->local = (struct end){ .plain = addr, .sp = &j->ls };
+	j->remote = (struct end){ .sp = &j->rs };
 	/* Numbered before looking at the peer's windows (register.c). */
 	seq = rma_begin(ep);
-	pthread_mutex_lock(&ep->rma.lock);
-	err = ctl_drain(ep);
-	/* Ours must be readable to write from it, writable to read into it;
-	 * the peer's the other way round. */
-	if (!err && !virt)
-		err = win_resolve(&ep->rma.self, loff, len,
-				  dir == TO_PEER ? SCIF_PROT_READ : SCIF_PROT_WRITE, &ls);
-	if (!err) {
-		err = win_resolve(&ep->rma.peer, roff, len,
-				  dir == TO_PEER ? SCIF_PROT_WRITE : SCIF_PROT_READ, &rs);
-		if (err && !virt)
-			win_span_put(&ls);
+	err = resolve(j, loff, roff);
+	if (err) {
+		rma_end(ep, seq);
+		free(j);
+		goto out;
 	}
-	pthread_mutex_unlock(&ep->rma.lock);
-	if (!err) {
-		if (dir == TO_PEER)
-			transfer(&remote, &local, len, flags & SCIF_RMA_ORDERED);
-		else
-			transfer(&local, &remote, len, flags & SCIF_RMA_ORDERED);
+	j->seq = seq;
+	ep_hold(ep);
+	/* No engine to be had (no thread): the copy is ours to make. */
+	if (dma_queue(&j->dma))
+		run(&j->dma);
+	/* Ours, and every RMA numbered before it; a peer that left meanwhile
+	 * makes it fail, as a DMA whose remote node reset. */
+	if (flags & SCIF_RMA_SYNC) {
+		rma_wait(ep, false, seq);
 		err = drain(ep);
-		if (!virt)
-			win_span_put(&ls);
-		win_span_put(&rs);
 	}
-	rma_end(ep, seq);
 out:
 	ep_put(ep);
 	return err ? FAIL(err) : 0;

@@ -8,6 +8,7 @@
 
 #include "ctl.h"
 #include "endpoint.h"
+#include "reset.h"
 
 #define N QP_RMA_SLOTS
 
@@ -19,17 +20,20 @@ int rma_verify(struct endpoint *ep)
 	err = ep_connected_locked(ep);
 	if (!err && ep->stream_only)
 		err = -EOPNOTSUPP;	/* no control channel, no RMA bell: never, alive or not */
-	else if (!err && ep->state == EP_DISCONNECTED)
-		err = -ECONNRESET;
 	pthread_mutex_unlock(&ep->lock);
-	if (!err && ep_peer_gone(ep))
+	if (!err && conn_gone(ep))
 		err = -ECONNRESET;
-	/* Whoever noticed the death first may have read the control channel
-	 * before it showed end of file: a killed process's descriptors are
-	 * released one by one, the bell's possibly before the channel's. Its
-	 * windows go at the first call that finds the end of file there. */
-	if (err == -ECONNRESET)
-		ctl_poll(ep);
+	/* Gone: our RMAs still queued complete first (into our views, which
+	 * hold the pages), so that once a call has told of the departure
+	 * nothing of ours still copies. Then the peer's windows go - whoever
+	 * noticed the death may have read the control channel before it showed
+	 * end of file (a killed process's descriptors are released one by
+	 * one): at the first call that finds the end of file there. */
+	if (err == -ECONNRESET) {
+		rma_wait(ep, false, rma_started(ep, false));
+		(void)ctl_lock(ep);	/* waits for the service thread's drain, if it has one under way */
+		ctl_unlock(ep);
+	}
 	if (!err && !fabric_node_online(ep->fabric, ep->peer.node))
 		err = -ENODEV;
 	return err;
@@ -94,11 +98,7 @@ void rma_end(struct endpoint *ep, uint64_t seq)
 	struct qp_rma *r = side(ep, false);
 
 	atomic_store_explicit(&r->done[seq % N], seq, memory_order_release);
-	/* Pairs with the fence in rma_wait(): it sees our slot or we its flag. */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&r->waiting, memory_order_relaxed) &&
-	    atomic_exchange_explicit(&r->waiting, 0, memory_order_acq_rel))
-		(void)qp_ring_doorbell(ep->bell);	/* a dead peer needs no wake-up */
+	qp_notify_peer(&ep->qp, ep->bell);
 	if (atomic_load_explicit(&ep->rma.slot_waiters, memory_order_seq_cst)) {
 		pthread_mutex_lock(&ep->rma.slot_lock);
 		pthread_cond_broadcast(&ep->rma.slot_cond);
@@ -120,14 +120,8 @@ uint64_t rma_started(struct endpoint *ep, bool peer)
  */
 static void bell_drain_locked(struct endpoint *ep)
 {
-	if (!ep->closing) {
-		if (qp_drain_doorbells(ep->bell) != 0)
-			atomic_store_explicit(&ep->peer_gone, true, memory_order_release);
-		/* Window messages, as a doorbell drain reads them: a peer whose
-		 * messages fill our channel rings the bell too (ctl.c); and a
-		 * departed peer's windows are released. */
-		ctl_poll(ep);
-	}
+	if (!ep_closing(ep) && qp_drain_bells(ep->bell) != 0)
+		atomic_store_explicit(&ep->peer_gone, true, memory_order_release);
 	ep->bell_gen++;
 	pthread_cond_broadcast(&ep->bell_wake);
 }
@@ -155,9 +149,9 @@ static int bell_wait(struct endpoint *ep, uint64_t gen)
 
 	pthread_mutex_lock(&ep->lock);
 	if (ep->bell_poller) {
-		while (ep->bell_gen == gen && !ep->closing)
+		while (ep->bell_gen == gen && !ep_closing(ep))
 			pthread_cond_wait(&ep->bell_wake, &ep->lock);
-	} else if (ep->bell_gen == gen && !ep->closing) {
+	} else if (ep->bell_gen == gen && !ep_closing(ep)) {
 		int n, saved;
 
 		ep->bell_poller = true;
@@ -170,36 +164,64 @@ static int bell_wait(struct endpoint *ep, uint64_t gen)
 		if (n < 0)
 			err = -saved;
 	}
-	if (ep->closing)
+	if (ep_closing(ep))
 		err = -EINTR;
 	pthread_mutex_unlock(&ep->lock);
 	return err;
 }
 
-int rma_wait(struct endpoint *ep, bool peer, uint64_t seq)
+/* Returns when ready(ep, arg) holds, a condition on what the peer publishes
+ * in the queue pair, which it rings our bell for (qp_notify_peer) once we
+ * raise its waiting flag: 0, -ECONNRESET, -EINTR. */
+static int peer_wait(struct endpoint *ep, bool (*ready)(struct endpoint *ep, uint64_t arg),
+		     uint64_t arg)
 {
-	struct qp_rma *r = side(ep, peer);
+	_Atomic uint32_t *waiting = &side(ep, true)->waiting;
 
-	if (!peer) {
-		if (!done_upto(r, seq))
-			wait_ours(ep, seq, false);
-		return 0;
-	}
 	for (;;) {
 		uint64_t gen = bell_prepare(ep);
 		int err;
 
-		if (done_upto(r, seq))
+		if (ready(ep, arg))
 			return 0;
 		/* What the peer began before dying never completes. */
-		if (ep_peer_gone(ep))
+		if (conn_gone(ep))
 			return -ECONNRESET;
-		atomic_store_explicit(&r->waiting, 1, memory_order_relaxed);
+		atomic_store_explicit(waiting, 1, memory_order_relaxed);
+		/* Pairs with the fence in qp_notify_peer(). */
 		atomic_thread_fence(memory_order_seq_cst);
-		if (done_upto(r, seq))
+		if (ready(ep, arg))
 			return 0;
 		err = bell_wait(ep, gen);
 		if (err)
 			return err;
 	}
+}
+
+static bool peer_done_upto(struct endpoint *ep, uint64_t seq)
+{
+	return done_upto(side(ep, true), seq);
+}
+
+int rma_wait(struct endpoint *ep, bool peer, uint64_t seq)
+{
+	if (!peer) {
+		if (!done_upto(side(ep, false), seq))
+			wait_ours(ep, seq, false);
+		return 0;
+	}
+	return peer_wait(ep, peer_done_upto, seq);
+}
+
+static bool peer_handled(struct endpoint *ep, uint64_t sent)
+{
+	/* Pairs with the release in ctl.c's drain(). */
+	uint32_t done = atomic_load_explicit(&side(ep, true)->ctl_done, memory_order_acquire);
+
+	return (int32_t)(done - (uint32_t)sent) >= 0;
+}
+
+int rma_wait_handled(struct endpoint *ep, uint32_t sent)
+{
+	return peer_wait(ep, peer_handled, sent);
 }

@@ -2,10 +2,10 @@
  * track.h - numbering RMAs, completing them, and waiting for them: what
  * fences are made of.
  *
- * RMAs here are copies done by the calling thread, so one completes before
- * its call returns; what is left for fences is other threads' RMAs (ours,
- * INIT_SELF) and the peer's (INIT_PEER), which only shared memory can show.
- * Each side numbers its RMAs from 1 with one counter in the queue pair's
+ * RMAs are copies the DMA engine (dma.h) makes after their call returned;
+ * fences wait for ours (INIT_SELF) and for the peer's (INIT_PEER), which only
+ * shared memory can show. Each side numbers its RMAs from 1 with one counter
+ * in the queue pair's
  * header (qp_rma.started). RMA number s completes into slot s % N by storing
  * s there, and may only begin once the slot's previous RMA, s - N, has
  * completed, so each slot's numbers complete in order. "Every RMA up to m has
@@ -13,17 +13,16 @@
  * to m that falls in it has been stored there. A mark is a number; waiting
  * for it is that test.
  *
- * Waiting for our own threads uses a condition variable. Waiting for the peer
- * uses the connection's RMA bell (qp.h): the waiter raises the peer's
- * "waiting" flag, fences and tests again; the peer completes, fences, and
- * rings the bell if it takes the flag - the event-count handshake of rb.h.
- * The bell is a socket of its own, which only these waiters read: one thread
- * sleeps on it and the others wait for it to report (leader/follower, as on
- * the endpoint's socket). They never touch the endpoint's socket, whose
- * doorbells belong to whoever waits for data or space - an event loop
- * watching the descriptor in another thread, say, which would never learn of
- * one they swallowed. The peer's death (end of file on the bell) wakes them
- * with ECONNRESET, our own scif_close() with EINTR.
+ * Waiting for our own RMAs uses a condition variable. Waiting for the peer
+ * (its RMAs, or its handling of our control messages) uses the connection's
+ * RMA bell (qp.h): the waiter raises the peer's "waiting" flag, fences and
+ * tests again; the peer makes progress, fences, and rings the bell if it
+ * takes the flag (qp_notify_peer) - an event-count handshake. The bell is a
+ * socket of its own, which only these waiters read: one thread sleeps on it
+ * and the others wait for it to report (leader/follower). They never touch
+ * the endpoint's descriptor, whose readiness belongs to the rings. The
+ * peer's death (end of file on the bell) wakes them with ECONNRESET, our own
+ * scif_close() with EINTR.
  */
 #ifndef SCIF_NET_TRACK_H
 #define SCIF_NET_TRACK_H
@@ -52,5 +51,9 @@ uint64_t rma_started(struct endpoint *ep, bool peer);
 /* Returns when every RMA of ours (peer: of the peer's) numbered up to seq
  * has completed: 0, -ECONNRESET, -EINTR. */
 int rma_wait(struct endpoint *ep, bool peer, uint64_t seq);
+
+/* Returns when the peer has handled our control messages up to number sent
+ * (ctl.h): 0, -ECONNRESET, -EINTR. */
+int rma_wait_handled(struct endpoint *ep, uint32_t sent);
 
 #endif

@@ -68,6 +68,8 @@ void win_put(struct window *w)
 		return;
 	if (w->view)
 		munmap(w->view, w->len);
+	if (w->pinned)
+		reg_unpin(w->pinned);
 	for (unsigned i = 0; i < w->nseg; i++) {
 		if (w->seg[i].ext)
 			reg_release(w->seg[i].ext);

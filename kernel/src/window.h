@@ -38,6 +38,7 @@ struct window {
 	int prot;		/* SCIF_PROT_READ | SCIF_PROT_WRITE */
 	uint8_t *view;
 	_Atomic unsigned refs;
+	uint64_t pinned;	/* ours: pages counted against RLIMIT_MEMLOCK (reg_pin) */
 	unsigned nseg;
 	struct win_seg seg[];
 };
@@ -63,11 +64,15 @@ struct win_span {
 /* The RMA state of one endpoint (endpoint.h embeds it). */
 struct ep_rma {
 	/* Guards both tables and the control socket, which only one thread
-	 * at a time reads or writes. Taken after ep->lock, never before. */
+	 * at a time reads or writes (ctl_lock). Taken after ep->lock, never
+	 * before. */
 	pthread_mutex_t lock;
 	struct win_table self, peer;
 	uint32_t ctl_seen;	/* control messages received */
 	bool ctl_eof;		/* the peer is gone: its windows were released */
+	/* Raised by the service thread when it found the lock taken as a
+	 * message came: the holder reads the channel before it lets go. */
+	_Atomic bool ctl_missed;
 
 	/* Threads of this process waiting for our own RMAs (track.c). */
 	pthread_mutex_t slot_lock;

@@ -3,6 +3,9 @@
 # hang is a failure and not a stuck CI job.
 out=$1; shift
 failed=0
+# Registrations count against RLIMIT_MEMLOCK, as on MPSS 4: all the room we may
+# have (the tests size their windows to fit it: check.h's test_mib).
+ulimit -l "$(ulimit -H -l)" 2>/dev/null || true
 for t in "$@"; do
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/scif-fabric-test.XXXXXX")
 	# SCIF_TEST_WRAP: a command to run each test under (make test-valgrind).

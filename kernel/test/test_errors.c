@@ -121,8 +121,14 @@ static void check_bad_descriptors(void)
 		CHECK_ERR(scif_send(e, "x", 1, SCIF_SEND_BLOCK), EBADF);
 		CHECK_ERR(scif_recv(e, &c, 1, 0), EBADF);
 		CHECK_ERR(scif_recv(e, &c, 1, SCIF_RECV_BLOCK), EBADF);
+		/* scif_poll is poll(2) on the descriptors, as MPSS's: a negative
+		 * one is skipped, a closed one is POLLNVAL, and another kind of
+		 * descriptor (the pipe) says what it says. */
 		pe = (struct scif_pollepd){ .epd = e, .events = POLLIN | POLLOUT };
-		CHECK(scif_poll(&pe, 1, 0) == 1 && pe.revents == POLLNVAL);
+		if (e == -1)
+			CHECK(scif_poll(&pe, 1, 0) == 0 && pe.revents == 0);
+		else if (e == 1 << 20)
+			CHECK(scif_poll(&pe, 1, 0) == 1 && pe.revents == POLLNVAL);
 	}
 	/* The pipe was left alone by all of that. */
 	CHECK(write(p[1], "y", 1) == 1 && read(p[0], &c, 1) == 1 && c == 'y');
@@ -179,7 +185,7 @@ static void check_ephemeral(void)
 	/* Each taken port is really held. */
 	c = scif_open();
 	CHECK(c >= 0);
-	CHECK_ERR(scif_bind(c, (uint16_t)ports[MANY / 2]), EADDRINUSE);
+	CHECK_ERR(scif_bind(c, (uint16_t)ports[MANY / 2]), EINVAL);
 	qsort(ports, MANY, sizeof(ports[0]), cmp_int);
 	for (int i = 1; i < MANY; i++)
 		CHECK(ports[i] != ports[i - 1]);
@@ -199,7 +205,7 @@ static void check_ephemeral(void)
 		int e = scif_open();
 
 		CHECK(e >= 0);
-		CHECK_ERR(scif_bind(e, peer.port), EADDRINUSE);
+		CHECK_ERR(scif_bind(e, peer.port), EINVAL);
 		CHECK(scif_close(c) == 0);
 		port = scif_bind(e, peer.port);
 		CHECK(port == peer.port);
@@ -247,7 +253,7 @@ static void check_other_process(void)
 	pid_t p0 = hold(0, "6040", &ready0, &go0), p1 = hold(1, "6041", &ready1, &go1);
 
 	CHECK(e >= 0 && f >= 0);
-	CHECK_ERR(scif_bind(e, 6040), EADDRINUSE);
+	CHECK_ERR(scif_bind(e, 6040), EINVAL);
 	CHECK(scif_bind(f, 6041) == 6041);		/* node 1's 6041 is not ours */
 	CHECK(write(go0, "c", 1) == 1);
 	CHECK(await_ready(ready0) == 2);

@@ -279,6 +279,8 @@ static void check_init_peer(struct me *m)
 		caught += wait_landing(m->big, BIGN, old);
 		if (k % 2) {
 			CHECK(scif_fence_mark(m->c, SCIF_FENCE_INIT_PEER, &mark) == 0);
+			/* MPSS 4's remote marks have bit 31 set: negative, and valid. */
+			CHECK(mark < 0);
 			CHECK(scif_fence_wait(m->c, mark) == 0);
 		} else {
 			CHECK(scif_fence_signal(m->c, m->ro + FLAG(2), k, 0, 0,
@@ -324,7 +326,7 @@ static void check_init_self(struct me *m, off_t peer_big)
 		sample(view, BIGN, old);
 		CHECK(pthread_create(&mv.t, NULL, mover_main, &mv) == 0);
 		caught += wait_landing(view, BIGN, old);
-		CHECK(scif_fence_mark(m->c, SCIF_FENCE_INIT_SELF, &mark) == 0);
+		CHECK(scif_fence_mark(m->c, SCIF_FENCE_INIT_SELF, &mark) == 0 && mark >= 0);
 		CHECK(scif_fence_wait(m->c, mark) == 0);
 		CHECK(complete(view, BIGN, 2000 + k));
 		CHECK(pthread_join(mv.t, NULL) == 0);

@@ -1,20 +1,18 @@
 /*
  * Threads waiting for the peer's RMAs leave the descriptor to the event loop.
  *
- * An event loop watches scif_get_fd() for readability and calls scif_poll()
- * on each wake-up; meanwhile a thread of the same process waits in the
- * fabric for an RMA of the peer's: scif_fence_wait (INIT_PEER),
- * scif_fence_signal (INIT_PEER) or scif_unregister. The doorbell the peer
- * rings for data it sends is the loop's wake-up, and the waiting thread must
- * not swallow it. Each waiter, on a connection of its own to a peer on
- * node 1, in these rounds:
- *  (a) swallowed: the loop arms POLLIN with scif_poll(); the thread blocks;
- *      the peer sends a byte, then completes its RMA; the thread returns -
- *      and the descriptor still shows the byte's doorbell (a thread that
- *      slept on the descriptor drained it: deterministic, no race);
+ * An event loop watches scif_get_fd() for readability; meanwhile a thread of
+ * the same process waits in the fabric for an RMA of the peer's:
+ * scif_fence_wait (INIT_PEER), scif_fence_signal (INIT_PEER) or
+ * scif_unregister. The byte the peer sends is the loop's wake-up, and the
+ * waiting thread must not take it. Each waiter, on a connection of its own
+ * to a peer on node 1, in these rounds:
+ *  (a) kept: the thread blocks; the peer sends a byte, then completes its
+ *      RMA; the thread returns - and the descriptor still shows the byte
+ *      (POLLIN, deterministic, no race);
  *  (b) woken: as (a), but the loop sleeps in poll(2) on the descriptor
- *      while the thread still waits and the peer holds its RMA: the byte's
- *      doorbell alone wakes the loop; then the RMA completes and the thread
+ *      while the thread still waits and the peer holds its RMA: the byte
+ *      alone wakes the loop; then the RMA completes and the thread
  *      returns;
  *  (c) crowd: all three waiters at once (one sleeps on the channel, the
  *      others follow it), woken together by one completion;
@@ -245,7 +243,7 @@ static void loop_take(struct conn *k)
 	CHECK(!fd_readable(k, 0));
 }
 
-static void round_swallowed(struct conn *k, enum kind kind, uint64_t value)
+static void round_kept(struct conn *k, enum kind kind, uint64_t value)
 {
 	struct waiter w;
 
@@ -257,7 +255,7 @@ static void round_swallowed(struct conn *k, enum kind kind, uint64_t value)
 	peer_do(k, 'e');
 	join_ok(&w);
 	if (!fd_readable(k, 0)) {
-		fprintf(stderr, "(a) %s swallowed the doorbell of the loop's data\n",
+		fprintf(stderr, "(a) %s took the readiness of the loop's data\n",
 			kind_name[kind]);
 		exit(1);
 	}
@@ -275,7 +273,7 @@ static void round_woken(struct conn *k, enum kind kind, uint64_t value)
 	peer_do(k, 's');
 	t0 = now_ms();
 	if (!fd_readable(k, DEADLINE_MS)) {
-		fprintf(stderr, "(b) the loop slept %.0f ms: %s swallowed its wake-up\n",
+		fprintf(stderr, "(b) the loop slept %.0f ms: %s took its wake-up\n",
 			now_ms() - t0, kind_name[kind]);
 		exit(1);
 	}
@@ -319,10 +317,10 @@ int main(int argc, char **argv)
 
 		open_conn(&k);
 		for (int r = 0; r < 3; r++)
-			round_swallowed(&k, kind, ++value);
+			round_kept(&k, kind, ++value);
 		for (int r = 0; r < 3; r++)
 			round_woken(&k, kind, ++value);
-		printf("# %s: the loop's doorbell reached it (a, b)\n", kind_name[kind]);
+		printf("# %s: the loop's data reached it (a, b)\n", kind_name[kind]);
 		/* (d) */
 		CHECK(peer_do(&k, 'b') > 0);
 		start_waiter(&d, &k, kind, ++value);

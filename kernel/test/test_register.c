@@ -6,13 +6,18 @@
  * the owner's pointer and every mapping of the windows are one memfd's pages
  * (the same inode), written on one side and read on the others; the last
  * unregister (or scif_close) gives the owner private memory holding what was
- * written, neighbouring bytes untouched, and free() works after.
+ * written, neighbouring bytes untouched, and free() works after; and the
+ * peer's views are gone when unregister returns (it waits for the peer's
+ * acknowledgement, as the driver's does). RLIMIT_MEMLOCK bounds what a
+ * process registers, as in MPSS 4.
  *
  * Both ends of each connection live in this process; test_mmap and test_rma
  * put them in two.
  */
+#include <linux/capability.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include "check.h"
 
@@ -94,15 +99,6 @@ static void check_not_connected(void)
 	free(buf);
 }
 
-/* Lets endpoint epd, which nobody here sleeps on, read its control channel:
- * a peer's unregistered windows leave its views then. */
-static void settle(int epd)
-{
-	struct scif_pollepd pe = { .epd = epd, .events = POLLIN };
-
-	CHECK(scif_poll(&pe, 1, 0) >= 0);
-}
-
 /* Maps the peer's pages at off through s, or fails the test. */
 static uint8_t *peer_map(int s, off_t off, size_t len)
 {
@@ -158,7 +154,6 @@ static void check_offsets(int c, int s)
 	/* Their offsets are free again. */
 	CHECK(scif_register(c, buf, 2 * P, F, RW, SCIF_MAP_FIXED) == F);
 	CHECK(scif_unregister(c, F, 2 * P) == 0);
-	settle(s);
 	CHECK(count_window_maps() == 0 && count_window_fds() == 0);
 	free(buf);
 }
@@ -223,8 +218,6 @@ static void check_same_pages(int c1, int s1, int c2, int s2)
 	CHECK(m1[10] == 0x5a && m3[3 * P + 5] == 0x22);
 	CHECK(scif_munmap(m1, 4 * P) == 0 && scif_munmap(m2, 4 * P) == 0 &&
 	      scif_munmap(m3, 4 * P) == 0);
-	settle(s1);
-	settle(s2);
 	CHECK(count_window_maps() == 0 && count_window_fds() == 0);
 	free(buf);
 }
@@ -247,7 +240,6 @@ static void check_malloc(int c, int s)
 	in[0] = m[0] = (uint8_t)~m[0];
 	CHECK(scif_unregister(c, o, 4 * P) == 0);
 	CHECK(scif_munmap(m, 4 * P) == 0);
-	settle(s);
 	CHECK(count_window_maps() == 0 && count_window_fds() == 0);
 	expect_bytes(block, len, 3);
 	free(block);
@@ -299,11 +291,52 @@ static void check_static(int port)
 	CHECK(count_window_maps() == 0 && count_window_fds() == 0);
 }
 
+/* In a child without CAP_IPC_LOCK (which lifts the limit) and with
+ * RLIMIT_MEMLOCK at four pages: a registration past it fails with EAGAIN and
+ * moves no page; the same pages registered on another endpoint count again;
+ * unregistering gives them back. */
+static void check_memlock(void)
+{
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+		struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
+		struct rlimit rl;
+		uint8_t *buf = pages(4);
+		off_t a;
+		int c, s;
+
+		CHECK(syscall(SYS_capget, &hdr, caps) == 0);
+		caps[CAP_TO_INDEX(CAP_IPC_LOCK)].effective &= ~CAP_TO_MASK(CAP_IPC_LOCK);
+		CHECK(syscall(SYS_capset, &hdr, caps) == 0);
+		CHECK(getrlimit(RLIMIT_MEMLOCK, &rl) == 0);
+		rl.rlim_cur = 4 * P;
+		CHECK(setrlimit(RLIMIT_MEMLOCK, &rl) == 0);
+		connect_pair(7110, &c, &s);
+		a = scif_register(c, buf, 3 * P, 0, RW, 0);
+		CHECK(a >= 0);
+		CHECK_ERR(scif_register(s, buf, 2 * P, 0, RW, 0), EAGAIN);
+		CHECK_ERR(scif_register(c, buf + 3 * P, 2 * P, 0, RW, 0), EAGAIN);
+		CHECK(window_inode(buf + 3 * P) == 0);		/* not moved */
+		CHECK(scif_register(s, buf, P, 0, RW, 0) >= 0);	/* the fourth page */
+		CHECK_ERR(scif_register(c, buf + 3 * P, P, 0, RW, 0), EAGAIN);
+		CHECK(scif_unregister(c, a, 3 * P) == 0);
+		CHECK(scif_register(c, buf + P, 3 * P, 0, RW, 0) >= 0);
+		CHECK(scif_close(c) == 0 && scif_close(s) == 0);
+		free(buf);
+		exit(0);
+	}
+	expect_exit(pid, 0);
+}
+
 int main(void)
 {
 	int c, s, c2, s2;
 
 	P = page_size();
+	check_memlock();		/* first: its child starts from a clean slate */
 	connect_pair(7100, &c, &s);
 	connect_pair(7101, &c2, &s2);
 	check_args(c);

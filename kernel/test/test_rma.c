@@ -102,9 +102,22 @@ static double mib_s(size_t n, double ms)
 	return ms > 0 ? (double)n / (1 << 20) / (ms / 1e3) : 0;
 }
 
+/* Done, as a program must know before it tells the peer to look (RMA is
+ * asynchronous): by SCIF_RMA_SYNC, or else by a fence. */
+static void complete(int c, int flags)
+{
+	int mark;
+
+	if (flags & SCIF_RMA_SYNC)
+		return;
+	CHECK(scif_fence_mark(c, SCIF_FENCE_INIT_SELF, &mark) == 0);
+	CHECK(scif_fence_wait(c, mark) == 0);
+}
+
 /*
  * The four calls for n bytes at byte lskew of our window and roff of the
- * peer's registered space (rel: the same, from its first window's start).
+ * peer's registered space (rel: the same, from its first window's start),
+ * each complete before it is checked.
  */
 static void four_ways(int c, const struct place *pl, size_t n, size_t lskew, uint64_t rel,
 		      int flags, uint64_t seed, bool report)
@@ -118,12 +131,14 @@ static void four_ways(int c, const struct place *pl, size_t n, size_t lskew, uin
 	h = sum64(mine, n);
 	t0 = now_ms();
 	CHECK(scif_writeto(c, loff, n, roff, flags) == 0);
+	complete(c, flags);
 	t[0] = now_ms() - t0;
 	CHECK(ask(c, SUM, rel, n, 0) == h);
 
 	h = ask(c, FILL, rel, n, seed + 1);
 	t0 = now_ms();
 	CHECK(scif_readfrom(c, loff, n, roff, flags) == 0);
+	complete(c, flags);
 	t[1] = now_ms() - t0;
 	CHECK(sum64(mine, n) == h);
 
@@ -131,6 +146,7 @@ static void four_ways(int c, const struct place *pl, size_t n, size_t lskew, uin
 	h = sum64(plain, n);
 	t0 = now_ms();
 	CHECK(scif_vwriteto(c, plain, n, roff, flags) == 0);
+	complete(c, flags);
 	t[2] = now_ms() - t0;
 	CHECK(ask(c, SUM, rel, n, 0) == h);
 
@@ -138,6 +154,7 @@ static void four_ways(int c, const struct place *pl, size_t n, size_t lskew, uin
 	memset(plain, 0, n);
 	t0 = now_ms();
 	CHECK(scif_vreadfrom(c, plain, n, roff, flags) == 0);
+	complete(c, flags);
 	t[3] = now_ms() - t0;
 	CHECK(sum64(plain, n) == h);
 	if (report)

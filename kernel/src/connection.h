@@ -1,0 +1,42 @@
+/*
+ * connection.h - what connection.c (an endpoint's life: open, bind, listen,
+ * close) and handshake.c (connect, accept) share.
+ */
+#ifndef SCIF_NET_CONNECTION_H
+#define SCIF_NET_CONNECTION_H
+
+#include <stdint.h>
+
+#include "endpoint.h"
+
+#define FAIL(err) (errno = -(err), -1)
+
+/* A new endpoint socket (close-on-exec: scif_open's descriptors are). */
+int conn_new_socket(void);
+/* Whether the endpoint is still to connect or listen: 0, -EINVAL (listening)
+ * or -EISCONN. */
+int conn_check_unconnected(const struct endpoint *ep);
+/* scif_bind, with ep->lock held: the port, or -errno. */
+int conn_bind_locked(struct endpoint *ep, uint16_t pn);
+/* Tears down an endpoint taken out of the table (ep_remove) and frees it. */
+void conn_destroy(struct endpoint *ep);
+
+/* How long an acceptor waits for a caller's tokens, which it sends right
+ * after connecting (tokens.h): only a caller stopped half-way makes it
+ * wait this long. */
+#define CONN_TAKE_TIMEOUT_MS 2000
+
+/* Takes one caller from listener lep's queue: its socket, who it is and
+ * what it asks for (qp.h's request flags, 0 if not one of ours); 1, or 0 if
+ * none is waiting, or -errno. */
+int conn_take_caller(struct endpoint *lep, int *fd, struct scif_portID *peer,
+		     uint32_t *request);
+/* Says no to a caller (status: the errno its scif_connect returns) and takes
+ * the tokens it sent ahead, so that once its socket is closed it sees a
+ * hang-up and no error. conn_refuse() closes the socket too. */
+void conn_answer_no(int fd, int status, uint32_t request);
+void conn_refuse(int fd, int status, uint32_t request);
+/* A listener closing: refuses every caller still waiting, as SCIF does. */
+void conn_refuse_pending(struct endpoint *lep);
+
+#endif

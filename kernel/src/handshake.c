@@ -1,0 +1,390 @@
+/*
+ * handshake.c - scif_connect, scif_accept, and what a request asks for
+ * (scif_net_set_stream_only).
+ *
+ * A caller binds its socket to an abstract name carrying its own node and
+ * port, connects to the listener's socket, and waits for the acceptor's
+ * answer, which brings the queue pair's memfd and the caller's ends of the
+ * control channel and the RMA bell. The name is the request: the acceptor
+ * reads it with the connection itself, so it never waits for a message.
+ *
+ * The request also carries QP_STREAM_ONLY when the caller was made
+ * stream-only: the acceptor makes a stream-only connection - the memfd alone,
+ * no control channel, no RMA bell - when the caller or the listener is, and
+ * says so in its answer. And it says how many tokens the caller sent ahead
+ * of it, which keep its descriptor unwritable until it is answered
+ * (tokens.h): the acceptor takes them once its answer is in the caller's
+ * socket, so a non-blocking caller's POLLOUT finds the answer there.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "connection.h"
+#include "reset.h"
+#include "scif.h"
+#include "service.h"
+#include "scif_net.h"
+
+/* Every bit a request may carry. */
+#define REQUEST_KNOWN (QP_FLAGS_KNOWN | (0xffu << QP_PREFILL_SHIFT))
+
+/* A connect attempt that failed after reaching the listener leaves the socket
+ * useless; give the descriptor a fresh one so the endpoint stays bound and
+ * can try again, as SCIF allows. (Also a socket named by a failed attempt
+ * before the endpoint became stream-only: its name is the request.) */
+static int renew_socket(struct endpoint *ep)
+{
+	int fd = conn_new_socket();
+	int flags = fcntl(ep->fd, F_GETFL);
+
+	if (fd < 0)
+		return -errno;
+	if (flags >= 0 && (flags & O_NONBLOCK))
+		fcntl(fd, F_SETFL, O_NONBLOCK);
+	if (dup3(fd, ep->fd, O_CLOEXEC) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	close(fd);
+	ep->named = false;
+	ep->state = EP_BOUND;
+	reset_unlink_locked(ep);
+	return 0;
+}
+
+static int stream_only_locked(struct endpoint *ep)
+{
+	int err = conn_check_unconnected(ep);
+
+	if (err || ep->stream_only)
+		return err;
+	/* A connect that failed at once left the socket named without the flag. */
+	if (ep->named) {
+		err = renew_socket(ep);
+		if (err)
+			return err;
+	}
+	ep->stream_only = true;
+	return 0;
+}
+
+int scif_net_set_stream_only(scif_epd_t epd)
+{
+	struct endpoint *ep = ep_get(epd);
+	int err;
+
+	if (!ep)
+		return -1;
+	pthread_mutex_lock(&ep->lock);
+	err = ep_closing(ep) ? -EINTR : stream_only_locked(ep);
+	pthread_mutex_unlock(&ep->lock);
+	ep_put(ep);
+	return err ? FAIL(err) : 0;
+}
+
+static int dial(struct endpoint *ep, const struct scif_portID *dst)
+{
+	struct fabric *f = ep->fabric;
+	struct sockaddr_un sa;
+	socklen_t len;
+	int flags, rc, err;
+
+	if (!ep->named) {
+		uint32_t request = (ep->stream_only ? QP_STREAM_ONLY : 0) |
+				   tok_full() << QP_PREFILL_SHIFT;
+
+		err = tok_socket(ep->fd);
+		if (err)
+			return err;
+		fabric_caller_addr(f, f->self, ep->port, request, &sa, &len);
+		if (bind(ep->fd, (struct sockaddr *)&sa, len) < 0)
+			return errno == EADDRINUSE ? -EADDRINUSE : -errno;
+		ep->named = true;
+	}
+	err = fabric_listener_addr(f, dst->node, dst->port, &sa, &len);
+	if (err)
+		return err;
+	/* A full backlog refuses, as in SCIF, instead of making us wait. */
+	flags = fcntl(ep->fd, F_GETFL);
+	if (flags < 0)
+		return -errno;
+	if (!(flags & O_NONBLOCK))
+		fcntl(ep->fd, F_SETFL, flags | O_NONBLOCK);
+	rc = connect(ep->fd, (struct sockaddr *)&sa, len);
+	err = rc < 0 ? errno : 0;
+	if (!(flags & O_NONBLOCK))
+		fcntl(ep->fd, F_SETFL, flags);
+	switch (err) {
+	case 0:
+		break;
+	case ENOENT:
+	case ECONNREFUSED:
+	case EAGAIN:
+		/* No listener there, a stale one, or a full backlog. */
+		return -ECONNREFUSED;
+	default:
+		return -err;
+	}
+	ep->state = EP_CONNECTING;
+	/* Unwritable until answered. An acceptor that refused and left at
+	 * once makes this fail; its answer says so, and is what counts. */
+	(void)tok_prefill(ep->fd, tok_full());
+	return 0;
+}
+
+/* Linked to both nodes first (ENODEV if either is off line), so a node lost
+ * from here on fails the connect or resets the connection (reset.h). */
+static int start_connect(struct endpoint *ep, const struct scif_portID *dst)
+{
+	int err = reset_link_locked(ep, dst);
+
+	if (!err)
+		err = dial(ep, dst);
+	if (err)
+		reset_unlink_locked(ep);
+	return err;
+}
+
+/* Takes the acceptor's answer if it is there: 0, -EAGAIN, or the failure. */
+static int finish_connect(struct endpoint *ep)
+{
+	uint32_t ring_size, flags = 0;
+	int memfd = -1, ctl = -1, bell = -1, err;
+
+	err = qp_recv_accept(ep->fd, &ring_size, &flags, &memfd, &ctl, &bell);
+	/* A node of the connection lost meanwhile (the watcher may have shut
+	 * the socket down under the handshake): the connection never was. */
+	if (reset_link_check_locked(ep))
+		err = -ENODEV;
+	if (err == -EAGAIN)
+		return err;
+	/* Asked for stream-only, given more: not an acceptor of ours. */
+	if (!err && ep->stream_only && !(flags & QP_STREAM_ONLY))
+		err = -EPROTO;
+	if (!err)
+		err = qp_attach(&ep->qp, memfd, ring_size);
+	if (memfd >= 0)
+		close(memfd);
+	ep->ctl = ctl;
+	ep->bell = bell;
+	if (!err) {
+		err = service_watch(ep);
+		if (err)
+			qp_detach(&ep->qp);
+	}
+	if (err) {
+		int renew;
+
+		if (ep->ctl >= 0)
+			close(ep->ctl);
+		if (ep->bell >= 0)
+			close(ep->bell);
+		ep->ctl = ep->bell = -1;
+		/* A fresh socket: the service thread's watch of this one goes with it. */
+		renew = renew_socket(ep);
+		return renew ? renew : err;
+	}
+	ep->stream_only = flags & QP_STREAM_ONLY;
+	ep->state = EP_CONNECTED;
+	return 0;
+}
+
+static int wait_readable(struct endpoint *ep, int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int n;
+
+	pthread_mutex_unlock(&ep->lock);
+	n = poll(&p, 1, -1);
+	pthread_mutex_lock(&ep->lock);
+	if (ep_closing(ep))
+		return -EINTR;
+	return n < 0 ? -errno : 0;
+}
+
+int scif_connect(scif_epd_t epd, struct scif_portID *dst)
+{
+	struct endpoint *ep;
+	int err = 0;
+
+	if (!dst)
+		return FAIL(-EINVAL);
+	ep = ep_get(epd);
+	if (!ep)
+		return -1;
+	pthread_mutex_lock(&ep->lock);
+	switch (ep->state) {
+	case EP_UNBOUND:
+		err = conn_bind_locked(ep, 0);
+		if (err < 0)
+			break;
+		/* fall through */
+	case EP_BOUND:
+		if (dst->port == 0)
+			err = -EINVAL;
+		else if (!fabric_node_exists(ep->fabric, dst->node))
+			err = -ENODEV;
+		else
+			err = start_connect(ep, dst);
+		break;
+	case EP_LISTENING:
+		err = -EOPNOTSUPP;
+		break;
+	case EP_CONNECTING:
+		/* A non-blocking connect being finished. */
+		err = 0;
+		break;
+	case EP_CONNECTED:
+		err = -EISCONN;
+		break;
+	}
+	while (!err && ep->state == EP_CONNECTING) {
+		int flags = fcntl(ep->fd, F_GETFL);
+
+		err = finish_connect(ep);
+		if (err != -EAGAIN)
+			break;
+		if (flags >= 0 && (flags & O_NONBLOCK)) {
+			err = -EINPROGRESS;
+			break;
+		}
+		err = wait_readable(ep, ep->fd);
+	}
+	if (ep_closing(ep))
+		err = -EINTR;
+	if (!err)
+		err = ep->port;
+	pthread_mutex_unlock(&ep->lock);
+	ep_put(ep);
+	return err < 0 ? FAIL(err) : err;
+}
+
+/* The queue pair and, unless stream-only, the control channel and the RMA
+ * bell: ours kept in ep, the caller's ends in theirs[] (memfd, ctl, bell). */
+static int make_connection(struct endpoint *ep, uint32_t ring_size, bool stream_only,
+			   int theirs[3])
+{
+	int err = qp_create(&ep->qp, ring_size, &theirs[0]);
+
+	if (!err && !stream_only) {
+		err = qp_create_ctl(&ep->ctl, &theirs[1]);
+		if (!err)
+			err = qp_create_bell(&ep->bell, &theirs[2]);
+	}
+	return err;
+}
+
+static void close_theirs(int theirs[3])
+{
+	for (int i = 0; i < 3; i++)
+		if (theirs[i] >= 0)
+			close(theirs[i]);
+}
+
+/* Answers one caller from the listen queue: 1 with *out, 0 if none is
+ * waiting, -errno. A caller that left meanwhile is skipped (-EAGAIN). */
+static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct endpoint **out)
+{
+	struct fabric *f = lep->fabric;
+	struct endpoint *ep;
+	uint32_t request, flags;
+	int fd, theirs[3] = { -1, -1, -1 }, err;
+
+	err = conn_take_caller(lep, &fd, peer, &request);
+	if (err <= 0)
+		return err;
+	if (request == 0 || (request & ~REQUEST_KNOWN)) {
+		/* Not one of ours, or a newer caller asking for what we cannot make. */
+		conn_refuse(fd, EPROTO, request);
+		return -EAGAIN;
+	}
+	flags = (request & QP_FLAGS_KNOWN) | (lep->stream_only ? QP_STREAM_ONLY : 0);
+	err = tok_socket(fd);
+	if (!err)
+		err = ep_create(f, fd, &ep);
+	if (err) {
+		conn_refuse(fd, ENOMEM, request);
+		return err;
+	}
+	ep->stream_only = flags & QP_STREAM_ONLY;
+	err = make_connection(ep, f->ring_size, ep->stream_only, theirs);
+	if (!err)
+		err = service_watch(ep);
+	if (!err) {
+		pthread_mutex_lock(&ep->lock);
+		err = reset_link_locked(ep, peer);
+		pthread_mutex_unlock(&ep->lock);
+	}
+	if (err) {
+		close_theirs(theirs);
+		conn_answer_no(fd, err == -ENODEV ? ENODEV : ENOMEM, request);
+		conn_destroy(ep_remove(fd));
+		/* A node off line refuses this caller; the next may be another's. */
+		return err == -ENODEV ? -EAGAIN : err;
+	}
+	err = qp_send_accept(fd, 0, f->ring_size, flags, theirs[0], theirs[1], theirs[2]);
+	close_theirs(theirs);
+	/* The answer is in its socket: the caller may turn writable now. */
+	if (!err)
+		err = tok_take(fd, QP_PREFILL(request), CONN_TAKE_TIMEOUT_MS);
+	if (!err) {
+		pthread_mutex_lock(&ep->lock);
+		err = reset_link_check_locked(ep);
+		if (!err) {
+			ep->state = EP_CONNECTED;
+			ep->port = lep->port;
+		}
+		pthread_mutex_unlock(&ep->lock);
+	}
+	if (err) {
+		conn_destroy(ep_remove(fd));
+		return -EAGAIN;	/* the caller is gone, or a node of the connection */
+	}
+	*out = ep;
+	return 1;
+}
+
+int scif_accept(scif_epd_t epd, struct scif_portID *peer, scif_epd_t *newepd, int flags)
+{
+	struct endpoint *lep, *ep = NULL;
+	struct scif_portID who;
+	int err = 0, fd = -1;
+
+	if (!peer || !newepd || (flags & ~SCIF_ACCEPT_SYNC))
+		return FAIL(-EINVAL);
+	lep = ep_get(epd);
+	if (!lep)
+		return -1;
+	pthread_mutex_lock(&lep->lock);
+	if (lep->state != EP_LISTENING)
+		err = -EINVAL;
+	while (!err) {
+		int got = ep_closing(lep) ? -EINTR : accept_one(lep, &who, &ep);
+
+		if (got == -EAGAIN)
+			continue;
+		if (got != 0) {
+			err = got < 0 ? got : 0;
+			fd = got > 0 ? ep->fd : -1;
+			break;
+		}
+		if (!(flags & SCIF_ACCEPT_SYNC)) {
+			err = -EAGAIN;
+			break;
+		}
+		err = wait_readable(lep, lep->fd);
+	}
+	pthread_mutex_unlock(&lep->lock);
+	ep_put(lep);
+	if (err)
+		return FAIL(err);
+	*peer = who;
+	*newepd = fd;
+	return 0;
+}

@@ -1,0 +1,207 @@
+/*
+ * tokens.c - settling the tokens that make a connection's sockets mirror its
+ * rings (tokens.h).
+ */
+#include "tokens.h"
+
+#include <errno.h>
+#include <linux/sockios.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rb.h"
+
+/* More tokens than this in one queue would mean a kernel we do not understand. */
+#define MAX_TOKENS 16
+
+static pthread_once_t calibrate_once = PTHREAD_ONCE_INIT;
+static int sndbuf_value;	/* what tok_socket() gives SO_SNDBUF */
+static unsigned full_tokens;	/* 0 until calibrated */
+
+static int send_token(int fd)
+{
+	static const char token = 1;
+
+	/* One send, one skb: each token is charged on its own. */
+	if (send(fd, &token, 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1)
+		return 0;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return -ENOBUFS;	/* the calibration leaves room: not reached */
+	return errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN ? -ECONNRESET : -errno;
+}
+
+static bool writable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLOUT);
+}
+
+/*
+ * Measures, on a private pair, what one token costs its sender and how many
+ * make it unwritable once SO_SNDBUF leaves room for two: one token (a ring
+ * not empty) must leave the writer writable even beside the handshake's
+ * answer, which an acceptor's socket has in flight until the caller reads
+ * it. The kernel doubles what SO_SNDBUF is given, and takes a floor.
+ */
+static void calibrate(void)
+{
+	int sv[2], charge = 0, value;
+	unsigned n = 0;
+	char buf[MAX_TOKENS];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return;
+	if (send_token(sv[0]) == 0 && ioctl(sv[0], SIOCOUTQ, &charge) == 0 && charge > 0 &&
+	    recv(sv[1], buf, 1, MSG_DONTWAIT) == 1) {
+		value = ((1 + 2 * charge) * 4 + 1) / 2;
+		if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &value, sizeof(value)) == 0) {
+			while (n < MAX_TOKENS && writable(sv[0]) && send_token(sv[0]) == 0)
+				n++;
+			if (n >= 2 && n < MAX_TOKENS) {
+				sndbuf_value = value;
+				full_tokens = n;
+			}
+		}
+	}
+	close(sv[0]);
+	close(sv[1]);
+}
+
+unsigned tok_full(void)
+{
+	pthread_once(&calibrate_once, calibrate);
+	return full_tokens;
+}
+
+int tok_socket(int fd)
+{
+	if (!tok_full())
+		return -ENOBUFS;
+	return setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf_value, sizeof(sndbuf_value)) < 0 ?
+	       -errno : 0;
+}
+
+int tok_init(struct qp_tokens *t)
+{
+	pthread_mutexattr_t attr;
+	int err;
+
+	if (pthread_mutexattr_init(&attr))
+		return -ENOMEM;
+	err = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+	if (!err)
+		err = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+	if (!err)
+		err = pthread_mutex_init(&t->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	t->count = 0;
+	t->full = 0;
+	return -err;
+}
+
+/* 0 with the lock held, or -ECONNRESET (not held) when its last holder died:
+ * the peer, in the middle of a settle, so the count means nothing now. */
+static int tok_lock(struct qp_tokens *t)
+{
+	int err = pthread_mutex_lock(&t->lock);
+
+	if (err == EOWNERDEAD) {
+		pthread_mutex_consistent(&t->lock);
+		pthread_mutex_unlock(&t->lock);
+		return -ECONNRESET;
+	}
+	return -err;
+}
+
+int tok_attach(struct qp_tokens *t, unsigned full)
+{
+	int err = tok_lock(t);
+
+	if (!err) {
+		t->full = full;
+		pthread_mutex_unlock(&t->lock);
+	}
+	return err;
+}
+
+int tok_settle(struct qp_tokens *t, const struct rb_shared *sh, uint64_t size, int fd,
+	       int writer)
+{
+	uint64_t used;
+	uint32_t want;
+	int err = tok_lock(t);
+
+	if (err)
+		return err;
+	/* Under the lock, so this settle acts on offsets no older than the
+	 * other side's last one. */
+	used = rb_shared_used(sh);
+	want = used == 0 ? 0 : used >= size - 1 ? t->full : 1;
+	while (writer && !err && t->count < want) {
+		err = send_token(fd);
+		if (!err)
+			t->count++;
+	}
+	if (!writer && t->count > want) {
+		char buf[MAX_TOKENS];
+		/* Counted once sent, so they are all in our queue. */
+		ssize_t n = recv(fd, buf, t->count - want, MSG_DONTWAIT);
+
+		if (n > 0)
+			t->count -= (uint32_t)n;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return err;
+}
+
+int tok_prefill(int fd, unsigned n)
+{
+	int err = 0;
+
+	while (!err && n--)
+		err = send_token(fd);
+	return err;
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+int tok_take(int fd, unsigned n, int timeout_ms)
+{
+	struct timespec t0;
+	char buf[MAX_TOKENS];
+
+	if (n > MAX_TOKENS)
+		return -EPROTO;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (n) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t got = recv(fd, buf, n, MSG_DONTWAIT);
+		long left;
+
+		if (got > 0) {
+			n -= (unsigned)got;
+			continue;
+		}
+		if (got == 0)
+			return -ECONNRESET;	/* the caller is gone */
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		left = timeout_ms - ms_since(&t0);
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
