@@ -125,7 +125,6 @@ bool Hardware(const std::string& library, ScifApi* api, std::string* why) {
   Need(lib, "scif_net_rx_ready", &api->rx_ready, &optional);
   api->name = "hw";
   api->library = library;
-  api->doorbell_readiness = api->fabric_path != nullptr;
   return true;
 }
 

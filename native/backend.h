@@ -24,10 +24,6 @@ struct ScifApi {
   std::string name;     // "virtual" or "hw"
   std::string library;  // what was loaded, for hw
   std::string note;     // why auto chose what it chose
-  // The fabric's descriptors become readable for every kind of news, so they
-  // are only ever watched for readability; a real SCIF driver reports
-  // POLLOUT on the descriptor itself.
-  bool doorbell_readiness = true;
   // Whether scif_accept() waits for the peer node: a driver's does (its grant
   // and the acknowledgement), so the addon accepts on the threadpool; the
   // fabric's never does (the request is read with the connection), so it

@@ -20,13 +20,14 @@ using napi_args::Errno;
 
 // The libuv handles outlive the endpoint when it is destroyed first (libuv
 // closes asynchronously): owner is cleared then, and the last close frees this.
+// The poll handle is made when first needed and made anew when the
+// descriptor's file changes under it (a failed connect: ClosePoll()).
 struct LoopEndpoint::LoopHandles {
-  uv_poll_t poll;
+  uv_poll_t* poll = nullptr;
   uv_idle_t idle;
   LoopEndpoint* owner;
   napi_env env;
   Napi::FunctionReference on_closed;
-  bool poll_init = false;
   int open = 0;  // handles initialised and not yet closed
 };
 
@@ -157,25 +158,37 @@ bool LoopEndpoint::CloseLoop(napi_value on_closed, bool with_descriptor) {
   watching_ = false;
   h->owner = nullptr;
   if (on_closed) h->on_closed = Napi::Persistent(Napi::Function(env_, on_closed));
-  auto done = [](uv_handle_t* handle) { ReleaseHandles(static_cast<LoopHandles*>(handle->data)); };
   uv_idle_stop(&h->idle);
-  uv_close(reinterpret_cast<uv_handle_t*>(&h->idle), done);
-  if (h->poll_init) {
-    uv_poll_stop(&h->poll);
-    uv_close(reinterpret_cast<uv_handle_t*>(&h->poll), done);
-  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&h->idle),
+           [](uv_handle_t* handle) { ReleaseHandles(static_cast<LoopHandles*>(handle->data)); });
+  ClosePoll(h);
   // The descriptor goes on its own: 'close' is the handle's, as node:net's
   // comes from the loop's close phase, and what the peer reads (FIN or
   // reset) was decided before.
   if (with_descriptor && epd_ >= 0 && !finalizing_) {
     if (accept_batch_) {
       close_after_accept_ = true;  // AcceptDone() closes it
-    } else {
+    } else if (state_ == State::kConnected) {
       CloseOnThreadpool(env_, api_, epd_);
+      epd_ = -1;
+    } else {
+      api_->close(epd_);
       epd_ = -1;
     }
   }
   return on_closed != nullptr;
+}
+
+// Closes the poll handle, if there is one; the next Watch() makes a new one.
+void LoopEndpoint::ClosePoll(LoopHandles* h) {
+  if (!h->poll) return;
+  uv_poll_stop(h->poll);
+  uv_close(reinterpret_cast<uv_handle_t*>(h->poll), [](uv_handle_t* handle) {
+    auto* lh = static_cast<LoopHandles*>(handle->data);
+    delete reinterpret_cast<uv_poll_t*>(handle);
+    ReleaseHandles(lh);
+  });
+  h->poll = nullptr;
 }
 
 // One of the handles is closed; the last one calls on_closed and frees them.
@@ -219,34 +232,38 @@ void LoopEndpoint::CloseOnThreadpool(napi_env env, const ScifApi* api, scif_epd_
   delete job;
 }
 
-// Watches the descriptor for what Want() says, or stops when that is nothing:
-// 0, or -errno when libuv cannot (then nothing would ever wake us, so the
-// caller must fail instead of waiting). The fabric's descriptor turns
-// readable for every kind of news, so reading is all we watch there; a SCIF
-// driver's reports POLLOUT itself. A driver's poll also attaches to
-// different wait queues by state, and epoll only asks it when the
-// descriptor is added: after a state change the handle is started afresh.
+// Watches the descriptor for what Wanted() says, or stops when that is
+// nothing: 0, or -errno when libuv cannot (then nothing would ever wake us,
+// so the caller must fail instead of waiting). The descriptor is
+// level-triggered (a driver's, and the fabric's), so only what is wanted is
+// watched: readable while reading, writable while sending. A driver's poll
+// also attaches to different wait queues by state, and epoll asks it only
+// when the descriptor is added: after a state change the handle is started
+// afresh.
 int LoopEndpoint::Watch() {
   short want = Usable() ? Wanted() : 0;
   if (!loop_ || want == 0) {
     Unwatch();
     return 0;
   }
-  int events = UV_READABLE;
-  if (!api_->doorbell_readiness)
-    events = ((want & POLLIN) ? UV_READABLE : 0) | ((want & POLLOUT) ? UV_WRITABLE : 0);
-  if (!loop_->poll_init) {
+  int events = ((want & POLLIN) ? UV_READABLE : 0) | ((want & POLLOUT) ? UV_WRITABLE : 0);
+  if (!loop_->poll) {
     uv_loop_t* loop = uv_handle_get_loop(reinterpret_cast<uv_handle_t*>(&loop_->idle));
-    int err = uv_poll_init(loop, &loop_->poll, scif_get_fd(epd_));
-    if (err) return err;
-    loop_->poll.data = loop_;
-    loop_->poll_init = true;
+    auto* poll = new uv_poll_t;
+    int err = uv_poll_init(loop, poll, scif_get_fd(epd_));
+    if (err) {
+      delete poll;
+      return err;
+    }
+    poll->data = loop_;
+    loop_->poll = poll;
     loop_->open++;
-    if (!referenced_) uv_unref(reinterpret_cast<uv_handle_t*>(&loop_->poll));
+    watching_ = false;
+    if (!referenced_) uv_unref(reinterpret_cast<uv_handle_t*>(poll));
   }
   if (rewatch_ && watching_) Unwatch();
   if (!watching_ || events != watch_events_) {
-    int err = uv_poll_start(&loop_->poll, events, OnPoll);
+    int err = uv_poll_start(loop_->poll, events, OnPoll);
     if (err) return err;
     watching_ = true;
     watch_events_ = events;
@@ -256,7 +273,7 @@ int LoopEndpoint::Watch() {
 }
 
 void LoopEndpoint::Unwatch() {
-  if (watching_ && loop_) uv_poll_stop(&loop_->poll);
+  if (watching_ && loop_ && loop_->poll) uv_poll_stop(loop_->poll);
   watching_ = false;
 }
 
@@ -265,9 +282,13 @@ void LoopEndpoint::Schedule() {
     uv_idle_start(&loop_->idle, OnIdle);
 }
 
-void LoopEndpoint::OnPoll(uv_poll_t* handle, int, int) {
+// status < 0: libuv met an error condition on the descriptor (EPOLLERR: on the
+// fabric, a killed peer's socket for a moment) and stopped the handle. The
+// endpoint itself says what happened: serve it, which watches again.
+void LoopEndpoint::OnPoll(uv_poll_t* handle, int status, int) {
   auto* h = static_cast<LoopHandles*>(handle->data);
   if (!h->owner) return;
+  if (status < 0) h->owner->watching_ = false;
   Napi::HandleScope scope(Napi::Env(h->env));
   if (!JsAlive(h->env)) {
     h->owner->Unwatch();  // nobody left to tell; the environment's teardown closes us
@@ -454,6 +475,12 @@ bool LoopEndpoint::FinishConnect() {
   if (port < 0 && errno == EINPROGRESS) return false;
   int status = port < 0 ? Errno() : 0;
   if (port >= 0) local_port_ = static_cast<uint16_t>(port);
+  // A failed connect leaves the descriptor on a new file (so a connect may be
+  // tried again): a poll handle of the old one must not be reused.
+  if (status != 0 && loop_) {
+    watching_ = false;
+    ClosePoll(loop_);
+  }
   SetState(status == 0 ? State::kConnected : State::kOpen);
   ConnectDone(status);
   return true;
@@ -482,7 +509,7 @@ bool LoopEndpoint::CallJs(napi_value recv, napi_value fn, std::initializer_list<
 Napi::Value LoopEndpoint::JsRef(const Napi::CallbackInfo& info) {
   referenced_ = true;
   if (loop_) {
-    if (loop_->poll_init) uv_ref(reinterpret_cast<uv_handle_t*>(&loop_->poll));
+    if (loop_->poll) uv_ref(reinterpret_cast<uv_handle_t*>(loop_->poll));
     uv_ref(reinterpret_cast<uv_handle_t*>(&loop_->idle));
   }
   return info.Env().Undefined();
@@ -493,7 +520,7 @@ Napi::Value LoopEndpoint::JsRef(const Napi::CallbackInfo& info) {
 Napi::Value LoopEndpoint::JsUnref(const Napi::CallbackInfo& info) {
   referenced_ = false;
   if (loop_) {
-    if (loop_->poll_init) uv_unref(reinterpret_cast<uv_handle_t*>(&loop_->poll));
+    if (loop_->poll) uv_unref(reinterpret_cast<uv_handle_t*>(loop_->poll));
     uv_unref(reinterpret_cast<uv_handle_t*>(&loop_->idle));
   }
   return info.Env().Undefined();

@@ -106,11 +106,13 @@ class LoopEndpoint {
   // Non-blocking: the answer comes through ConnectDone().
   int Connect(scif_portID dst);
   // Stops watching and closes the loop handles and, with_descriptor, the
-  // descriptor: on the threadpool (a driver's close waits for the peer's
-  // acknowledgement, up to 30 s from a hung card), once no accept batch uses
-  // it. on_closed (may be null) is called once libuv has let go of the
-  // handles, in the loop's close phase; false when there was nothing to
-  // close (then it is not called).
+  // descriptor: a connection's on the threadpool (a driver's close waits for
+  // the peer's acknowledgement, up to 30 s from a hung card), any other at
+  // once (a listener's port is free when 'close' comes, as node:net's is),
+  // in both cases once no accept batch uses it. on_closed (may be null) is
+  // called once libuv has let go of the handles, in the loop's close phase;
+  // false when there was nothing to close (then it is not called). Call it
+  // before the state becomes kClosed.
   bool CloseLoop(napi_value on_closed, bool with_descriptor);
   bool AcceptInFlight() const { return accept_batch_ != nullptr; }
   // From a finalizer (the JS object is collected, or the environment goes):
@@ -143,6 +145,7 @@ class LoopEndpoint {
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnIdle(uv_idle_t* handle);
   static void ReleaseHandles(LoopHandles* h);
+  void ClosePoll(LoopHandles* h);
   static void CloseOnThreadpool(napi_env env, const ScifApi* api, scif_epd_t epd);
   int InitLoop();
   bool DispatchState(short revents);

@@ -256,13 +256,13 @@ short SocketHandle::Want() const {
 bool SocketHandle::DispatchConnected(short revents) {
   bool acted = false, rx_armed = true, tx_armed = true;
   if (revents & POLLHUP) peer_gone_ = true;
-  if (TxPending() && (revents & (POLLOUT | POLLHUP))) {
+  if (TxPending() && (revents & (POLLOUT | POLLHUP | POLLERR))) {
     int r = FlushTx();
     if (r != 0) FinishTx(r == 1 ? 0 : r);
     tx_armed = r == 0 || !TxPending();  // a short api_->send() armed for space
     acted = true;
   }
-  if (Connected() && reading_ && (revents & (POLLIN | POLLHUP))) {
+  if (Connected() && reading_ && (revents & (POLLIN | POLLHUP | POLLERR))) {
     rx_armed = ReadSome();
     acted = true;
   }
@@ -506,11 +506,11 @@ bool SocketHandle::Teardown(bool reset, napi_value on_closed) {
     // Best effort, without waiting: if the ring is full the peer reads a reset.
     if (Send(fin, kFrameHeader) == static_cast<int>(kFrameHeader)) fin_sent_ = true;
   }
+  bool later = CloseLoop(on_closed, true);
   SetState(State::kClosed);
   reading_ = false;
   owner_.Reset();  // closed: no hook is called any more
   if (busy_slot >= 0) busy_->Forget(this, false);  // hot: so the spinner is alive
-  bool later = CloseLoop(on_closed, true);
   tx_ = Tx::kIdle;
   segs_.clear();
   leftover_.clear();
