@@ -49,8 +49,21 @@ export interface ConnectOptions {
 
 type Callback = (err?: Error | null) => void;
 
+const kScif = Symbol('kScif');
+
+/** Whether a socket is one of ours in SCIF mode (node:tls and http2 wrap such sockets: tls-compat.ts). */
+const carriesSCIF = (socket: unknown): boolean => (socket as { [kScif]?: ScifState | null })[kScif] != null;
+let compatInstalled = false;
+
 /** The state of a socket in SCIF mode. */
 class ScifState {
+  constructor() {
+    if (!compatInstalled) {
+      compatInstalled = true;
+      installTlsCompat(carriesSCIF);
+    }
+  }
+
   handle: NativeSocketHandle | null = null;
   target: Target | null = null;
   bytesRead = 0;
@@ -60,8 +73,6 @@ class ScifState {
   reset = false;
   onread: OnRead | null = null;
 }
-
-const kScif = Symbol('kScif');
 
 /** (options[, cb]), ('scif:N:P'[, cb]), (path[, cb]), (port[, host][, cb]) -> [options, cb]. */
 export function normalizeConnectArgs(args: unknown[]): [ConnectOptions, (() => void) | undefined] {
@@ -442,5 +453,3 @@ function startReading(socket: Socket, state: ScifState): void {
   if (state.onread?.hasPending() && !state.onread.deliver(socket, null)) return;
   state.handle.readStart();
 }
-
-installTlsCompat((socket): socket is Socket => socket instanceof Socket && socket[kScif] !== null);
