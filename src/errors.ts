@@ -57,7 +57,8 @@ export function uvExceptionWithHostPort(status: number, syscall: string, address
 
 type ErrorClass = new (message: string) => Error;
 
-function coded(Base: ErrorClass, code: string, message: string): Error & { code: string } {
+/** An error with a Node-style code, printed as Node prints its own (`TypeError [ERR_X]: ...`). */
+export function coded(Base: ErrorClass, code: string, message: string): Error & { code: string } {
   const err = new Base(message) as Error & { code: string };
   err.code = code;
   // Node prints these as "TypeError [ERR_X]: message".
