@@ -7,6 +7,7 @@
 
 #include "addon.h"
 #include "backend.h"
+#include "cluster.h"
 #include "socket_handle.h"
 #include "scif_endpoint.h"
 
@@ -119,6 +120,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lastError", Napi::Function::New<LastError>(env, "lastError"));
   exports.Set("backend", Napi::Function::New<Backend>(env, "backend"));
   exports.Set("UV_EOF", Napi::Number::New(env, kUvEof));
+  RegisterCluster(env, exports);
   return exports;
 }
 

@@ -105,6 +105,23 @@ export interface NativeScifClass {
   readonly constants: Readonly<Record<string, number>>;
 }
 
+/**
+ * A listening endpoint adopted from a descriptor another process opened
+ * (native/cluster.cc): accepts like a listening SocketHandle, calling its
+ * owner's onconnection hook with each connection's SocketHandle.
+ */
+export interface NativeSharedListener {
+  /** 0, or -errno (EBADF: the backend does not know the descriptor as an endpoint). */
+  adopt(epd: number, port: number): number;
+  setOwner(owner: object): void;
+  /** Lets go of this process's hold; other processes' keep the endpoint listening. */
+  close(): void;
+  ref(): void;
+  unref(): void;
+  readonly fd: number;
+  readonly localPort: number;
+}
+
 export interface Binding {
   SocketHandle: NativeSocketHandleClass;
   ScifEndpoint: NativeScifClass;
@@ -115,6 +132,20 @@ export interface Binding {
   lastError(): string;
   backend(): { name: string; library: string; note: string } | string;
   UV_EOF: number;
+  // node:cluster support (native/cluster.cc).
+  /** A Unix datagram socket that takes descriptors, bound to an abstract name: { fd, name } or -errno. */
+  fdReceiver(): { fd: number; name: string } | number;
+  /** Sends a duplicate of fd to the receiver called name: 0 or -errno. */
+  sendFd(name: string, fd: number): number;
+  /** The descriptor waiting at a receiver, sent by process fromPid: the fd, or -errno (EAGAIN: none; EPERM: another sender). */
+  receiveFd(receiverFd: number, fromPid: number): number;
+  closeFd(fd: number): number;
+  /** A listening endpoint for other processes to accept on: { epd, port } or -errno. */
+  openListener(port: number, backlog: number): { epd: number; port: number } | number;
+  closeEndpoint(epd: number): number;
+  /** Whether the backend accepts on a listener's descriptor held by another process (or -errno). */
+  sharesListeners(): boolean | number;
+  SharedListener: new () => NativeSharedListener;
 }
 
 function load(): Binding {

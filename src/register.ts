@@ -6,6 +6,7 @@
 // Listens and connects to the places SCIF_NET_MAP (and SCIF_NET_MAP_FILE)
 // name go over SCIF; everything else stays TCP (net/map.ts, net/redirect.ts).
 // A bad map stops the program here, before it runs, naming the bad entry.
+import './net';  // what loading scif-net sets up: IPC sends of SCIF handles fail clearly; cluster workers share SCIF ports
 import { loadMap } from './net/map';
 import { installRedirect } from './net/redirect';
 

@@ -52,7 +52,7 @@ type Callback = (err?: Error | null) => void;
 const kScif = Symbol('kScif');
 
 /** Whether a socket is one of ours in SCIF mode (node:tls and http2 wrap such sockets: tls-compat.ts). */
-const carriesSCIF = (socket: unknown): boolean => (socket as { [kScif]?: ScifState | null })[kScif] != null;
+export const carriesSCIF = (socket: unknown): boolean => (socket as { [kScif]?: ScifState | null })[kScif] != null;
 let compatInstalled = false;
 
 /** The state of a socket in SCIF mode. */
