@@ -36,8 +36,8 @@ export function ERR_INVALID_HANDLE_TYPE_SCIF(kind: 'socket' | 'server'): Error {
       "endpoint, and Node's IPC carries TCP and pipe handles only. Keep the connection in this process and " +
       'pass its data on, or let the other process connect itself'
     : 'A scif-net server listening over SCIF cannot be sent to another process: its listener is a SCIF ' +
-      "endpoint, and Node's IPC carries TCP and pipe handles only. Let the other process listen itself; " +
-      'node:cluster workers listening on one SCIF port share it';
+      "endpoint, and Node's IPC carries TCP and pipe handles only. Let the other process listen itself " +
+      '(node:cluster workers listening on one SCIF port share it where the SCIF backend can: scif-net README, "Cluster")';
   return coded(TypeError, 'ERR_INVALID_HANDLE_TYPE', `This handle type cannot be sent. ${what}.`);
 }
 
