@@ -113,6 +113,11 @@ t.test('node:http server; node:http, undici and the global fetch as clients', as
     const r = await pair(t, { server: 'http', client, host: '127.0.0.1', map: loopback('127.0.0.1') });
     t.match(r.server, SCIF_FROM_NODE_0, `${client}: the server sees node 0`);
   }
+  // The loaders the other way round: the server with --import, the client with --require.
+  const r = await pair(t, {
+    server: 'http', client: 'http', host: '127.0.0.1', map: loopback('127.0.0.1'), serverLoader: '--import', clientLoader: '--require',
+  });
+  t.match(r.server, SCIF_FROM_NODE_0, 'loaders swapped: the server sees node 0');
 });
 
 t.test('an ES module: the global fetch and named imports of node:net and node:http', async (t) => {
