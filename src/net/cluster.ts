@@ -45,7 +45,7 @@ const CMD = 'NODE_SCIF_NET_CLUSTER';
 /** Set in each worker's environment by a primary that answers: its pid. */
 export const PRIMARY_ENV = 'SCIF_NET_CLUSTER_PRIMARY';
 const MARK = Symbol.for('scif-net.cluster');
-const { EADDRNOTAVAIL, ENXIO } = os.constants.errno;
+const { EADDRNOTAVAIL, ENXIO, EPIPE } = os.constants.errno;
 
 interface Query {
   cmd: typeof CMD;
@@ -79,6 +79,8 @@ type Message = Query | Reply | Release;
 // node:cluster, loaded when first needed (it is cheap once node:child_process is in).
 const nodeCluster = (): Cluster => require('node:cluster') as Cluster;
 
+const ignore = (): void => {};
+
 const isOurs = (msg: unknown): msg is Message => msg !== null && typeof msg === 'object' && (msg as Message).cmd === CMD;
 
 /** Whether the backend can accept on a listener another process opened (asked once). */
@@ -104,7 +106,8 @@ function release(key: string, worker: number): void {
 }
 
 function answer(worker: Worker, query: Query): void {
-  const reply = (fields: Partial<Reply>) => worker.process.send({ cmd: CMD, act: 'reply', seq: query.seq, ...fields });
+  // A worker gone meanwhile: its exit releases what it held; nothing to tell.
+  const reply = (fields: Partial<Reply>) => worker.process.send({ cmd: CMD, act: 'reply', seq: query.seq, ...fields }, ignore);
   if (!sharesListeners()) return void reply({ unsupported: true });
   let self: number;
   try {
@@ -225,7 +228,7 @@ export function listenInCluster(node: number, port: number, backlog: number, the
         return void then.failed(reply.errno ?? -ENXIO);
       }
       const key = reply.key;
-      const releaseKey = () => process.send?.({ cmd: CMD, act: 'close', key } satisfies Release);
+      const releaseKey = () => process.send?.({ cmd: CMD, act: 'close', key } satisfies Release, ignore);
       const fd = binding.receiveFd(receiver.fd, process.ppid);
       if (fd < 0) {
         releaseKey();
@@ -244,5 +247,9 @@ export function listenInCluster(node: number, port: number, backlog: number, the
     }
   });
   const query: Query = { cmd: CMD, act: 'queryServer', seq: id, node, port, index, backlog, replyTo: receiver.name };
-  process.send!(query);
+  process.send!(query, (err: Error | null) => {
+    if (!err || !waiting.delete(id)) return;
+    binding.closeFd(receiver.fd);
+    then.failed(-EPIPE);  // the primary is gone
+  });
 }
