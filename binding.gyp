@@ -11,6 +11,7 @@
         "native/loop_endpoint.cc",
         "native/scif_rma.cc",
         "native/scif_mapping.cc",
+        "native/cluster.cc",
         "<!@(node -p \"require('fs').readdirSync('kernel/src').filter((f) => f.endsWith('.c')).map((f) => 'kernel/src/' + f).join(' ')\")"
       ],
       "include_dirs": [

@@ -7,6 +7,7 @@
 
 #include "addon.h"
 #include "backend.h"
+#include "cluster.h"
 #include "napi_args.h"
 #include "socket_handle.h"
 #include "scif_endpoint.h"
@@ -111,6 +112,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lastError", Napi::Function::New<LastError>(env, "lastError"));
   exports.Set("backend", Napi::Function::New<Backend>(env, "backend"));
   exports.Set("UV_EOF", Napi::Number::New(env, kUvEof));
+  RegisterCluster(env, exports);
   return exports;
 }
 

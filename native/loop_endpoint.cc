@@ -131,6 +131,24 @@ int LoopEndpoint::Connect(scif_portID dst) {
   return 0;
 }
 
+int LoopEndpoint::AdoptListener(scif_epd_t epd, uint16_t port) {
+  if (state_ != State::kNone) return -EISCONN;
+  api_ = Scif();
+  if (!api_) return -ENXIO;
+  scif_pollepd pe = {epd, POLLIN, 0};
+  if (api_->poll(&pe, 1, 0) < 0) return Errno();
+  if (pe.revents & POLLNVAL) return -EBADF;
+  epd_ = epd;
+  local_port_ = port;
+  if (int err = InitLoop()) {
+    epd_ = -1;
+    return err;
+  }
+  SetState(State::kListening);
+  KeepAlive(true);
+  return Watch();
+}
+
 // ---- the loop side ----
 
 int LoopEndpoint::InitLoop() {

@@ -105,6 +105,10 @@ class LoopEndpoint {
   int Listen(int backlog);
   // Non-blocking: the answer comes through ConnectDone().
   int Connect(scif_portID dst);
+  // A listening endpoint that another process opened (its descriptor passed
+  // here): accepted on like our own. EBADF when the backend does not know
+  // the descriptor as an endpoint.
+  int AdoptListener(scif_epd_t epd, uint16_t port);
   // Stops watching and closes the loop handles and, with_descriptor, the
   // descriptor: a connection's on the threadpool (a driver's close waits for
   // the peer's acknowledgement, up to 30 s from a hung card), any other at

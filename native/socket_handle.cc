@@ -34,6 +34,7 @@ Napi::Function SocketHandle::Define(Napi::Env env) {
       InstanceMethod<&SocketHandle::Bind>("bind"),
       InstanceMethod<&SocketHandle::Listen>("listen"),
       InstanceMethod<&SocketHandle::Connect>("connect"),
+      InstanceMethod<&SocketHandle::AdoptListener>("adoptListener"),
       InstanceMethod<&SocketHandle::ReadStart>("readStart"),
       InstanceMethod<&SocketHandle::ReadStop>("readStop"),
       InstanceMethod<&SocketHandle::Writev>("writev"),
@@ -104,6 +105,13 @@ Napi::Value SocketHandle::Connect(const Napi::CallbackInfo& info) {
   scif_portID dst = {static_cast<uint16_t>(info[0].As<Napi::Number>().Uint32Value()),
                      static_cast<uint16_t>(info[1].As<Napi::Number>().Uint32Value())};
   return Num(info.Env(), LoopEndpoint::Connect(dst));
+}
+
+// adoptListener(epd, port): a cluster worker accepts on the listener its
+// primary opened (cluster.cc); closing lets go of this process's hold only.
+Napi::Value SocketHandle::AdoptListener(const Napi::CallbackInfo& info) {
+  return Num(info.Env(), LoopEndpoint::AdoptListener(info[0].As<Napi::Number>().Int32Value(),
+                                                     static_cast<uint16_t>(info[1].As<Napi::Number>().Uint32Value())));
 }
 
 Napi::Value SocketHandle::ReadStart(const Napi::CallbackInfo& info) {

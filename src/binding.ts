@@ -14,6 +14,12 @@ export interface NativeSocketHandle {
   bind(port: number): number;
   listen(backlog: number): number;
   connect(node: number, port: number): number;
+  /**
+   * Accepts on a listening endpoint another process opened (a cluster
+   * primary): 0, or -errno (EBADF: the backend does not know the descriptor
+   * as an endpoint). close() lets go of this process's hold only.
+   */
+  adoptListener(epd: number, port: number): number;
   readStart(): number;
   readStop(): number;
   writev(chunks: Uint8Array[]): number;
@@ -116,6 +122,19 @@ export interface Binding {
   lastError(): string;
   backend(): { name: string; library: string; note: string } | string;
   UV_EOF: number;
+  // node:cluster support (native/cluster.cc).
+  /** A Unix datagram socket that takes descriptors, bound to an abstract name: { fd, name } or -errno. */
+  fdReceiver(): { fd: number; name: string } | number;
+  /** Sends a duplicate of fd to the receiver called name: 0 or -errno. */
+  sendFd(name: string, fd: number): number;
+  /** The descriptor waiting at a receiver, sent by process fromPid: the fd, or -errno (EAGAIN: none; EPERM: another sender). */
+  receiveFd(receiverFd: number, fromPid: number): number;
+  closeFd(fd: number): number;
+  /** A listening endpoint for other processes to accept on: { epd, port } or -errno. */
+  openListener(port: number, backlog: number): { epd: number; port: number } | number;
+  closeEndpoint(epd: number): number;
+  /** Whether the backend accepts on a listener's descriptor held by another process (or -errno). */
+  sharesListeners(): boolean | number;
 }
 
 function load(): Binding {

@@ -48,16 +48,21 @@ export function exceptionWithHostPort(status: number, syscall: string, address: 
   return systemError(status, syscall, `${syscall} ${codeOf(status)} ${address}:${port}`, address, port);
 }
 
-/** `listen EADDRINUSE: address already in use scif:0:2000` — as node:net's listen errors read. */
-export function uvExceptionWithHostPort(status: number, syscall: string, address: string, port: number): SystemError {
+/**
+ * `listen EADDRINUSE: address already in use scif:0:2000` — as node:net's
+ * listen errors read; a note, when given, says more in parentheses.
+ */
+export function uvExceptionWithHostPort(status: number, syscall: string, address: string, port: number, note?: string): SystemError {
   const code = codeOf(status);
   const [, message] = util.getSystemErrorMap().get(status) ?? [code, 'unknown error'];
-  return systemError(status, syscall, `${syscall} ${code}: ${message} ${address}:${port}`, address, port);
+  const more = note ? ` (${note})` : '';
+  return systemError(status, syscall, `${syscall} ${code}: ${message} ${address}:${port}${more}`, address, port);
 }
 
 type ErrorClass = new (message: string) => Error;
 
-function coded(Base: ErrorClass, code: string, message: string): Error & { code: string } {
+/** An error with a Node-style code, printed as Node prints its own (`TypeError [ERR_X]: ...`). */
+export function coded(Base: ErrorClass, code: string, message: string): Error & { code: string } {
   const err = new Base(message) as Error & { code: string };
   err.code = code;
   // Node prints these as "TypeError [ERR_X]: message".

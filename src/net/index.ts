@@ -1,8 +1,10 @@
 // The node:net look-alike, a superset of node:net: SCIF places go over the
 // fabric, everything else (IP addresses, host names, paths) to node:net.
 import tcp from 'node:net';
-import { Server as ServerClass, type ServerOptions } from './server';
-import { normalizeConnectArgs, Socket as SocketClass, type ConnectOptions } from './socket';
+import { installClusterPrimary } from './cluster';
+import { installSendGuard } from './handoff';
+import { listensOverSCIF, Server as ServerClass, type ServerOptions } from './server';
+import { carriesSCIF, normalizeConnectArgs, Socket as SocketClass, type ConnectOptions } from './socket';
 
 type CallableClass<C extends new (...args: any[]) => object> = C & ((...args: ConstructorParameters<C>) => InstanceType<C>);
 
@@ -29,6 +31,11 @@ export type { ServerOptions, ListenOptions, AddressInfo } from './server';
 export type { OnReadOption } from './onread';
 export { isSCIF, formatAddress, formatHost, parseAddress, parseHost } from './address';
 export const Stream = Socket;
+
+// child.send('socket', socket) and the like fail clearly for SCIF sockets and servers (handoff.ts).
+installSendGuard((handle) => (carriesSCIF(handle) ? 'socket' : listensOverSCIF(handle) ? 'server' : null));
+// node:cluster workers listening on one SCIF port share it (cluster.ts).
+installClusterPrimary();
 
 export function connect(options: ConnectOptions, connectionListener?: () => void): Socket;
 export function connect(address: string, connectionListener?: () => void): Socket;

@@ -8,6 +8,7 @@ import os from 'node:os';
 import { binding, type NativeSocketHandle } from '../binding';
 import { FAMILY, formatHost, localhostIsSCIF, parseAddress, parseHost, selfNode, validatePort } from './address';
 import { ERR_INVALID_ARG_TYPE, errnoException, uvExceptionWithHostPort } from '../errors';
+import { clusterRole, listenInCluster, type ShareFailure } from './cluster';
 import { Socket } from './socket';
 
 const EADDRNOTAVAIL = -os.constants.errno.EADDRNOTAVAIL;
@@ -29,12 +30,17 @@ export interface AddressInfo {
   port: number;
 }
 
+/** A listening endpoint: a SocketHandle, or a listener shared with other processes (cluster.ts). */
+type ListeningEndpoint = Pick<NativeSocketHandle, 'setOwner' | 'ref' | 'unref'> & { close(): unknown };
+
 /** What node:net's Server calls on its handle, for a listening endpoint. */
 class ListenHandle {
-  constructor(readonly endpoint: NativeSocketHandle, readonly node: number, readonly port: number) {}
+  constructor(readonly endpoint: ListeningEndpoint, readonly node: number, readonly port: number,
+    private readonly release?: () => void) {}
 
   close(): void {
     this.endpoint.close();
+    this.release?.();
   }
 
   ref(): void {
@@ -51,6 +57,11 @@ class ListenHandle {
     out.port = this.port;
     return 0;
   }
+}
+
+/** Whether a server (any node:net Server) is listening over SCIF. */
+export function listensOverSCIF(server: unknown): boolean {
+  return server instanceof tcp.Server && (server as unknown as ServerFields)._handle instanceof ListenHandle;
 }
 
 type Listen = { options: ListenOptions; backlog?: number; cb?: () => void };
@@ -143,6 +154,34 @@ export function listenOverSCIF(server: tcp.Server, args: unknown[]): boolean {
   }
   const full = options.host ? parseAddress(options.host) : null;
   const node = options.host ? (full ? full.node : parseHost(options.host)!) : here;
+  const fail = (status: number, note?: string) => {
+    const err = uvExceptionWithHostPort(status, 'listen', formatHost(node), port, note);
+    process.nextTick(() => server.emit('error', err));
+  };
+  // A node:cluster worker shares the port with its siblings (cluster.ts).
+  const role = node === here && !options.exclusive ? clusterRole() : 'none';
+  if (role === 'worker') {
+    listenInCluster(node, port, backlog, {
+      shared: (listener, bound, release) => becomeListening(server, listener, node, bound, release),
+      alone: (why) => listenAlone(server, node, here, port, backlog, fail, why),
+      failed: (status) => fail(status),
+    });
+  } else {
+    listenAlone(server, node, here, port, backlog, fail, role === 'none' ? undefined : role);
+  }
+  return true;
+}
+
+const SHARE_NOTES: Record<ShareFailure, string> = {
+  'no-primary': 'cluster workers share a SCIF port when their primary loaded scif-net before forking them: ' +
+    "node --require scif-net/register, or require('scif-net') in the primary",
+  unsupported: 'cluster workers cannot share a SCIF port here: this SCIF backend cannot accept on a listener ' +
+    'another process opened',
+};
+
+/** Opens, binds and listens an endpoint of this process's own for the server. */
+function listenAlone(server: tcp.Server, node: number, here: number, port: number, backlog: number,
+  fail: (status: number, note?: string) => void, shareFailure?: ShareFailure): void {
   const endpoint = new binding.SocketHandle();
   let status = node === here ? endpoint.open() : EADDRNOTAVAIL;  // one listens on one's own node
   let bound = port;
@@ -156,11 +195,16 @@ export function listenOverSCIF(server: tcp.Server, args: unknown[]): boolean {
   }
   if (status !== 0) {
     endpoint.close();
-    const err = uvExceptionWithHostPort(status, 'listen', formatHost(node), port);
-    process.nextTick(() => server.emit('error', err));
-    return true;
+    fail(status, status === EADDRINUSE && shareFailure ? SHARE_NOTES[shareFailure] : undefined);
+    return;
   }
-  const handle = new ListenHandle(endpoint, node, bound);
+  becomeListening(server, endpoint, node, bound);
+}
+
+/** Makes a listening endpoint the server's handle; 'listening' follows. */
+function becomeListening(server: tcp.Server, endpoint: ListeningEndpoint, node: number, port: number, release?: () => void): void {
+  const self = server as unknown as ServerFields;
+  const handle = new ListenHandle(endpoint, node, port, release);
   self._handle = handle;
   // node:net's addressType:address:port (port as asked); SCIF's addressType
   // is its family's last character, as node:net's tests derive it.
@@ -170,7 +214,6 @@ export function listenOverSCIF(server: tcp.Server, args: unknown[]): boolean {
   process.nextTick(() => {
     if (self._handle === handle) server.emit('listening');
   });
-  return true;
 }
 
 function watchSignal(server: tcp.Server, signal: AbortSignal): void {

@@ -49,8 +49,21 @@ export interface ConnectOptions {
 
 type Callback = (err?: Error | null) => void;
 
+const kScif = Symbol('kScif');
+
+/** Whether a socket is one of ours in SCIF mode (node:tls and http2 wrap such sockets: tls-compat.ts). */
+export const carriesSCIF = (socket: unknown): boolean => (socket as { [kScif]?: ScifState | null })[kScif] != null;
+let compatInstalled = false;
+
 /** The state of a socket in SCIF mode. */
 class ScifState {
+  constructor() {
+    if (!compatInstalled) {
+      compatInstalled = true;
+      installTlsCompat(carriesSCIF);
+    }
+  }
+
   handle: NativeSocketHandle | null = null;
   target: Target | null = null;
   bytesRead = 0;
@@ -70,8 +83,6 @@ class ScifState {
   referenced = true;
   onread: OnRead | null = null;
 }
-
-const kScif = Symbol('kScif');
 
 /** (options[, cb]), ('scif:N:P'[, cb]), (path[, cb]), (port[, host][, cb]) -> [options, cb]. */
 export function normalizeConnectArgs(args: unknown[]): [ConnectOptions, (() => void) | undefined] {
@@ -613,5 +624,3 @@ function endOfStream(socket: Socket, state: ScifState): void {
   socket.push(null);
   socket.read(0);
 }
-
-installTlsCompat((socket): socket is Socket => socket instanceof Socket && socket[kScif] !== null);
