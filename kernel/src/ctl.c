@@ -149,6 +149,8 @@ static int drain(struct endpoint *ep)
 
 	if (ep->rma.ctl_eof)
 		return -ECONNRESET;
+	if (!ep_has_channel(ep))
+		return 0;	/* none yet: no window of the peer's to hear of */
 	while ((got = handle_one(ep)) > 0)
 		;
 	if (ep->rma.ctl_seen != seen) {
@@ -185,7 +187,7 @@ void ctl_unlock(struct endpoint *ep)
 
 void ctl_service(struct endpoint *ep)
 {
-	if (ep->ctl < 0 || !ep->qp.hdr)
+	if (!ep_has_channel(ep) || !ep->qp.hdr)
 		return;
 	atomic_store_explicit(&ep->rma.ctl_missed, true, memory_order_relaxed);
 	/* Pairs with the fence in ctl_unlock(). */

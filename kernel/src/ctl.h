@@ -4,10 +4,9 @@
  * Window messages must never be lost, carry descriptors (SCM_RIGHTS) and are
  * needed by whichever thread calls an RMA, so they have a socket of their
  * own rather than sharing the endpoint's, whose queue holds the readiness
- * tokens (tokens.h): the acceptor makes a SOCK_SEQPACKET pair and hands one
- * end over in the handshake with the queue pair's memfd. Datagrams keep
- * records whole and their descriptors attached, and concurrent senders
- * cannot interleave.
+ * tokens (tokens.h): a SOCK_SEQPACKET pair, made with the RMA bell by the
+ * side that first needs RMA (channel.h). Datagrams keep records whole and
+ * their descriptors attached, and concurrent senders cannot interleave.
  *
  * Messages are numbered operations dispatched through a handler table, as
  * the SCIF driver's node queue pair does. They are read as they arrive, by
@@ -61,8 +60,9 @@ struct ctl_msg {
 	(offsetof(struct ctl_msg, seg) + (size_t)(nseg) * sizeof(struct ctl_seg))
 
 /* Takes ep->rma.lock (it guards the window tables and the channel) and
- * handles every message waiting: 0, or -ECONNRESET when the peer is gone (its
- * windows are released then). The lock is held either way. */
+ * handles every message waiting, if the connection has a channel: 0, or
+ * -ECONNRESET when the peer is gone (its windows are released then). The
+ * lock is held either way. */
 int ctl_lock(struct endpoint *ep);
 /* Gives ep->rma.lock back, handling first what the service thread found
  * waiting while it was held. */

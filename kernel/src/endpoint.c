@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,7 +16,14 @@ static pthread_cond_t table_idle = PTHREAD_COND_INITIALIZER;
 static struct endpoint **table;
 static size_t table_len;
 
-static int table_insert(struct endpoint *ep)
+/* The slot of an endpoint removed whose descriptor is not closed yet: no
+ * endpoint, but nothing to adopt either (ep_forget). */
+static char closing_mark;
+#define CLOSING_SLOT ((struct endpoint *)&closing_mark)
+
+/* adopted: only into a free slot (a descriptor the kernel gave us cannot
+ * be an endpoint's; one being adopted may be, or may be closing). */
+static int table_insert(struct endpoint *ep, bool adopted)
 {
 	int err = 0;
 
@@ -35,14 +43,16 @@ static int table_insert(struct endpoint *ep)
 		table = grown;
 		table_len = len;
 	}
-	/* The kernel gave us this descriptor, so no live endpoint can own it. */
-	table[ep->fd] = ep;
+	if (adopted && table[ep->fd])
+		err = -EBADF;
+	else
+		table[ep->fd] = ep;
 out:
 	pthread_mutex_unlock(&table_lock);
 	return err;
 }
 
-int ep_create(struct fabric *f, int fd, struct endpoint **out)
+static int create(struct fabric *f, int fd, bool adopted, struct endpoint **out)
 {
 	struct endpoint *ep = calloc(1, sizeof(*ep));
 	int err;
@@ -52,6 +62,10 @@ int ep_create(struct fabric *f, int fd, struct endpoint **out)
 	ep->fd = fd;
 	ep->ctl = -1;
 	ep->bell = -1;
+	ep->accept_wake = -1;
+	ep->chan_early.ctl = -1;
+	ep->chan_early.bell = -1;
+	atomic_init(&ep->has_channel, false);
 	ep->fabric = f;
 	ep->state = EP_UNBOUND;
 	if (pthread_cond_init(&ep->bell_wake, NULL)) {
@@ -74,7 +88,7 @@ int ep_create(struct fabric *f, int fd, struct endpoint **out)
 	atomic_init(&ep->reset, 0);
 	atomic_init(&ep->rma.slot_waiters, 0);
 	atomic_init(&ep->rma.ctl_missed, false);
-	err = table_insert(ep);
+	err = table_insert(ep, adopted);
 	if (err) {
 		ep_free(ep);
 		return err;
@@ -83,12 +97,22 @@ int ep_create(struct fabric *f, int fd, struct endpoint **out)
 	return 0;
 }
 
-struct endpoint *ep_get(int epd)
+int ep_create(struct fabric *f, int fd, struct endpoint **out)
+{
+	return create(f, fd, false, out);
+}
+
+int ep_create_adopted(struct fabric *f, int fd, struct endpoint **out)
+{
+	return create(f, fd, true, out);
+}
+
+struct endpoint *ep_find(int epd)
 {
 	struct endpoint *ep = NULL;
 
 	pthread_mutex_lock(&table_lock);
-	if (epd >= 0 && (size_t)epd < table_len && table[epd]) {
+	if (epd >= 0 && (size_t)epd < table_len && table[epd] && table[epd] != CLOSING_SLOT) {
 		ep = table[epd];
 		ep->refs++;
 	}
@@ -96,6 +120,15 @@ struct endpoint *ep_get(int epd)
 	if (!ep)
 		errno = EBADF;
 	return ep;
+}
+
+void ep_forget(int epd)
+{
+	pthread_mutex_lock(&table_lock);
+	/* A new endpoint may have its number already: only the mark goes. */
+	if (epd >= 0 && (size_t)epd < table_len && table[epd] == CLOSING_SLOT)
+		table[epd] = NULL;
+	pthread_mutex_unlock(&table_lock);
 }
 
 void ep_hold(struct endpoint *ep)
@@ -130,9 +163,10 @@ struct endpoint *ep_remove(int epd)
 	struct endpoint *ep = NULL;
 
 	pthread_mutex_lock(&table_lock);
-	if (epd >= 0 && (size_t)epd < table_len) {
+	if (epd >= 0 && (size_t)epd < table_len && table[epd] != CLOSING_SLOT) {
 		ep = table[epd];
-		table[epd] = NULL;
+		if (ep)
+			table[epd] = CLOSING_SLOT;
 	}
 	pthread_mutex_unlock(&table_lock);
 	if (!ep)
@@ -143,8 +177,13 @@ struct endpoint *ep_remove(int epd)
 	pthread_cond_broadcast(&ep->bell_wake);
 	pthread_mutex_unlock(&ep->lock);
 	/* Wakes any of our threads sleeping in poll() on this socket or on the
-	 * RMA bell, or waiting to send on the control channel. */
-	shutdown(ep->fd, SHUT_RDWR);
+	 * RMA bell, or waiting to send on the control channel. A listener's
+	 * socket may be other processes' too (listener.c): its sleepers have
+	 * a wake-up of their own, and the last holder's close shut it down. */
+	if (ep->state != EP_LISTENING)
+		shutdown(ep->fd, SHUT_RDWR);
+	else if (ep->accept_wake >= 0)
+		(void)eventfd_write(ep->accept_wake, 1);	/* a count far from its limit: never fails */
 	if (ep->ctl >= 0)
 		shutdown(ep->ctl, SHUT_RDWR);
 	if (ep->bell >= 0)
@@ -166,7 +205,7 @@ void ep_for_each(void (*fn)(struct endpoint *ep))
 		 * whose holder may be waiting for another endpoint's references
 		 * to go (scif_accept destroying a connection it could not make). */
 		pthread_mutex_lock(&table_lock);
-		while (next < table_len && !table[next])
+		while (next < table_len && (!table[next] || table[next] == CLOSING_SLOT))
 			next++;
 		if (next < table_len) {
 			ep = table[next];

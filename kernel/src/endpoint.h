@@ -28,16 +28,27 @@ enum ep_state {
 
 struct endpoint {
 	int fd;			/* the descriptor: a Unix stream socket */
-	int ctl;		/* the control channel once connected (ctl.h), else -1 */
-	int bell;		/* the RMA bell once connected (track.h), else -1 */
+	/* The RMA channel (channel.h): the control channel (ctl.h) and the RMA
+	 * bell (track.h), -1 until has_channel. Set once, under lock. */
+	int ctl;
+	int bell;
+	_Atomic bool has_channel;
 	struct fabric *fabric;
 
 	pthread_mutex_t lock;	/* guards everything below but the rings */
 	pthread_cond_t bell_wake;	/* followers of the bell's poller (track.c) */
 	enum ep_state state;
 	uint16_t port;		/* local port, 0 if none */
-	bool owns_port;		/* bound or listening; accepted endpoints share their listener's */
+	bool owns_port;		/* bound, or a hold on a listener's (listener.c); accepted endpoints share their listener's */
 	bool named;		/* the socket carries its fabric address */
+	int accept_wake;	/* a listener's: wakes its scif_accept sleepers at close (eventfd), or -1 */
+	bool left;		/* a listener whose scif_close has let go of its hold */
+	/* A caller's channel ends that came before its connect was finished
+	 * (channel.h): taken once the queue pair is there. */
+	struct {
+		uint64_t conn;
+		int ctl, bell;
+	} chan_early;
 	_Atomic bool closing;	/* scif_close has begun: every wait ends with EINTR */
 	/* Before connecting or listening: asked for by scif_net_set_stream_only().
 	 * Connected: the connection has no control channel and no RMA bell
@@ -71,8 +82,18 @@ struct endpoint {
 
 /* A new endpoint owning fd, entered in the table. */
 int ep_create(struct fabric *f, int fd, struct endpoint **out);
-/* Takes a reference: NULL with errno EBADF if epd is not an open endpoint. */
+/* Takes a reference: NULL with errno EBADF if epd is not an open endpoint.
+ * For the libscif calls: a descriptor of a listener this process did not
+ * open here (received from another process, or dup()ed) is adopted
+ * (listener.c's listener_adopt). */
 struct endpoint *ep_get(int epd);
+/* The same without adopting anything: for the fabric's own threads. */
+struct endpoint *ep_find(int epd);
+/* Enters a listener being adopted under epd: -EBADF if an endpoint holds it. */
+int ep_create_adopted(struct fabric *f, int fd, struct endpoint **out);
+/* After conn_destroy() closed the descriptor of an endpoint ep_remove()d:
+ * until then its number is nobody's to adopt. */
+void ep_forget(int epd);
 /* Another reference to an endpoint the caller holds one to. */
 void ep_hold(struct endpoint *ep);
 void ep_put(struct endpoint *ep);
@@ -90,6 +111,14 @@ void ep_for_each(void (*fn)(struct endpoint *ep));
  * ep->lock held. */
 int ep_connected_locked(const struct endpoint *ep);
 bool ep_closing(const struct endpoint *ep);
+
+/* Whether the connection's RMA channel is attached (channel.h): ctl and bell
+ * may be used once this said so. */
+static inline bool ep_has_channel(const struct endpoint *ep)
+{
+	/* Pairs with the store in channel.c's attach_locked(). */
+	return atomic_load_explicit(&ep->has_channel, memory_order_acquire);
+}
 
 /* Sleeps in poll(2) on the descriptor until it shows one of events, or the
  * peer leaves (POLLHUP): 0; -EINTR once the endpoint is closing. The

@@ -46,6 +46,13 @@ struct fabric {
 	pthread_mutex_t ports_lock;
 	uint8_t ports_mine[65536 / 8];
 	uint16_t next_ephemeral;
+	/* Listeners' ports, which every process holding the listener holds
+	 * shared (ports.c): how many of our endpoints hold each. */
+	struct port_hold {
+		uint16_t port;
+		uint32_t holds;
+	} *held;
+	size_t nheld, held_cap;
 };
 
 /* The process's fabric, opened on first use; NULL with errno (and a sentence
@@ -65,17 +72,55 @@ int fabric_port_claim(struct fabric *f, uint16_t port);
 int fabric_port_claim_any(struct fabric *f);
 void fabric_port_release(struct fabric *f, uint16_t port);
 
+/*
+ * A listener's port is held by every process that holds the listener (its
+ * descriptor may travel with SCM_RIGHTS: listener.c), each with a shared
+ * lock, so it stays claimed - and its name in place - until the last holder
+ * closes or dies, whichever process claimed it.
+ *
+ * fabric_port_share: the port we claimed for a listener becomes a share (a
+ * new listener: one hold). fabric_port_adopt: one more hold, for a listener
+ * some process made: 0, or -EADDRINUSE when the port is no longer the
+ * listener's (it was let go and claimed again). fabric_port_leave: one hold
+ * less; true when ours was the last in the fabric, and the port is then ours
+ * alone (claimed, as by fabric_port_claim) for the caller to take the
+ * listener down and release it.
+ */
+void fabric_port_share(struct fabric *f, uint16_t port);
+int fabric_port_adopt(struct fabric *f, uint16_t port);
+bool fabric_port_leave(struct fabric *f, uint16_t port);
+
+/* What a listener's holders need to know of it, recorded in the registry
+ * by its maker (under its claim) and read by whoever adopts it: qp.h's
+ * QP_STREAM_ONLY. */
+int fabric_listener_record(struct fabric *f, uint16_t port, uint32_t flags);
+uint32_t fabric_listener_flags(struct fabric *f, uint16_t port);
+
 /* Where a listener on (node, port) waits for connections. */
 int fabric_listener_addr(const struct fabric *f, uint16_t node, uint16_t port,
 			 struct sockaddr_un *sa, socklen_t *len);
-/* The name a connecting endpoint bound to (node, port) carries: its connect
- * request, which the acceptor reads with the connection itself, without
- * waiting for a message: who is calling, and the flags it asks for (qp.h's
- * QP_STREAM_ONLY; 0 gives the name callers always had). */
-void fabric_caller_addr(const struct fabric *f, uint16_t node, uint16_t port, uint32_t flags,
+/* A connect request, which is the abstract name a connecting endpoint binds
+ * before it connects: the acceptor reads it with the connection itself,
+ * without waiting for a message. Who is calling, the flags it asks for
+ * (qp.h's QP_STREAM_ONLY, how many tokens it sent ahead), and where its RMA
+ * channel's ends are to be sent when the other side makes it (channel.h):
+ * the caller's descriptor and its process's inbox. */
+struct fabric_caller {
+	struct scif_portID id;
+	uint32_t flags;
+	int32_t epd;
+	uint32_t inbox;
+};
+
+void fabric_caller_addr(const struct fabric *f, const struct fabric_caller *c,
 			struct sockaddr_un *sa, socklen_t *len);
+/* Whether sa is a request of this fabric's (and of this version's): *c. */
 bool fabric_parse_caller(const struct fabric *f, const struct sockaddr_un *sa,
-			 socklen_t len, struct scif_portID *id, uint32_t *flags);
+			 socklen_t len, struct fabric_caller *c);
+
+/* A process's inbox (inbox.h): an abstract name of this fabric's. */
+void fabric_inbox_addr(const struct fabric *f, uint32_t inbox, struct sockaddr_un *sa,
+		       socklen_t *len);
 
 /* Whether this thread has capability cap (linux/capability.h's CAP_*) in
  * its effective set, as the driver's capable() asks (ports.c). */

@@ -2,19 +2,21 @@
  * handshake.c - scif_connect, scif_accept, and what a request asks for
  * (scif_net_set_stream_only).
  *
- * A caller binds its socket to an abstract name carrying its own node and
- * port, connects to the listener's socket, and waits for the acceptor's
- * answer, which brings the queue pair's memfd and the caller's ends of the
- * control channel and the RMA bell. The name is the request: the acceptor
- * reads it with the connection itself, so it never waits for a message.
+ * A caller binds its socket to an abstract name, its request, connects to
+ * the listener's socket, and waits for the acceptor's answer, which brings
+ * the queue pair's memfd. The request names the caller - its node and port,
+ * its descriptor and its process's inbox, where the RMA channel's ends are
+ * sent if the acceptor makes it (channel.h) - and says what it asks for:
+ * the acceptor reads it with the connection itself, so it never waits for a
+ * message.
  *
  * The request also carries QP_STREAM_ONLY when the caller was made
- * stream-only: the acceptor makes a stream-only connection - the memfd alone,
- * no control channel, no RMA bell - when the caller or the listener is, and
- * says so in its answer. And it says how many tokens the caller sent ahead
- * of it, which keep its descriptor unwritable until it is answered
- * (tokens.h): the acceptor takes them once its answer is in the caller's
- * socket, so a non-blocking caller's POLLOUT finds the answer there.
+ * stream-only: the acceptor makes a stream-only connection, one that never
+ * gets an RMA channel, when the caller or the listener is, and says so in
+ * its answer. And it says how many tokens the caller sent ahead of it, which
+ * keep its descriptor unwritable until it is answered (tokens.h): the
+ * acceptor takes them once its answer is in the caller's socket, so a
+ * non-blocking caller's POLLOUT finds the answer there.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "connection.h"
 #include "reset.h"
 #include "scif.h"
@@ -96,13 +99,21 @@ static int dial(struct endpoint *ep, const struct scif_portID *dst)
 	int flags, rc, err;
 
 	if (!ep->named) {
-		uint32_t request = (ep->stream_only ? QP_STREAM_ONLY : 0) |
-				   tok_full() << QP_PREFILL_SHIFT;
+		struct fabric_caller me = {
+			.id = { .node = f->self, .port = ep->port },
+			.flags = (ep->stream_only ? QP_STREAM_ONLY : 0) |
+				 tok_full() << QP_PREFILL_SHIFT,
+			.epd = ep->fd,
+		};
 
-		err = tok_socket(ep->fd);
+		/* The inbox first: the acceptor may make the channel and send
+		 * our ends there as soon as it has answered. */
+		err = chan_inbox(&me.inbox);
+		if (!err)
+			err = tok_socket(ep->fd);
 		if (err)
 			return err;
-		fabric_caller_addr(f, f->self, ep->port, request, &sa, &len);
+		fabric_caller_addr(f, &me, &sa, &len);
 		if (bind(ep->fd, (struct sockaddr *)&sa, len) < 0)
 			return errno == EADDRINUSE ? -EADDRINUSE : -errno;
 		ep->named = true;
@@ -155,9 +166,9 @@ static int start_connect(struct endpoint *ep, const struct scif_portID *dst)
 static int finish_connect(struct endpoint *ep)
 {
 	uint32_t ring_size, flags = 0;
-	int memfd = -1, ctl = -1, bell = -1, err;
+	int memfd = -1, err;
 
-	err = qp_recv_accept(ep->fd, &ring_size, &flags, &memfd, &ctl, &bell);
+	err = qp_recv_accept(ep->fd, &ring_size, &flags, &memfd);
 	/* A node of the connection lost meanwhile (the watcher may have shut
 	 * the socket down under the handshake): the connection never was. */
 	if (reset_link_check_locked(ep))
@@ -171,8 +182,6 @@ static int finish_connect(struct endpoint *ep)
 		err = qp_attach(&ep->qp, memfd, ring_size);
 	if (memfd >= 0)
 		close(memfd);
-	ep->ctl = ctl;
-	ep->bell = bell;
 	if (!err) {
 		err = service_watch(ep);
 		if (err)
@@ -181,17 +190,15 @@ static int finish_connect(struct endpoint *ep)
 	if (err) {
 		int renew;
 
-		if (ep->ctl >= 0)
-			close(ep->ctl);
-		if (ep->bell >= 0)
-			close(ep->bell);
-		ep->ctl = ep->bell = -1;
+		chan_release(ep);	/* ends that came early for a connection that is not */
 		/* A fresh socket: the service thread's watch of this one goes with it. */
 		renew = renew_socket(ep);
 		return renew ? renew : err;
 	}
 	ep->stream_only = flags & QP_STREAM_ONLY;
 	ep->state = EP_CONNECTED;
+	/* The acceptor may have made the channel already. */
+	chan_take_early_locked(ep);
 	return 0;
 }
 
@@ -265,26 +272,24 @@ int scif_connect(scif_epd_t epd, struct scif_portID *dst)
 	return err < 0 ? FAIL(err) : err;
 }
 
-/* The queue pair and, unless stream-only, the control channel and the RMA
- * bell: ours kept in ep, the caller's ends in theirs[] (memfd, ctl, bell). */
-static int make_connection(struct endpoint *ep, uint32_t ring_size, bool stream_only,
-			   int theirs[3])
-{
-	int err = qp_create(&ep->qp, ring_size, &theirs[0]);
+/* Numbers connections: unique in the fabric while they live, with our pid. */
+static _Atomic uint32_t connections;
 
-	if (!err && !stream_only) {
-		err = qp_create_ctl(&ep->ctl, &theirs[1]);
-		if (!err)
-			err = qp_create_bell(&ep->bell, &theirs[2]);
-	}
-	return err;
-}
-
-static void close_theirs(int theirs[3])
+/* Who the ends of the connection with caller c, accepted as fd, are. */
+static int name_ends(const struct fabric_caller *c, int fd, struct qp_ends *ends)
 {
-	for (int i = 0; i < 3; i++)
-		if (theirs[i] >= 0)
-			close(theirs[i]);
+	uint32_t inbox;
+	int err = chan_inbox(&inbox);
+
+	if (err)
+		return err;
+	*ends = (struct qp_ends){
+		.conn = (uint64_t)getpid() << 32 |
+			atomic_fetch_add_explicit(&connections, 1, memory_order_relaxed),
+		.inbox = { c->inbox, inbox },
+		.epd = { c->epd, fd },
+	};
+	return 0;
 }
 
 /* Answers one caller from the listen queue: 1 with *out, 0 if none is
@@ -292,20 +297,26 @@ static void close_theirs(int theirs[3])
 static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct endpoint **out)
 {
 	struct fabric *f = lep->fabric;
+	struct fabric_caller caller;
+	struct qp_ends ends;
 	struct endpoint *ep;
 	uint32_t request, flags;
-	int fd, theirs[3] = { -1, -1, -1 }, err;
+	int fd, memfd = -1, err;
 
-	err = conn_take_caller(lep, &fd, peer, &request);
+	err = conn_take_caller(lep, &fd, &caller);
 	if (err <= 0)
 		return err;
+	request = caller.flags;
 	if (request == 0 || (request & ~REQUEST_KNOWN)) {
 		/* Not one of ours, or a newer caller asking for what we cannot make. */
 		conn_refuse(fd, EPROTO, request);
 		return -EAGAIN;
 	}
+	*peer = caller.id;
 	flags = (request & QP_FLAGS_KNOWN) | (lep->stream_only ? QP_STREAM_ONLY : 0);
 	err = tok_socket(fd);
+	if (!err)
+		err = name_ends(&caller, fd, &ends);
 	if (!err)
 		err = ep_create(f, fd, &ep);
 	if (err) {
@@ -313,7 +324,7 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 		return err;
 	}
 	ep->stream_only = flags & QP_STREAM_ONLY;
-	err = make_connection(ep, f->ring_size, ep->stream_only, theirs);
+	err = qp_create(&ep->qp, f->ring_size, &ends, &memfd);
 	if (!err)
 		err = service_watch(ep);
 	if (!err) {
@@ -322,14 +333,15 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 		pthread_mutex_unlock(&ep->lock);
 	}
 	if (err) {
-		close_theirs(theirs);
+		if (memfd >= 0)
+			close(memfd);
 		conn_answer_no(fd, err == -ENODEV ? ENODEV : ENOMEM, request);
 		conn_destroy(ep_remove(fd));
 		/* A node off line refuses this caller; the next may be another's. */
 		return err == -ENODEV ? -EAGAIN : err;
 	}
-	err = qp_send_accept(fd, 0, f->ring_size, flags, theirs[0], theirs[1], theirs[2]);
-	close_theirs(theirs);
+	err = qp_send_accept(fd, 0, f->ring_size, flags, memfd);
+	close(memfd);
 	/* The answer is in its socket: the caller may turn writable now. */
 	if (!err)
 		err = tok_take(fd, QP_PREFILL(request), CONN_TAKE_TIMEOUT_MS);
@@ -378,7 +390,7 @@ int scif_accept(scif_epd_t epd, struct scif_portID *peer, scif_epd_t *newepd, in
 			err = -EAGAIN;
 			break;
 		}
-		err = wait_readable(lep, lep->fd);
+		err = listener_wait_locked(lep);
 	}
 	pthread_mutex_unlock(&lep->lock);
 	ep_put(lep);

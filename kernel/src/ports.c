@@ -12,6 +12,7 @@
 #include <linux/capability.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -117,6 +118,117 @@ void fabric_port_release(struct fabric *f, uint16_t port)
 	pthread_mutex_unlock(&f->ports_lock);
 }
 
+/* ---- listeners' ports, held shared ---- */
+
+static struct port_hold *find_hold(struct fabric *f, uint16_t port)
+{
+	for (size_t i = 0; i < f->nheld; i++)
+		if (f->held[i].port == port)
+			return &f->held[i];
+	return NULL;
+}
+
+static int add_hold(struct fabric *f, uint16_t port)
+{
+	if (f->nheld == f->held_cap) {
+		size_t cap = f->held_cap ? 2 * f->held_cap : 8;
+		struct port_hold *grown = realloc(f->held, cap * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		f->held = grown;
+		f->held_cap = cap;
+	}
+	f->held[f->nheld++] = (struct port_hold){ .port = port, .holds = 1 };
+	return 0;
+}
+
+void fabric_port_share(struct fabric *f, uint16_t port)
+{
+	pthread_mutex_lock(&f->ports_lock);
+	/* Our exclusive lock becomes a shared one in place (never refused):
+	 * binds elsewhere still fail, adoptions succeed. With no memory for
+	 * the count the port simply stays exclusive: nobody can adopt it. */
+	if (add_hold(f, port) == 0 && port_lock(f, port, F_RDLCK) != 0)
+		f->nheld--;
+	pthread_mutex_unlock(&f->ports_lock);
+}
+
+int fabric_port_adopt(struct fabric *f, uint16_t port)
+{
+	struct port_hold *h;
+	int err = 0;
+
+	pthread_mutex_lock(&f->ports_lock);
+	h = find_hold(f, port);
+	if (h) {
+		h->holds++;
+	} else if (port_is_mine(f, port)) {
+		err = -EADDRINUSE;	/* ours, for an endpoint that is not this listener */
+	} else {
+		err = port_lock(f, port, F_RDLCK);
+		if (!err) {
+			err = add_hold(f, port);
+			if (err)
+				(void)port_lock(f, port, F_UNLCK);
+			else
+				f->ports_mine[port / 8] |= (uint8_t)(1u << (port % 8));
+		}
+	}
+	pthread_mutex_unlock(&f->ports_lock);
+	return err;
+}
+
+bool fabric_port_leave(struct fabric *f, uint16_t port)
+{
+	struct port_hold *h;
+	bool last = false;
+
+	pthread_mutex_lock(&f->ports_lock);
+	h = find_hold(f, port);
+	if (h && --h->holds > 0) {
+		pthread_mutex_unlock(&f->ports_lock);
+		return false;
+	}
+	if (h)
+		*h = f->held[--f->nheld];
+	/* Ours alone if no other process holds a share: the upgrade succeeds.
+	 * Two holders leaving at once may each find the other's share; each
+	 * then lets go and tries once more, and the second of those tries
+	 * finds nobody (a third process that claimed the port meanwhile owns
+	 * it, and any name left there is its to replace). */
+	if (port_lock(f, port, F_WRLCK) == 0) {
+		last = true;
+	} else {
+		(void)port_lock(f, port, F_UNLCK);
+		last = port_lock(f, port, F_WRLCK) == 0;
+	}
+	if (!last)
+		f->ports_mine[port / 8] &= (uint8_t)~(1u << (port % 8));
+	pthread_mutex_unlock(&f->ports_lock);
+	return last;
+}
+
+/* Byte port of the registry file (whose locks are the claims) holds the
+ * listener's record: RECORD_VALID, so a byte never written reads as none. */
+#define RECORD_VALID 0x80u
+
+int fabric_listener_record(struct fabric *f, uint16_t port, uint32_t flags)
+{
+	uint8_t rec = (uint8_t)(RECORD_VALID | (flags & 0x7fu));
+
+	return pwrite(f->ports_fd, &rec, 1, port) == 1 ? 0 : -errno;
+}
+
+uint32_t fabric_listener_flags(struct fabric *f, uint16_t port)
+{
+	uint8_t rec = 0;
+
+	if (pread(f->ports_fd, &rec, 1, port) != 1 || !(rec & RECORD_VALID))
+		return 0;
+	return rec & 0x7fu;
+}
+
 int fabric_listener_addr(const struct fabric *f, uint16_t node, uint16_t port,
 			 struct sockaddr_un *sa, socklen_t *len)
 {
@@ -135,49 +247,66 @@ int fabric_listener_addr(const struct fabric *f, uint16_t node, uint16_t port,
 	return 0;
 }
 
-#define CALLER_FORMAT "scif-net/%llx/%llx/%u/%u"
-#define CALLER_FLAGS "/%x"	/* only when there are some */
+/* Fields: the fabric (its directory's device and inode), the caller's node
+ * and port, then its flags, descriptor and inbox. Names of older builds
+ * (without the last three) do not parse: the acceptor refuses them with
+ * EPROTO, as it refuses any caller that is not one of ours. */
+#define CALLER_FORMAT "scif-net/%llx/%llx/%u/%u/%x/%x/%x"
 
-void fabric_caller_addr(const struct fabric *f, uint16_t node, uint16_t port, uint32_t flags,
+/* An abstract name: gone with its socket, crash or not. */
+static socklen_t abstract_addr(struct sockaddr_un *sa, int n)
+{
+	sa->sun_family = AF_UNIX;
+	sa->sun_path[0] = '\0';
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
+
+void fabric_caller_addr(const struct fabric *f, const struct fabric_caller *c,
 			struct sockaddr_un *sa, socklen_t *len)
 {
-	size_t room = sizeof(sa->sun_path) - 1;
 	int n;
 
 	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	/* Abstract namespace: the name goes away with the socket, crash or not. */
-	n = snprintf(sa->sun_path + 1, room, CALLER_FORMAT, f->dev, f->ino, node, port);
-	if (flags)
-		n += snprintf(sa->sun_path + 1 + n, room - (size_t)n, CALLER_FLAGS, flags);
-	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, CALLER_FORMAT, f->dev, f->ino,
+		     c->id.node, c->id.port, c->flags, (unsigned)c->epd, c->inbox);
+	*len = abstract_addr(sa, n);
 }
 
 bool fabric_parse_caller(const struct fabric *f, const struct sockaddr_un *sa,
-			 socklen_t len, struct scif_portID *id, uint32_t *flags)
+			 socklen_t len, struct fabric_caller *c)
 {
 	size_t base = offsetof(struct sockaddr_un, sun_path);
 	char name[sizeof(sa->sun_path)];
 	unsigned long long dev, ino;
-	unsigned node, port, fl = 0;
+	unsigned node, port, flags, epd, inbox;
 	size_t n;
-	int used = -1, more = -1;
+	int used = -1;
 
 	if (len <= base + 1 || sa->sun_path[0] != '\0')
 		return false;
 	n = len - base - 1;
 	memcpy(name, sa->sun_path + 1, n);
 	name[n] = '\0';
-	if (sscanf(name, CALLER_FORMAT "%n", &dev, &ino, &node, &port, &used) != 4 ||
-	    used < 0 || dev != f->dev || ino != f->ino ||
-	    node >= f->table->node_count || port == 0 || port > 65535)
+	if (sscanf(name, CALLER_FORMAT "%n", &dev, &ino, &node, &port, &flags, &epd, &inbox,
+		   &used) != 7 ||
+	    (size_t)used != n || dev != f->dev || ino != f->ino ||
+	    node >= f->table->node_count || port == 0 || port > 65535 || epd > INT32_MAX)
 		return false;
-	if ((size_t)used != n &&
-	    (sscanf(name + used, CALLER_FLAGS "%n", &fl, &more) != 1 ||
-	     (size_t)(used + more) != n || fl == 0))
-		return false;
-	id->node = (uint16_t)node;
-	id->port = (uint16_t)port;
-	*flags = fl;
+	c->id.node = (uint16_t)node;
+	c->id.port = (uint16_t)port;
+	c->flags = flags;
+	c->epd = (int32_t)epd;
+	c->inbox = inbox;
 	return true;
+}
+
+void fabric_inbox_addr(const struct fabric *f, uint32_t inbox, struct sockaddr_un *sa,
+		       socklen_t *len)
+{
+	int n;
+
+	memset(sa, 0, sizeof(*sa));
+	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, "scif-net/%llx/%llx/inbox/%x",
+		     f->dev, f->ino, inbox);
+	*len = abstract_addr(sa, n);
 }

@@ -27,7 +27,7 @@ static void qp_bind_rings(struct qp *qp, int side)
 	rb_attach(&qp->rx, &qp->hdr->ring[peer], base + (size_t)peer * size, size, false);
 }
 
-int qp_create(struct qp *qp, uint32_t ring_size, int *memfd)
+int qp_create(struct qp *qp, uint32_t ring_size, const struct qp_ends *ends, int *memfd)
 {
 	size_t len = qp_bytes(ring_size);
 	int fd, err = 0;
@@ -49,6 +49,11 @@ int qp_create(struct qp *qp, uint32_t ring_size, int *memfd)
 	qp->hdr->ring_size = ring_size;
 	atomic_init(&qp->hdr->closed[0], 0);
 	atomic_init(&qp->hdr->closed[1], 0);
+	qp->hdr->ends = *ends;
+	atomic_init(&qp->hdr->chan, QP_CHAN_NONE);
+	err = shared_mutex_init(&qp->hdr->chan_lock);
+	if (err)
+		goto fail_mapped;
 	for (int side = 0; side < 2; side++) {
 		rb_init_shared(&qp->hdr->ring[side]);
 		err = tok_init(&qp->hdr->tokens[side]);
@@ -105,38 +110,6 @@ int qp_attach(struct qp *qp, int memfd, uint32_t ring_size)
 	if (err)
 		qp_detach(qp);
 	return err;
-}
-
-int qp_create_ctl(int *mine, int *theirs)
-{
-	/* Room for a few thousand messages where net.core.wmem_max allows
-	 * (the kernel caps it there), so a peer slow to read seldom makes a
-	 * registering thread wait; nothing is allocated until they are sent. */
-	int sv[2], room = 4 << 20;
-
-	/* Datagram boundaries and descriptors travel together, and several
-	 * threads may send without interleaving their records (ctl.h). */
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	/* Best effort: the default room works, only sooner makes senders wait. */
-	(void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
-	(void)setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
-	*mine = sv[0];
-	*theirs = sv[1];
-	return 0;
-}
-
-int qp_create_bell(int *mine, int *theirs)
-{
-	int sv[2];
-
-	/* Bytes, as on the endpoint's socket: a full one already holds a
-	 * wake-up, and end of file is the other side's departure. */
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	*mine = sv[0];
-	*theirs = sv[1];
-	return 0;
 }
 
 void qp_detach(struct qp *qp)
@@ -224,8 +197,7 @@ void qp_attach_fds(struct msghdr *mh, void *buf, const int *fds, int nfds)
 	memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
 }
 
-int qp_send_accept(int fd, int status, uint32_t ring_size, uint32_t flags, int memfd, int ctl,
-		   int bell)
+int qp_send_accept(int fd, int status, uint32_t ring_size, uint32_t flags, int memfd)
 {
 	struct qp_accept_msg msg = {
 		.magic = QP_MAGIC, .version = QP_VERSION,
@@ -233,14 +205,12 @@ int qp_send_accept(int fd, int status, uint32_t ring_size, uint32_t flags, int m
 	};
 	struct iovec iov = { .iov_base = &msg, .iov_len = sizeof(msg) };
 	union {
-		char buf[CMSG_SPACE(3 * sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} cm;
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	int fds[3] = { memfd, ctl, bell };
-	int nfds = status != 0 ? 0 : (flags & QP_STREAM_ONLY) ? 1 : 3;
 
-	qp_attach_fds(&mh, cm.buf, fds, nfds);
+	qp_attach_fds(&mh, cm.buf, &memfd, status != 0 ? 0 : 1);
 	if (sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(msg))
 		return errno == EPIPE || errno == ECONNRESET ? -ECONNRESET : -errno;
 	return 0;
@@ -253,13 +223,12 @@ static void close_fds(const int *fds, int n)
 			close(fds[i]);
 }
 
-int qp_recv_accept(int fd, uint32_t *ring_size, uint32_t *flags, int *memfd, int *ctl,
-		   int *bell)
+int qp_recv_accept(int fd, uint32_t *ring_size, uint32_t *flags, int *memfd)
 {
 	struct qp_accept_msg msg;
 	struct iovec iov = { .iov_base = &msg, .iov_len = sizeof(msg) };
 	union {
-		char buf[CMSG_SPACE(3 * sizeof(int))];
+		char buf[CMSG_SPACE(2 * sizeof(int))];
 		struct cmsghdr align;
 	} cm;
 	struct msghdr mh = {
@@ -268,7 +237,7 @@ int qp_recv_accept(int fd, uint32_t *ring_size, uint32_t *flags, int *memfd, int
 	};
 	struct cmsghdr *c;
 	ssize_t n;
-	int got[3] = { -1, -1, -1 }, ngot = 0;
+	int got[2] = { -1, -1 }, ngot = 0;
 
 	n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -286,7 +255,7 @@ int qp_recv_accept(int fd, uint32_t *ring_size, uint32_t *flags, int *memfd, int
 			int one;
 
 			memcpy(&one, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (ngot < 3)
+			if (ngot < 2)
 				got[ngot++] = one;
 			else
 				close(one);
@@ -297,14 +266,12 @@ int qp_recv_accept(int fd, uint32_t *ring_size, uint32_t *flags, int *memfd, int
 		close_fds(got, ngot);
 		return -EPROTO;
 	}
-	if (msg.status != 0 || ngot != ((msg.flags & QP_STREAM_ONLY) ? 1 : 3)) {
+	if (msg.status != 0 || ngot != 1) {
 		close_fds(got, ngot);
 		return msg.status > 0 ? -msg.status : -ECONNREFUSED;
 	}
 	*ring_size = msg.ring_size;
 	*flags = msg.flags;
 	*memfd = got[0];
-	*ctl = ngot > 1 ? got[1] : -1;
-	*bell = ngot > 2 ? got[2] : -1;
 	return 0;
 }

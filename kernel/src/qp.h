@@ -7,24 +7,27 @@
  * The same socket is the endpoint's descriptor: its readiness follows the
  * rings through the tokens each side keeps in the other's end (tokens.h),
  * and when a process dies the kernel closes its end, which is how the
- * survivor (and whatever polls its descriptor) learns of it.
+ * survivor (and whatever polls its descriptor) learns of it. It is the one
+ * descriptor each side holds while the connection moves bytes only.
  *
- * A second socket, the control channel (ctl.h), travels in the handshake with
- * the memfd: registered windows are announced there, with their memfds. The
- * header also counts each side's RMAs, which is what fences wait on (track.h).
- * A third socket, the RMA bell, travels with them: it carries one-byte
- * wake-ups for threads waiting for the other side's RMAs.
+ * The header also counts each side's RMAs, which is what fences wait on
+ * (track.h), and says who the two ends are - the connection's number, each
+ * side's descriptor and its process's inbox - so that the RMA channel (the
+ * control channel and the RMA bell, channel.h) can be made later, by
+ * whichever side first needs it, and reach the other side without a message
+ * on the connection's socket.
  *
- * A stream-only connection (QP_STREAM_ONLY: either side asked for it with
- * scif_net_set_stream_only()) has neither: only the memfd travels, and the
- * connection's socket is the one descriptor each side holds. The caller asks
- * in its request, which is the abstract name it binds before connecting
- * (fabric_caller_addr): the acceptor reads it with the connection itself, so
- * scif_accept still never waits for a message. The answer says what was made.
+ * The caller's request is the abstract name it binds before connecting
+ * (fabric_caller_addr): the flags it asks for (QP_STREAM_ONLY: either side
+ * asked with scif_net_set_stream_only(), and the connection never gets an
+ * RMA channel), its descriptor and its inbox. The acceptor reads it with the
+ * connection itself, so scif_accept still never waits for a message. The
+ * answer says what was made and carries the memfd.
  */
 #ifndef SCIF_NET_QP_H
 #define SCIF_NET_QP_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -35,8 +38,9 @@
 #define QP_MAGIC 0x53435150u	/* "SCQP" */
 /* 2: control channel and RMA counters; 3: the RMA bell; 4: request and
  * answer flags (stream-only connections carry only the memfd); 5: tokens
- * instead of doorbells, the request's prefill */
-#define QP_VERSION 5
+ * instead of doorbells, the request's prefill; 6: the RMA channel made
+ * lazily (the answer carries the memfd alone; the header names the ends) */
+#define QP_VERSION 6
 #define QP_HEADER_BYTES 4096
 
 /* Slots of RMA accounting per side: RMA number s completes into slot s % N. */
@@ -52,12 +56,30 @@ struct qp_rma {
 	_Alignas(RB_CACHELINE) _Atomic uint64_t done[QP_RMA_SLOTS];	/* the last RMA completed in slot i */
 };
 
+/* Who the two ends of a connection are: fixed by the acceptor when it makes
+ * the queue pair, from the caller's request and itself. */
+struct qp_ends {
+	uint64_t conn;		/* the connection's number, unique in the fabric while it lives */
+	uint32_t inbox[2];	/* inbox[i]: side i's process's inbox (inbox.h) */
+	int32_t epd[2];		/* epd[i]: side i's descriptor in its process */
+};
+
+/* The RMA channel's state (channel.h). */
+#define QP_CHAN_NONE 0u
+#define QP_CHAN_MADE(side) (1u + (unsigned)(side))	/* side made it and sent the other's ends */
+
 struct qp_header {
 	uint32_t magic;
 	uint32_t version;
 	uint32_t ring_size;
 	uint32_t reserved;
 	_Atomic uint32_t closed[2];	/* side i called scif_close() */
+	struct qp_ends ends;
+	/* The RMA channel: made once, by the side that first takes this lock
+	 * and finds it QP_CHAN_NONE (process-shared, robust: EOWNERDEAD is a
+	 * peer that died making it). */
+	pthread_mutex_t chan_lock;
+	_Atomic uint32_t chan;
 	struct rb_shared ring[2];
 	struct qp_tokens tokens[2];	/* tokens[i]: ring i's, kept by side i in side 1 - i's socket */
 	struct qp_rma rma[2];		/* rma[i]: what side i began and completed */
@@ -73,15 +95,14 @@ struct qp {
 };
 
 /* Flags of a connection: in the caller's request (its name) and in the answer. */
-#define QP_STREAM_ONLY 0x1u	/* no control channel, no RMA bell */
+#define QP_STREAM_ONLY 0x1u	/* never an RMA channel: the RMA family fails */
 #define QP_FLAGS_KNOWN QP_STREAM_ONLY
 /* The request also says how many tokens the caller sent ahead of it, which
  * the acceptor takes once it has answered (tokens.h). */
 #define QP_PREFILL_SHIFT 8
 #define QP_PREFILL(flags) (((flags) >> QP_PREFILL_SHIFT) & 0xffu)
 
-/* The handshake's answer from acceptor to caller, sent with the memfd, the
- * control channel and the RMA bell (only the memfd if QP_STREAM_ONLY). */
+/* The handshake's answer from acceptor to caller, sent with the memfd. */
 struct qp_accept_msg {
 	uint32_t magic;
 	uint32_t version;
@@ -91,14 +112,8 @@ struct qp_accept_msg {
 	uint32_t reserved;
 };
 
-/* Acceptor: a new queue pair; *memfd is to be sent, then closed. */
-int qp_create(struct qp *qp, uint32_t ring_size, int *memfd);
-/* Acceptor: the control channel, a SOCK_SEQPACKET pair: *mine is kept,
- * *theirs is sent with the memfd, then closed. */
-int qp_create_ctl(int *mine, int *theirs);
-/* Acceptor: the RMA bell, a stream pair carrying one-byte wake-ups like the
- * endpoint's own socket; *mine is kept, *theirs is sent, then closed. */
-int qp_create_bell(int *mine, int *theirs);
+/* Acceptor: a new queue pair between ends; *memfd is to be sent, then closed. */
+int qp_create(struct qp *qp, uint32_t ring_size, const struct qp_ends *ends, int *memfd);
 /* Caller: maps the queue pair received in the handshake. */
 int qp_attach(struct qp *qp, int memfd, uint32_t ring_size);
 void qp_detach(struct qp *qp);
@@ -120,15 +135,11 @@ void qp_attach_fds(struct msghdr *mh, void *buf, const int *fds, int nfds);
 /* Swallows pending bells: 1 if the peer is gone, 0 if not, -errno. */
 int qp_drain_bells(int fd);
 
-/* The handshake's answer: on success it carries the memfd and, unless flags
- * has QP_STREAM_ONLY (then ctl and bell are -1), the caller's ends of the
- * control channel and the RMA bell. */
-int qp_send_accept(int fd, int status, uint32_t ring_size, uint32_t flags, int memfd, int ctl,
-		   int bell);
-/* 0 with *ring_size, *flags, *memfd, *ctl and *bell set (-1 for the last two
- * of a stream-only answer); -EAGAIN if nothing arrived yet; -ECONNREFUSED if
- * the listener went away or refused; -EPROTO for a malformed answer. */
-int qp_recv_accept(int fd, uint32_t *ring_size, uint32_t *flags, int *memfd, int *ctl,
-		   int *bell);
+/* The handshake's answer: on success it carries the memfd. */
+int qp_send_accept(int fd, int status, uint32_t ring_size, uint32_t flags, int memfd);
+/* 0 with *ring_size, *flags and *memfd set; -EAGAIN if nothing arrived yet;
+ * -ECONNREFUSED if the listener went away or refused; -EPROTO for a
+ * malformed answer. */
+int qp_recv_accept(int fd, uint32_t *ring_size, uint32_t *flags, int *memfd);
 
 #endif

@@ -45,14 +45,16 @@ static unsigned moved(const struct endpoint *ep)
  * both descriptors report POLLHUP. */
 static void reset_now(struct endpoint *ep, unsigned why)
 {
-	if (atomic_fetch_or_explicit(&ep->reset, why, memory_order_acq_rel) != 0)
+	/* seq_cst, as the channel's flag where it is attached (channel.c):
+	 * we see the channel and shut it down, or the attach sees the reset. */
+	if (atomic_fetch_or_explicit(&ep->reset, why, memory_order_seq_cst) != 0)
 		return;
 	atomic_store_explicit(&ep->peer_gone, true, memory_order_release);
 	shutdown(ep->fd, SHUT_RDWR);
-	if (ep->ctl >= 0)
+	if (atomic_load_explicit(&ep->has_channel, memory_order_seq_cst)) {
 		shutdown(ep->ctl, SHUT_RDWR);
-	if (ep->bell >= 0)
 		shutdown(ep->bell, SHUT_RDWR);
+	}
 }
 
 unsigned reset_check(struct endpoint *ep)

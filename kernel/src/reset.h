@@ -20,7 +20,7 @@
  * epochs (and found the node off line, or its new life).
  *
  * Resetting shuts down our ends of the connection's sockets (the endpoint's,
- * the control channel, the RMA bell): both sides then see end of file, as
+ * and the control channel and the RMA bell if it has them): both sides then see end of file, as
  * when a process dies, wherever they sleep. The endpoint on a lost node
  * also loses its rings (RESET_SELF): its recv reads nothing more. The other
  * side drains what was already in its ring, as after a death.

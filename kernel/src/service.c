@@ -20,12 +20,15 @@
 #define EVENT(epd, watch, ctl) ((uint64_t)(watch) << 32 | (uint64_t)(epd) << 1 | (ctl))
 #define EVENT_EPD(what) ((int)((uint32_t)(what) >> 1))
 #define EVENT_WATCH(what) ((uint32_t)((what) >> 32))
+/* The process's inbox (channel.h): watch number 0, which no endpoint has. */
+#define EVENT_INBOX 0u
 
 static _Atomic uint32_t watches;	/* numbers the watches */
 
 static pthread_mutex_t service_lock = PTHREAD_MUTEX_INITIALIZER;
 static int epfd = -1;		/* guarded by service_lock until the thread runs */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void (*_Atomic inbox_handler)(void);	/* what reads the inbox */
 
 int service_start_thread(void *(*fn)(void *), void *arg, const char *name)
 {
@@ -52,7 +55,13 @@ int service_start_thread(void *(*fn)(void *), void *arg, const char *name)
 
 static void handle(uint64_t what)
 {
-	struct endpoint *ep = ep_get(EVENT_EPD(what));
+	struct endpoint *ep;
+
+	if (what == EVENT_INBOX) {
+		atomic_load_explicit(&inbox_handler, memory_order_acquire)();
+		return;
+	}
+	ep = ep_find(EVENT_EPD(what));
 
 	/* Closed meanwhile, or the number is another endpoint's now. */
 	if (!ep)
@@ -149,7 +158,31 @@ int service_watch(struct endpoint *ep)
 	/* Edge-triggered, and for the hang-up alone: the tokens' POLLIN and
 	 * POLLOUT wake-ups never reach this thread. */
 	err = add(fd, ep->fd, EPOLLRDHUP | EPOLLET, EVENT(ep->fd, watch, 0));
-	if (!err && ep->ctl >= 0)
-		err = add(fd, ep->ctl, EPOLLIN | EPOLLRDHUP | EPOLLET, EVENT(ep->fd, watch, ON_CTL));
+	if (!err && ep_has_channel(ep))
+		err = service_watch_ctl(ep);
 	return err;
+}
+
+int service_watch_ctl(struct endpoint *ep)
+{
+	int fd = service_fd();
+	uint32_t watch = atomic_load_explicit(&ep->watch, memory_order_relaxed);
+
+	if (fd < 0)
+		return fd;
+	/* Messages that came before are reported at once: epoll looks when a
+	 * descriptor is added. */
+	return add(fd, ep->ctl, EPOLLIN | EPOLLRDHUP | EPOLLET, EVENT(ep->fd, watch, ON_CTL));
+}
+
+int service_watch_inbox(int inbox, void (*handler)(void))
+{
+	int fd = service_fd();
+
+	if (fd < 0)
+		return fd;
+	atomic_store_explicit(&inbox_handler, handler, memory_order_release);
+	/* Level-triggered: whoever reads the inbox reads all of it, but a
+	 * message that comes as it stops must wake us again. */
+	return add(fd, inbox, EPOLLIN, EVENT_INBOX);
 }

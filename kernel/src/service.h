@@ -6,10 +6,12 @@
  * It sleeps in epoll on every connection of the process: on the descriptor
  * for its hang-up alone (a peer's death or close: the connection is noted
  * gone and the error a killed peer leaves on the socket is taken), and on
- * the control channel (window messages are read as they arrive, so a peer's
- * registrations and unregistrations never wait for this process's next
- * call). The data path never wakes it: a token arriving carries POLLIN,
- * which it does not ask for.
+ * the control channel once the connection has one (window messages are read
+ * as they arrive, so a peer's registrations and unregistrations never wait
+ * for this process's next call). And on the process's inbox, where peers
+ * send this process its ends of the RMA channels they make (channel.h). The
+ * data path never wakes it: a token arriving carries POLLIN, which it does
+ * not ask for.
  *
  * It starts with the process's first connection and lives as long as the
  * process. A child forked meanwhile has none until it connects (its
@@ -20,9 +22,13 @@
 
 struct endpoint;
 
-/* Watches a connection that has just been made (connect, accept): 0 or
- * -errno (no thread, no epoll). */
+/* Watches a connection that has just been made (connect, accept), and its
+ * control channel if it has one: 0 or -errno (no thread, no epoll). */
 int service_watch(struct endpoint *ep);
+/* Watches the control channel of a watched connection that just got one. */
+int service_watch_ctl(struct endpoint *ep);
+/* Watches the process's inbox: handler reads it whenever it holds messages. */
+int service_watch_inbox(int inbox, void (*handler)(void));
 
 /* Starts a detached helper thread of the fabric's, which no signal of the
  * process is ever delivered to: 0 or -errno. */

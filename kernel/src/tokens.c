@@ -86,7 +86,7 @@ int tok_socket(int fd)
 	       -errno : 0;
 }
 
-int tok_init(struct qp_tokens *t)
+int shared_mutex_init(pthread_mutex_t *m)
 {
 	pthread_mutexattr_t attr;
 	int err;
@@ -97,11 +97,16 @@ int tok_init(struct qp_tokens *t)
 	if (!err)
 		err = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
 	if (!err)
-		err = pthread_mutex_init(&t->lock, &attr);
+		err = pthread_mutex_init(m, &attr);
 	pthread_mutexattr_destroy(&attr);
+	return -err;
+}
+
+int tok_init(struct qp_tokens *t)
+{
 	t->count = 0;
 	t->full = 0;
-	return -err;
+	return shared_mutex_init(&t->lock);
 }
 
 /* 0 with the lock held, or -ECONNRESET (not held) when its last holder died:

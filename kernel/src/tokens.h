@@ -46,6 +46,10 @@ unsigned tok_full(void);
 /* Prepares a connection's socket (its SO_SNDBUF): 0 or -errno. */
 int tok_socket(int fd);
 
+/* A mutex in memory two processes share: process-shared and robust, so that
+ * a holder's death shows as EOWNERDEAD. 0 or -errno. */
+int shared_mutex_init(pthread_mutex_t *m);
+
 /* The acceptor's side of a new queue pair (count 0, no writer yet). */
 int tok_init(struct qp_tokens *t);
 /* The writer's side, once attached: how many tokens make it unwritable. */

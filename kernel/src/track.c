@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <poll.h>
 
+#include "channel.h"
 #include "ctl.h"
 #include "endpoint.h"
 #include "reset.h"
@@ -36,6 +37,9 @@ int rma_verify(struct endpoint *ep)
 	}
 	if (!err && !fabric_node_online(ep->fabric, ep->peer.node))
 		err = -ENODEV;
+	/* The first call of the family on either side makes the channel. */
+	if (!err)
+		err = chan_ensure(ep);
 	return err;
 }
 
@@ -144,7 +148,13 @@ static uint64_t bell_prepare(struct endpoint *ep)
  * socket; the others wait for it to drain and report. */
 static int bell_wait(struct endpoint *ep, uint64_t gen)
 {
-	struct pollfd p = { .fd = ep->bell, .events = POLLIN };
+	/* And the connection's socket for its hang-up: a peer gone before it
+	 * attached its end of the bell (channel.h) may leave that end open a
+	 * moment longer, in its process's inbox. */
+	struct pollfd p[2] = {
+		{ .fd = ep->bell, .events = POLLIN },
+		{ .fd = ep->fd, .events = 0 },
+	};
 	int err = 0;
 
 	pthread_mutex_lock(&ep->lock);
@@ -156,8 +166,10 @@ static int bell_wait(struct endpoint *ep, uint64_t gen)
 
 		ep->bell_poller = true;
 		pthread_mutex_unlock(&ep->lock);
-		n = poll(&p, 1, -1);
+		n = poll(p, 2, -1);
 		saved = errno;
+		if (n > 0 && (p[1].revents & POLLHUP) && !ep_closing(ep))
+			(void)ep_take_hangup(ep);	/* peer_gone: peer_wait() sees it */
 		pthread_mutex_lock(&ep->lock);
 		ep->bell_poller = false;
 		bell_drain_locked(ep);

@@ -38,7 +38,8 @@ struct endpoint;
  * (closed meanwhile); and
  * -EOPNOTSUPP for a stream-only connection, which has no RMA channel. Every
  * RMA, mapping, registration and fence call asks this before it touches the
- * control channel or the RMA bell. */
+ * control channel or the RMA bell, and the first on either side of a
+ * connection makes them (channel.h): errors of chan_ensure() too. */
 int rma_verify(struct endpoint *ep);
 
 /* Numbers a new RMA of ours, once its slot is free. */

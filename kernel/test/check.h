@@ -396,6 +396,63 @@ static inline void connect_pair(uint16_t port, int *client, int *server)
 
 #define WINDOW_MEMFD "memfd:scif-window"
 
+/* Whether socket inode ino is an inbox of the fabric's (abstract names
+ * ".../inbox/<n>", as /proc/net/unix lists them). */
+static inline bool is_inbox_socket(unsigned long ino)
+{
+	FILE *f = fopen("/proc/net/unix", "r");
+	char line[512];
+	bool found = false;
+
+	CHECK(f != NULL);
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned long i;
+		char path[300] = "";
+
+		if (sscanf(line, "%*s %*s %*s %*s %*s %*s %lu %299s", &i, path) >= 1)
+			found = i == ino && strstr(path, "/inbox/") != NULL;
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * Descriptors of this process that are connections' (their sockets, control
+ * channels and RMA bells) and endpoints': all but what the fabric holds once
+ * per process - the service thread's epoll set, the process's inbox - and
+ * what is not a connection's - window memfds (registrations' and the peer's,
+ * which the service thread receives as they are announced), a listener's
+ * wake-up for its blocked acceptors.
+ */
+static inline int count_connection_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	CHECK(d != NULL);
+	while ((de = readdir(d))) {
+		char path[300], target[300];
+		unsigned long ino;
+		ssize_t len;
+
+		if (de->d_name[0] == '.' || atoi(de->d_name) == dirfd(d))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		len = readlink(path, target, sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		if (strcmp(target, "anon_inode:[eventpoll]") == 0 ||
+		    strcmp(target, "anon_inode:[eventfd]") == 0 || strstr(target, WINDOW_MEMFD) ||
+		    (sscanf(target, "socket:[%lu]", &ino) == 1 && is_inbox_socket(ino)))
+			continue;
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
 /* How many mappings of window memfds this process has. */
 static inline int count_window_maps(void)
 {

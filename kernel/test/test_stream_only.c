@@ -1,14 +1,17 @@
 /*
- * Stream-only endpoints (scif_net_set_stream_only): their connections have
- * no control channel and no RMA bell, so each side holds one descriptor per
- * connection instead of three, as counted in /proc/self/fd before and after.
+ * Stream-only endpoints (scif_net_set_stream_only): their connections never
+ * get a control channel and an RMA bell, so the RMA family fails on them.
+ * Every connection holds one descriptor a side until an RMA call on either
+ * side gives it the other two (channel.h); a stream-only one stays at one,
+ * as counted in /proc/self/fd before and after.
  *
  * A role on node 1 listens on two ports, one stream-only and one full, and
  * accepts the connections this process (node 0) makes in a fixed order:
  *   1. stream-only caller (non-blocking connect) to the stream-only listener
  *   2. stream-only caller to the full listener
  *   3. full caller to the stream-only listener
- *   4. full caller to the full listener: three descriptors, windows and RMA
+ *   4. full caller to the full listener: one descriptor, then three once the
+ *      role registers a window; RMA both ways
  *   5. a caller whose first connect failed, made stream-only afterwards, to
  *      the full listener; then the role is killed: ECONNRESET as ever
  * Each stream-only connection moves data both ways, and every call of the RMA
@@ -42,38 +45,11 @@ static const struct {
 
 static size_t P;
 
-/* Descriptors of this process, but for the service thread's epoll set (one
- * per process, made with its first connection) and the memfds of windows
- * (registrations' and the peer's, which the service thread receives as they
- * are announced): those of connections alone. */
-static int count_fds(void)
+/* Descriptors one side of a connection holds: one, until an RMA call on
+ * either side of a full connection gives it its RMA channel. */
+static int fds_per_conn(enum mode m, bool rma)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	CHECK(d != NULL);
-	while ((de = readdir(d))) {
-		char path[300], target[64];
-		ssize_t len;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
-		len = readlink(path, target, sizeof(target) - 1);
-		if (len > 0 && (target[len] = '\0', strcmp(target, "anon_inode:[eventpoll]") == 0 ||
-				strstr(target, WINDOW_MEMFD)))
-			continue;
-		n++;
-	}
-	closedir(d);
-	return n;
-}
-
-/* Descriptors one side of a connection holds. */
-static int fds_per_conn(enum mode m)
-{
-	return m == STREAM ? 1 : 3;
+	return m == FULL && rma ? 3 : 1;
 }
 
 static void send_all(int epd, const void *p, size_t len)
@@ -137,7 +113,7 @@ static void stream_in(int epd, uint64_t seed, uint8_t *buf)
 
 /* The role's side of the full case: a window of two pages, the first
  * written by the caller's RMAs, the second holding its fence_signal value. */
-static void serve_full(int s)
+static void serve_full(int s, int before)
 {
 	uint8_t *win = NULL, ok = 1, done;
 	off_t off;
@@ -146,6 +122,7 @@ static void serve_full(int s)
 	memset(win, 0, 2 * P);
 	off = scif_register(s, win, 2 * P, 0, RW, 0);
 	CHECK(off >= 0);
+	CHECK(count_connection_fds() - before == fds_per_conn(FULL, true));
 	send_all(s, &off, sizeof(off));
 	recv_all(s, &done, 1);
 	for (size_t i = 0; i < P; i++)
@@ -160,7 +137,7 @@ static void serve_full(int s)
 
 /* The caller's side of the full case: windows, RMA both ways, a remote
  * mapping and fences. */
-static void drive_full(int c)
+static void drive_full(int c, int before)
 {
 	uint8_t *mine = NULL, *plain = malloc(P), *map, ok = 0;
 	off_t lo, roff;
@@ -170,6 +147,8 @@ static void drive_full(int c)
 	recv_all(c, &roff, sizeof(roff));
 	lo = scif_register(c, mine, P, 0, RW, 0);
 	CHECK(lo >= 0);
+	/* The role made the channel: ours was sent to our inbox. */
+	CHECK(count_connection_fds() - before == fds_per_conn(FULL, true));
 	for (size_t i = 0; i < P; i++)
 		mine[i] = (uint8_t)~pattern_byte(i);
 	CHECK(scif_writeto(c, lo, P, roff, 0) == 0);
@@ -202,16 +181,17 @@ static void drive_full(int c)
  * or bytes both ways (stream-only), the caller's first. */
 static void use_conn(int epd, size_t i, int before, bool caller, uint8_t *buf)
 {
-	CHECK(count_fds() - before == fds_per_conn(cases[i].conn));
+	CHECK(count_connection_fds() - before == fds_per_conn(cases[i].conn, false));
 	CHECK_ERR(scif_net_set_stream_only(epd), EISCONN);
 	if (cases[i].conn == FULL) {
 		if (caller)
-			drive_full(epd);
+			drive_full(epd, before);
 		else
-			serve_full(epd);
+			serve_full(epd, before);
 		return;
 	}
 	no_rma(epd);
+	CHECK(count_connection_fds() - before == fds_per_conn(cases[i].conn, true));
 	if (caller) {
 		stream_out(epd, 10 * i, buf);
 		stream_in(epd, 10 * i + 1, buf);
@@ -237,7 +217,7 @@ static int role_listen(void)
 	CHECK_ERR(scif_net_set_stream_only(ls), EINVAL);	/* listening now */
 	report_ready(1);
 	for (size_t i = 0; i < NCASES; i++) {
-		int before = count_fds(), s;
+		int before = count_connection_fds(), s;
 		struct scif_portID who;
 
 		CHECK(scif_accept(cases[i].port == STREAM_PORT ? ls : lf, &who, &s,
@@ -255,7 +235,7 @@ static int role_listen(void)
 		if (cases[i].conn == STREAM)
 			no_rma(s);	/* still EOPNOTSUPP, not ECONNRESET */
 		CHECK(scif_close(s) == 0);
-		CHECK(count_fds() == before);
+		CHECK(count_connection_fds() == before);
 	}
 	return 0;
 }
@@ -334,7 +314,7 @@ int main(int argc, char **argv)
 	CHECK(await_ready(ready) == 1);
 	for (size_t i = 0; i < NCASES; i++) {
 		struct scif_portID to = { .node = 1, .port = cases[i].port };
-		int before = count_fds(), c = scif_open();
+		int before = count_connection_fds(), c = scif_open();
 
 		CHECK(c >= 0);
 		if (i == NCASES - 1) {
@@ -352,10 +332,10 @@ int main(int argc, char **argv)
 		if (i == NCASES - 1)
 			peer_dies(c, pid);
 		CHECK(scif_close(c) == 0);
-		CHECK(count_fds() == before);
-		printf("# case %zu: %s connection, %d descriptor%s a side\n", i + 1,
+		CHECK(count_connection_fds() == before);
+		printf("# case %zu: %s connection, %d descriptor%s a side after RMA calls\n", i + 1,
 		       cases[i].conn == STREAM ? "stream-only" : "full",
-		       fds_per_conn(cases[i].conn), cases[i].conn == STREAM ? "" : "s");
+		       fds_per_conn(cases[i].conn, true), cases[i].conn == STREAM ? "" : "s");
 	}
 	CHECK(close(ready) == 0);
 	free(buf);

@@ -1,0 +1,312 @@
+/*
+ * channel.c - making, sending and attaching RMA channels; the process's
+ * inbox (channel.h).
+ */
+#include "channel.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "endpoint.h"
+#include "inbox.h"
+#include "reset.h"
+#include "service.h"
+
+/* ---- the process's inbox ---- */
+
+/* Guards the inbox: opening it, and reading it - one reader at a time, so a
+ * thread that takes the lock after a message was sent finds it handled. */
+static pthread_mutex_t inbox_lock = PTHREAD_MUTEX_INITIALIZER;
+static int inbox_fd = -1;
+static uint32_t inbox_id;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* A fork copies no thread: the child's inbox is its own, made when it
+ * connects (its parent's socket, which it shares, is not its to read). */
+static void inbox_prepare(void)
+{
+	pthread_mutex_lock(&inbox_lock);
+}
+
+static void inbox_parent(void)
+{
+	pthread_mutex_unlock(&inbox_lock);
+}
+
+static void inbox_child(void)
+{
+	if (inbox_fd >= 0)
+		close(inbox_fd);
+	inbox_fd = -1;
+	pthread_mutex_unlock(&inbox_lock);
+}
+
+static void inbox_atfork(void)
+{
+	pthread_atfork(inbox_prepare, inbox_parent, inbox_child);
+}
+
+static void deliver(const struct inbox_msg *m, int ctl, int bell);
+
+/* Handles every message waiting: the service thread's, as they come, and
+ * chan_ensure()'s for a channel the peer made. */
+static void read_inbox(void)
+{
+	struct inbox_msg m;
+	int fds[INBOX_FDS];
+
+	pthread_mutex_lock(&inbox_lock);
+	while (inbox_fd >= 0 && inbox_recv(inbox_fd, &m, fds) > 0)
+		deliver(&m, fds[0], fds[1]);
+	pthread_mutex_unlock(&inbox_lock);
+}
+
+int chan_inbox(uint32_t *id)
+{
+	struct fabric *f = fabric_get();
+	int err = 0;
+
+	if (!f)
+		return -errno;
+	pthread_once(&atfork_once, inbox_atfork);
+	pthread_mutex_lock(&inbox_lock);
+	if (inbox_fd < 0) {
+		int fd = inbox_open(f, &inbox_id);
+
+		err = fd < 0 ? fd : service_watch_inbox(fd, read_inbox);
+		if (!err)
+			inbox_fd = fd;
+		else if (fd >= 0)
+			close(fd);
+	}
+	*id = inbox_id;
+	pthread_mutex_unlock(&inbox_lock);
+	return err;
+}
+
+/* ---- attaching ---- */
+
+static void close_pair(int ctl, int bell)
+{
+	if (ctl >= 0)
+		close(ctl);
+	if (bell >= 0)
+		close(bell);
+}
+
+/* Makes ctl and bell the endpoint's channel (with ep->lock held), or closes
+ * them: an endpoint closing, or one that has a channel already. */
+static void attach_locked(struct endpoint *ep, int ctl, int bell)
+{
+	if (ep_closing(ep) || ep_has_channel(ep)) {
+		close_pair(ctl, bell);
+		return;
+	}
+	ep->ctl = ctl;
+	ep->bell = bell;
+	/* seq_cst, as the reset's flag in reset_now(): it shuts down the
+	 * channel it sees, or we see the reset and shut it down ourselves.
+	 * Pairs with the acquire in ep_has_channel() for everyone else. */
+	atomic_store_explicit(&ep->has_channel, true, memory_order_seq_cst);
+	if (atomic_load_explicit(&ep->reset, memory_order_seq_cst)) {
+		shutdown(ctl, SHUT_RDWR);
+		shutdown(bell, SHUT_RDWR);
+	}
+	/* Watched once connected; a caller still connecting is watched with
+	 * its channel when its connect is finished (service_watch). If the
+	 * thread cannot watch it, window messages wait for our next call. */
+	if (atomic_load_explicit(&ep->watch, memory_order_relaxed))
+		(void)service_watch_ctl(ep);
+}
+
+static bool is_for(const struct endpoint *ep, uint64_t conn, uint32_t side)
+{
+	return ep->qp.hdr && ep->qp.hdr->ends.conn == conn && (uint32_t)ep->qp.side == side;
+}
+
+/* One message from the inbox: the ends of the channel the peer made. */
+static void deliver(const struct inbox_msg *m, int ctl, int bell)
+{
+	struct endpoint *ep = ep_find(m->epd);
+
+	if (!ep) {
+		/* Closed meanwhile: the peer sees end of file on its ends. */
+		close_pair(ctl, bell);
+		return;
+	}
+	pthread_mutex_lock(&ep->lock);
+	if (is_for(ep, m->conn, m->side)) {
+		attach_locked(ep, ctl, bell);
+	} else if (ep->state == EP_CONNECTING && !ep->qp.hdr && !ep_closing(ep)) {
+		close_pair(ep->chan_early.ctl, ep->chan_early.bell);
+		ep->chan_early.conn = m->conn;
+		ep->chan_early.ctl = ctl;
+		ep->chan_early.bell = bell;
+	} else {
+		close_pair(ctl, bell);	/* a connection that is no more */
+	}
+	pthread_mutex_unlock(&ep->lock);
+	ep_put(ep);
+}
+
+void chan_take_early_locked(struct endpoint *ep)
+{
+	int ctl = ep->chan_early.ctl, bell = ep->chan_early.bell;
+
+	if (ctl < 0)
+		return;
+	ep->chan_early.ctl = ep->chan_early.bell = -1;
+	if (is_for(ep, ep->chan_early.conn, 0))
+		attach_locked(ep, ctl, bell);
+	else
+		close_pair(ctl, bell);
+}
+
+void chan_release(struct endpoint *ep)
+{
+	close_pair(ep->ctl, ep->bell);
+	close_pair(ep->chan_early.ctl, ep->chan_early.bell);
+	ep->ctl = ep->bell = ep->chan_early.ctl = ep->chan_early.bell = -1;
+	atomic_store_explicit(&ep->has_channel, false, memory_order_relaxed);
+}
+
+/* ---- making ---- */
+
+/* SCIF_NET_CHAN_DELAY_US, read once. */
+static pthread_once_t delay_once = PTHREAD_ONCE_INIT;
+static long delay_us;
+
+static void read_delay(void)
+{
+	const char *s = getenv("SCIF_NET_CHAN_DELAY_US");
+
+	delay_us = s ? atol(s) : 0;
+}
+
+static void test_delay(void)
+{
+	pthread_once(&delay_once, read_delay);
+	if (delay_us > 0)
+		nanosleep(&(struct timespec){ .tv_sec = delay_us / 1000000,
+					      .tv_nsec = delay_us % 1000000 * 1000 }, NULL);
+}
+
+/* The two pairs: [0] ours, [1] the peer's. */
+static int make_pairs(int ctl[2], int bell[2])
+{
+	/* Room for a few thousand window messages where net.core.wmem_max
+	 * allows (the kernel caps it there), so a peer slow to read seldom
+	 * makes a registering thread wait; nothing is allocated until they
+	 * are sent. Best effort: the default room works, only sooner makes
+	 * senders wait. */
+	int room = 4 << 20;
+
+	/* Records stay whole with their descriptors, and threads cannot
+	 * interleave them (ctl.h). */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0)
+		return -errno;
+	(void)setsockopt(ctl[0], SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
+	(void)setsockopt(ctl[1], SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
+	/* Bytes, as on the endpoint's socket: a full one already holds a
+	 * wake-up, and end of file is the other side's departure. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, bell) < 0) {
+		int err = -errno;
+
+		close_pair(ctl[0], ctl[1]);
+		return err;
+	}
+	return 0;
+}
+
+/* Makes the channel, sends the peer its ends, attaches ours: with chan_lock
+ * held and the state QP_CHAN_NONE. */
+static int make(struct endpoint *ep)
+{
+	struct qp_header *h = ep->qp.hdr;
+	int peer = 1 - ep->qp.side, ctl[2], bell[2], err;
+	struct inbox_msg m = {
+		.magic = INBOX_MAGIC, .version = QP_VERSION, .conn = h->ends.conn,
+		.epd = h->ends.epd[peer], .side = (uint32_t)peer,
+	};
+
+	err = make_pairs(ctl, bell);
+	if (err)
+		return err;
+	err = inbox_send(ep->fabric, h->ends.inbox[peer], &m, (int[]){ ctl[1], bell[1] }, ep->fd);
+	close_pair(ctl[1], bell[1]);
+	if (err) {
+		close_pair(ctl[0], bell[0]);
+		return err;
+	}
+	test_delay();
+	/* Pairs with the acquire in chan_ensure(): the peer's ends are in its
+	 * inbox before this says so. */
+	atomic_store_explicit(&h->chan, QP_CHAN_MADE(ep->qp.side), memory_order_release);
+	pthread_mutex_lock(&ep->lock);
+	attach_locked(ep, ctl[0], bell[0]);
+	pthread_mutex_unlock(&ep->lock);
+	return 0;
+}
+
+/* Takes chan_lock: 0; -ECONNRESET when its holder died (the peer, making
+ * the channel) or the peer is gone while we wait; -EINTR once we close. A
+ * holder that is stopped is waited for, looking every LOOK_MS. */
+#define LOOK_MS 50
+
+static int lock_chan(struct endpoint *ep)
+{
+	pthread_mutex_t *lock = &ep->qp.hdr->chan_lock;
+
+	for (;;) {
+		struct timespec until;
+		int err;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += LOOK_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		err = pthread_mutex_timedlock(lock, &until);
+		if (err == 0)
+			return 0;
+		if (err == EOWNERDEAD) {
+			pthread_mutex_consistent(lock);
+			pthread_mutex_unlock(lock);
+			return -ECONNRESET;
+		}
+		if (err != ETIMEDOUT)
+			return err == ENOTRECOVERABLE ? -ECONNRESET : -err;
+		if (ep_closing(ep))
+			return -EINTR;
+		if (ep_hung_up(ep) || conn_gone(ep))
+			return -ECONNRESET;
+	}
+}
+
+int chan_ensure(struct endpoint *ep)
+{
+	struct qp_header *h = ep->qp.hdr;
+	int err;
+
+	if (ep_has_channel(ep))
+		return 0;
+	err = lock_chan(ep);
+	if (err)
+		return err;
+	if (!ep_has_channel(ep) &&
+	    atomic_load_explicit(&h->chan, memory_order_acquire) == QP_CHAN_NONE)
+		err = make(ep);
+	pthread_mutex_unlock(&h->chan_lock);
+	if (err)
+		return err;
+	/* The peer made it: our ends are in our inbox, or attached already. */
+	if (!ep_has_channel(ep))
+		read_inbox();
+	if (ep_has_channel(ep))
+		return 0;
+	return ep_closing(ep) ? -EINTR : -ECONNRESET;
+}

@@ -1,0 +1,67 @@
+/*
+ * channel.h - a connection's RMA channel, made when it is first needed.
+ *
+ * RMA needs more than the connection's socket: the control channel, where
+ * windows are announced with their memfds (ctl.h), and the RMA bell, which
+ * wakes a thread waiting for the other side's RMAs (track.h) - two socket
+ * pairs, a descriptor each a side. A connection is made without them (one
+ * descriptor a side, as a connection that only sends and receives needs)
+ * and gets them the first time either side calls scif_register or any RMA,
+ * mapping or fence call, which all ask rma_verify() first.
+ *
+ * The side that needs them first makes both pairs and sends the other
+ * side's ends to its process's inbox (inbox.h), named in the queue pair's
+ * header with the connection's number and the other side's descriptor; it
+ * keeps its own ends and goes on at once. Messages it sends meanwhile wait
+ * in the other end's socket, which the inbox's queue holds: the other side
+ * needs to have done nothing for our scif_register to return, as the
+ * driver's does not wait for the peer process. The other side attaches its
+ * ends when its service thread reads the inbox (at once, as an interrupt
+ * would be handled) or when one of its own calls needs the channel first,
+ * whichever comes first.
+ *
+ * One side makes it: the header's chan_lock (robust, shared by both
+ * processes) and chan state decide. A side that finds the state made by the
+ * other reads its own inbox under the process's inbox lock, so once it has
+ * the lock its ends - sent before the state was published - were attached,
+ * by it or by whoever read the inbox before. Death: a peer that dies
+ * holding chan_lock shows as EOWNERDEAD (ECONNRESET here); one that dies
+ * before reading its inbox takes its ends with it (our ends see end of
+ * file); one with no inbox any more is gone. A peer that is stopped makes
+ * us wait only if it stopped holding chan_lock, which it holds for a few
+ * system calls - and then no longer than it stays stopped, our own close or
+ * its death.
+ *
+ * A caller's ends may come before its connect is finished (the acceptor may
+ * register at once): they wait in the endpoint (chan_early) until the queue
+ * pair they belong to is attached.
+ *
+ * SCIF_NET_CHAN_DELAY_US (microseconds, default 0): the side making a
+ * channel waits this long after sending the other side its ends, holding
+ * chan_lock - tests use it to die, or be stopped, half-way.
+ */
+#ifndef SCIF_NET_CHANNEL_H
+#define SCIF_NET_CHANNEL_H
+
+#include <stdint.h>
+
+struct endpoint;
+
+/* This process's inbox, opened and watched by the service thread on first
+ * use (before the process's first connection names it): 0 with *id, or
+ * -errno. */
+int chan_inbox(uint32_t *id);
+
+/* A connected endpoint's RMA channel, made or attached if it has none yet:
+ * 0; -ECONNRESET (the peer is gone, or died making it), -EINTR (closing),
+ * -errno. Call without ep->lock. */
+int chan_ensure(struct endpoint *ep);
+
+/* A caller whose queue pair was just attached, with ep->lock held: takes
+ * the channel ends that came for it before. */
+void chan_take_early_locked(struct endpoint *ep);
+
+/* Closes the channel's descriptors and any that came early, at the end. */
+void chan_release(struct endpoint *ep);
+
+#endif
