@@ -235,13 +235,13 @@ static int make(struct endpoint *ep)
 	err = make_pairs(ctl, bell);
 	if (err)
 		return err;
+	test_delay();
 	err = inbox_send(ep->fabric, h->ends.inbox[peer], &m, (int[]){ ctl[1], bell[1] }, ep->fd);
 	close_pair(ctl[1], bell[1]);
 	if (err) {
 		close_pair(ctl[0], bell[0]);
 		return err;
 	}
-	test_delay();
 	/* Pairs with the acquire in chan_ensure(): the peer's ends are in its
 	 * inbox before this says so. */
 	atomic_store_explicit(&h->chan, QP_CHAN_MADE(ep->qp.side), memory_order_release);

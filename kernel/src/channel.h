@@ -37,8 +37,9 @@
  * pair they belong to is attached.
  *
  * SCIF_NET_CHAN_DELAY_US (microseconds, default 0): the side making a
- * channel waits this long after sending the other side its ends, holding
- * chan_lock - tests use it to die, or be stopped, half-way.
+ * channel waits this long holding chan_lock, before it sends the other side
+ * its ends - tests use it to meet a channel being made, and to die, or be
+ * stopped, half-way.
  */
 #ifndef SCIF_NET_CHANNEL_H
 #define SCIF_NET_CHANNEL_H

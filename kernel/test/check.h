@@ -181,8 +181,9 @@ static inline double now_ms(void)
 }
 
 /*
- * Waits until thread tid of this process sleeps in poll, epoll or on a
- * futex: it is blocked in the call under test, not merely on its way there.
+ * Waits until thread tid of this process sleeps in poll, epoll, on a futex
+ * or in a delay the fabric makes for tests (SCIF_NET_*_DELAY_US): it is
+ * blocked in the call under test, not merely on its way there.
  * This looks at the thread instead of sleeping a while and hoping, so a test
  * that then wakes it knows it woke a sleeper. (Only the tests' own threads
  * are watched, and nothing else contends for the fabric's locks meanwhile,
@@ -211,7 +212,7 @@ static inline void wait_blocked(pid_t tid)
 			fclose(f);
 		}
 		if (state == 'S' && (!f || nr == SYS_futex || nr == SYS_ppoll ||
-				     nr == SYS_epoll_pwait
+				     nr == SYS_epoll_pwait || nr == SYS_clock_nanosleep
 #ifdef SYS_poll
 				     || nr == SYS_poll
 #endif

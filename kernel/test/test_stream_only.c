@@ -181,13 +181,20 @@ static void drive_full(int c, int before)
  * or bytes both ways (stream-only), the caller's first. */
 static void use_conn(int epd, size_t i, int before, bool caller, uint8_t *buf)
 {
+	uint8_t counted;
+
 	CHECK(count_connection_fds() - before == fds_per_conn(cases[i].conn, false));
 	CHECK_ERR(scif_net_set_stream_only(epd), EISCONN);
 	if (cases[i].conn == FULL) {
-		if (caller)
+		/* Both have counted before the role's registration makes the
+		 * channel (and the service thread attaches the caller's ends). */
+		if (caller) {
+			send_all(epd, "", 1);
 			drive_full(epd, before);
-		else
+		} else {
+			recv_all(epd, &counted, 1);
 			serve_full(epd, before);
+		}
 		return;
 	}
 	no_rma(epd);
