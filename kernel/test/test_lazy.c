@@ -13,11 +13,11 @@
  *   early     an acceptor makes the channel before its caller has finished
  *             connecting: the caller's ends wait for it
  *
- * The role (lazy_role.h) plays node 1.
+ * The role (conn_role.h) plays node 1.
  */
 #include <fcntl.h>
 
-#include "lazy_role.h"
+#include "conn_role.h"
 
 #define PORT 3900
 #define PAIR_PORT 3901

@@ -18,9 +18,9 @@
  *   closed    the same, the role stopped half-way: our scif_close ends the
  *             wait with EINTR
  *
- * Each case has a role (lazy_role.h) of its own on node 1.
+ * Each case has a role (conn_role.h) of its own on node 1.
  */
-#include "lazy_role.h"
+#include "conn_role.h"
 
 #define PORT 3910
 #define SLOW_US "60000000"	/* a role making a channel "for ever" */

@@ -1,10 +1,12 @@
 /*
- * lazy_role.h - a role process for the tests of the lazy RMA channel
- * (channel.h): it listens on a port and serves each connection in a thread
- * of its own, doing what the test asks over the connection itself, so that
- * the test decides which side makes a connection's channel, and when.
+ * conn_role.h - a role process serving connections: it accepts and serves
+ * each connection in a thread of its own, doing what the test asks over the
+ * connection itself - so that the test decides which side makes a
+ * connection's RMA channel, and when (test_lazy, test_lazy_death), and can
+ * ask which process accepted it (test_share).
  *
  * Commands (one byte, then arguments), each answered:
+ *   'p'         its pid: int
  *   'c'         its connections' descriptors (count_connection_fds(), less
  *               what it held once listening): int
  *   'w' int n   the same, once it is n (or after 10 s): int
@@ -16,25 +18,25 @@
  *   'e' int n   echoes n bytes
  *   'q'         unregisters, answers a byte, closes, ends the thread
  */
-#ifndef LAZY_ROLE_H
-#define LAZY_ROLE_H
+#ifndef CONN_ROLE_H
+#define CONN_ROLE_H
 
 #include "check.h"
 
 static int role_base;	/* descriptors once listening */
 
-static void send_all(int epd, const void *p, size_t len)
+static inline void send_all(int epd, const void *p, size_t len)
 {
 	CHECK(scif_send(epd, (void *)p, (int)len, SCIF_SEND_BLOCK) == (int)len);
 }
 
-static void recv_all(int epd, void *p, size_t len)
+static inline void recv_all(int epd, void *p, size_t len)
 {
 	CHECK(scif_recv(epd, p, (int)len, SCIF_RECV_BLOCK) == (int)len);
 }
 
 /* Connection descriptors, less base: once they are want, or after 10 s. */
-static int conn_fds_reach(int base, int want)
+static inline int conn_fds_reach(int base, int want)
 {
 	double until = now_ms() + 10000;
 	int n;
@@ -50,7 +52,7 @@ struct slow_register {
 	_Atomic pid_t tid;
 };
 
-static void *slow_register_main(void *arg)
+static inline void *slow_register_main(void *arg)
 {
 	struct slow_register *r = arg;
 
@@ -60,7 +62,7 @@ static void *slow_register_main(void *arg)
 	return NULL;
 }
 
-static void *role_conn(void *arg)
+static inline void *role_conn(void *arg)
 {
 	int epd = (int)(intptr_t)arg, n;
 	size_t P = page_size();
@@ -73,6 +75,10 @@ static void *role_conn(void *arg)
 	for (;;) {
 		recv_all(epd, &cmd, 1);
 		switch (cmd) {
+		case 'p':
+			n = (int)getpid();
+			send_all(epd, &n, sizeof(n));
+			break;
 		case 'c':
 			n = count_connection_fds() - role_base;
 			send_all(epd, &n, sizeof(n));
@@ -131,22 +137,30 @@ static void *role_conn(void *arg)
 	}
 }
 
-/* The role: listens on port (its argument), reports ready, serves. */
-static int role_serve(const char *arg)
+/* Accepts on listener l and serves each connection in a thread of its own,
+ * until scif_accept fails: its errno. */
+static inline int serve_listener(int l)
 {
-	int l = listen_on((uint16_t)atoi(arg), 64);
-
-	role_base = count_connection_fds();
-	report_ready(1);
 	for (;;) {
 		struct scif_portID who;
 		pthread_t t;
 		int s;
 
-		CHECK(scif_accept(l, &who, &s, SCIF_ACCEPT_SYNC) == 0);
+		if (scif_accept(l, &who, &s, SCIF_ACCEPT_SYNC) < 0)
+			return errno;
 		CHECK(pthread_create(&t, NULL, role_conn, (void *)(intptr_t)s) == 0);
 		CHECK(pthread_detach(t) == 0);
 	}
+}
+
+/* The role: listens on port (its argument), reports ready, serves. */
+static inline int role_serve(const char *arg)
+{
+	int l = listen_on((uint16_t)atoi(arg), 64);
+
+	role_base = count_connection_fds();
+	report_ready(1);
+	return serve_listener(l);
 }
 
 /* ---- the test's side ---- */
