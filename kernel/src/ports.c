@@ -30,16 +30,77 @@ bool fabric_capable(int cap)
 /* MPSS 4 hands out ephemeral ports from SCIF_PORT_RSVD + 1 (MPSS 3 from it). */
 #define EPHEMERAL_BASE (SCIF_PORT_RSVD + 1)
 
-int fabric_ports_open(struct fabric *f)
+static int open_registry(const struct fabric *f)
 {
 	char name[32];
 
 	snprintf(name, sizeof(name), "ports.%u", f->self);
-	f->ports_fd = openat(f->dirfd, name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	return openat(f->dirfd, name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+}
+
+static int lock_on(int fd, uint16_t port, short type)
+{
+	struct flock fl = {
+		.l_type = type, .l_whence = SEEK_SET, .l_start = port, .l_len = 1,
+	};
+
+	/* Open-file-description locks: released by the kernel if we die. */
+	if (fcntl(fd, F_OFD_SETLK, &fl) < 0)
+		return errno == EAGAIN || errno == EACCES ? -EADDRINUSE : -errno;
+	return 0;
+}
+
+/*
+ * A child forked without exec shares its parent's open registry, so its
+ * locks would be its parent's: it gets one of its own. Its parent's claims
+ * stay its parent's; the listeners it inherited (their descriptors are its
+ * too) it holds as any other holder does, shared, so that its close or its
+ * death is one holder leaving, not the listener going.
+ */
+static struct fabric *forked;	/* the fabric whose registry is open */
+
+static void ports_prepare(void)
+{
+	pthread_mutex_lock(&forked->ports_lock);
+}
+
+static void ports_parent(void)
+{
+	pthread_mutex_unlock(&forked->ports_lock);
+}
+
+static void ports_child(void)
+{
+	struct fabric *f = forked;
+	int fd = open_registry(f);
+	size_t kept = 0;
+
+	if (fd >= 0) {
+		memset(f->ports_mine, 0, sizeof(f->ports_mine));
+		for (size_t i = 0; i < f->nheld; i++) {
+			uint16_t port = f->held[i].port;
+
+			if (lock_on(fd, port, F_RDLCK) == 0) {
+				f->held[kept++] = f->held[i];
+				f->ports_mine[port / 8] |= (uint8_t)(1u << (port % 8));
+			}
+		}
+		f->nheld = kept;
+		close(f->ports_fd);	/* the parent's, which keeps it */
+		f->ports_fd = fd;
+	}
+	pthread_mutex_unlock(&f->ports_lock);
+}
+
+int fabric_ports_open(struct fabric *f)
+{
+	f->ports_fd = open_registry(f);
 	if (f->ports_fd < 0)
 		return -errno;
 	if (pthread_mutex_init(&f->ports_lock, NULL))
 		return -ENOMEM;
+	forked = f;	/* opened once per process (fabric_get) */
+	pthread_atfork(ports_prepare, ports_parent, ports_child);
 	/* Start ephemeral ports somewhere different in every process, as TCP does,
 	 * so that many processes do not all probe the same ports first. */
 	f->next_ephemeral = (uint16_t)(EPHEMERAL_BASE +
@@ -54,14 +115,7 @@ static bool port_is_mine(const struct fabric *f, uint16_t port)
 
 static int port_lock(struct fabric *f, uint16_t port, short type)
 {
-	struct flock fl = {
-		.l_type = type, .l_whence = SEEK_SET, .l_start = port, .l_len = 1,
-	};
-
-	/* Open-file-description locks: released by the kernel if we die. */
-	if (fcntl(f->ports_fd, F_OFD_SETLK, &fl) < 0)
-		return errno == EAGAIN || errno == EACCES ? -EADDRINUSE : -errno;
-	return 0;
+	return lock_on(f->ports_fd, port, type);
 }
 
 static int claim_locked(struct fabric *f, uint16_t port)

@@ -19,6 +19,8 @@
  *             cannot adopt it afterwards (EBADF)
  *   dup       two descriptors of one process: closing one leaves a caller
  *             waiting for the other; closing the last refuses the caller
+ *   forked    a child forked without exec closes the listener it inherited
+ *             (one holder leaving) and accepts on the copy it is passed
  *   not ours  a pipe, a plain socket, another node's listener: EBADF
  *
  * Roles are driven over a socketpair that also carries the descriptors.
@@ -370,6 +372,40 @@ static void dup_in_process(void)
 	printf("# dup: the first close left the caller to the other descriptor, the last refused\n");
 }
 
+/* A child forked without exec: it inherits the listener (the descriptor
+ * and its endpoint) and closes that copy - one holder leaving - then
+ * accepts on the one the parent passes it. */
+static void forked(void)
+{
+	int l = listen_on(PORT + 5, 4), sv[2], c;
+	pid_t pid;
+
+	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct scif_portID who;
+		int fd, s;
+
+		CHECK(scif_close(l) == 0);
+		(void)recv_cmd(sv[1], &fd);
+		CHECK(fd >= 0 && scif_accept(fd, &who, &s, SCIF_ACCEPT_SYNC) == 0);
+		(void)role_conn((void *)(intptr_t)s);
+		exit(0);	/* holding fd: the kernel closes it */
+	}
+	send_cmd(sv[0], 'f', 0, l);
+	c = connect_to(0, PORT + 5);
+	CHECK(served_by(c) == pid);
+	role_quit(c);
+	CHECK(scif_close(c) == 0);
+	expect_exit(pid, 0);
+	CHECK(port_held(PORT + 5) && name_exists(PORT + 5));
+	CHECK(scif_close(l) == 0);
+	CHECK(!port_held(PORT + 5) && !name_exists(PORT + 5));
+	CHECK(close(sv[0]) == 0 && close(sv[1]) == 0);
+	printf("# forked: a child's close of its inherited copy left the listener to it and to us\n");
+}
+
 static void not_ours(void)
 {
 	struct role r = start(1);
@@ -401,6 +437,7 @@ int main(int argc, char **argv)
 	opener_dies();
 	unadopted();
 	dup_in_process();
+	forked();
 	not_ours();
 	return 0;
 }
