@@ -42,11 +42,15 @@ int scif_net_set_node_online(uint16_t node, int online);
 /*
  * Makes an endpoint stream-only, before it connects or listens: its
  * connections (a connect from it, every accept on it as a listener) carry
- * bytes only. They have no control channel and no RMA bell, so each side
- * holds one descriptor per connection (the endpoint's own) instead of three.
- * A connection is stream-only when either side asked: a full caller reaching
- * a stream-only listener gets one too, and so does a full listener accepting
- * a stream-only caller.
+ * bytes only, and never get an RMA channel. A connection is stream-only when
+ * either side asked: a full caller reaching a stream-only listener gets one
+ * too, and so does a full listener accepting a stream-only caller.
+ *
+ * This is no longer needed to save descriptors: every connection holds one
+ * descriptor a side (the endpoint's own) until the first RMA, mapping,
+ * registration or fence call on either side gives it its RMA channel (two
+ * more a side, from then on). A stream-only connection stays at one for
+ * good, and refuses the calls instead.
  *
  * On a stream-only connection scif_register, scif_unregister, scif_readfrom,
  * scif_writeto, scif_vreadfrom, scif_vwriteto, scif_mmap, scif_fence_mark,
