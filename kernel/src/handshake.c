@@ -91,12 +91,13 @@ int scif_net_set_stream_only(scif_epd_t epd)
 	return err ? FAIL(err) : 0;
 }
 
-static int dial(struct endpoint *ep, const struct scif_portID *dst)
+/* flags: the descriptor's file status flags (O_NONBLOCK). */
+static int dial(struct endpoint *ep, const struct scif_portID *dst, int flags)
 {
 	struct fabric *f = ep->fabric;
 	struct sockaddr_un sa;
 	socklen_t len;
-	int flags, rc, err;
+	int rc, err;
 
 	if (!ep->named) {
 		struct fabric_caller me = {
@@ -122,9 +123,6 @@ static int dial(struct endpoint *ep, const struct scif_portID *dst)
 	if (err)
 		return err;
 	/* A full backlog refuses, as in SCIF, instead of making us wait. */
-	flags = fcntl(ep->fd, F_GETFL);
-	if (flags < 0)
-		return -errno;
 	if (!(flags & O_NONBLOCK))
 		fcntl(ep->fd, F_SETFL, flags | O_NONBLOCK);
 	rc = connect(ep->fd, (struct sockaddr *)&sa, len);
@@ -151,12 +149,12 @@ static int dial(struct endpoint *ep, const struct scif_portID *dst)
 
 /* Linked to both nodes first (ENODEV if either is off line), so a node lost
  * from here on fails the connect or resets the connection (reset.h). */
-static int start_connect(struct endpoint *ep, const struct scif_portID *dst)
+static int start_connect(struct endpoint *ep, const struct scif_portID *dst, int flags)
 {
 	int err = reset_link_locked(ep, dst);
 
 	if (!err)
-		err = dial(ep, dst);
+		err = dial(ep, dst, flags);
 	if (err)
 		reset_unlink_locked(ep);
 	return err;
@@ -218,7 +216,8 @@ static int wait_readable(struct endpoint *ep, int fd)
 int scif_connect(scif_epd_t epd, struct scif_portID *dst)
 {
 	struct endpoint *ep;
-	int err = 0;
+	bool dialed = false;
+	int err = 0, flags;
 
 	if (!dst)
 		return FAIL(-EINVAL);
@@ -226,7 +225,11 @@ int scif_connect(scif_epd_t epd, struct scif_portID *dst)
 	if (!ep)
 		return -1;
 	pthread_mutex_lock(&ep->lock);
-	switch (ep->state) {
+	/* Whether to wait: O_NONBLOCK on the descriptor, as with MPSS. */
+	flags = fcntl(ep->fd, F_GETFL);
+	if (flags < 0)
+		err = -errno;
+	else switch (ep->state) {
 	case EP_UNBOUND:
 		err = conn_bind_locked(ep, 0);
 		if (err < 0)
@@ -238,7 +241,8 @@ int scif_connect(scif_epd_t epd, struct scif_portID *dst)
 		else if (!fabric_node_exists(ep->fabric, dst->node))
 			err = -ENODEV;
 		else
-			err = start_connect(ep, dst);
+			err = start_connect(ep, dst, flags);
+		dialed = !err;
 		break;
 	case EP_LISTENING:
 		err = -EOPNOTSUPP;
@@ -251,13 +255,14 @@ int scif_connect(scif_epd_t epd, struct scif_portID *dst)
 		err = -EISCONN;
 		break;
 	}
+	/* Just dialed, the answer cannot be there yet: no look until the
+	 * descriptor says so. */
 	while (!err && ep->state == EP_CONNECTING) {
-		int flags = fcntl(ep->fd, F_GETFL);
-
-		err = finish_connect(ep);
+		err = dialed ? -EAGAIN : finish_connect(ep);
+		dialed = false;
 		if (err != -EAGAIN)
 			break;
-		if (flags >= 0 && (flags & O_NONBLOCK)) {
+		if (flags & O_NONBLOCK) {
 			err = -EINPROGRESS;
 			break;
 		}
@@ -272,7 +277,8 @@ int scif_connect(scif_epd_t epd, struct scif_portID *dst)
 	return err < 0 ? FAIL(err) : err;
 }
 
-/* Numbers connections: unique in the fabric while they live, with our pid. */
+/* Numbers connections: unique in the fabric while they live, with our
+ * inbox's number, which no other live process has. */
 static _Atomic uint32_t connections;
 
 /* Who the ends of the connection with caller c, accepted as fd, are. */
@@ -284,7 +290,7 @@ static int name_ends(const struct fabric_caller *c, int fd, struct qp_ends *ends
 	if (err)
 		return err;
 	*ends = (struct qp_ends){
-		.conn = (uint64_t)getpid() << 32 |
+		.conn = (uint64_t)inbox << 32 |
 			atomic_fetch_add_explicit(&connections, 1, memory_order_relaxed),
 		.inbox = { c->inbox, inbox },
 		.epd = { c->epd, fd },
@@ -324,7 +330,7 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 		return err;
 	}
 	ep->stream_only = flags & QP_STREAM_ONLY;
-	err = qp_create(&ep->qp, f->ring_size, &ends, &memfd);
+	err = qp_create(&ep->qp, f->ring_size, &ends, QP_PREFILL(request), &memfd);
 	if (!err)
 		err = service_watch(ep);
 	if (!err) {

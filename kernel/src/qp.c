@@ -16,53 +16,37 @@ static size_t qp_bytes(uint32_t ring_size)
 	return QP_HEADER_BYTES + 2 * (size_t)ring_size;
 }
 
-static void qp_bind_rings(struct qp *qp, int side)
+/* Our side's rings. Nothing of the header is read: its page is touched
+ * only once the connection is used (qp_create). */
+static void qp_bind_rings(struct qp *qp, int side, uint32_t ring_size)
 {
 	uint8_t *base = (uint8_t *)qp->hdr + QP_HEADER_BYTES;
-	uint32_t size = qp->hdr->ring_size;
 	int peer = 1 - side;
 
 	qp->side = side;
-	rb_attach(&qp->tx, &qp->hdr->ring[side], base + (size_t)side * size, size, true);
-	rb_attach(&qp->rx, &qp->hdr->ring[peer], base + (size_t)peer * size, size, false);
+	rb_attach(&qp->tx, &qp->hdr->ring[side], base + (size_t)side * ring_size, ring_size);
+	rb_attach(&qp->rx, &qp->hdr->ring[peer], base + (size_t)peer * ring_size, ring_size);
 }
 
-int qp_create(struct qp *qp, uint32_t ring_size, const struct qp_ends *ends, int *memfd)
+/* The header of a new queue pair, in h (zeroed). */
+static int init_header(struct qp_header *h, uint32_t ring_size, const struct qp_ends *ends,
+		       unsigned caller_full)
 {
-	size_t len = qp_bytes(ring_size);
-	int fd, err = 0;
+	int err;
 
-	fd = memfd_create("scif-qp", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0)
-		return -errno;
-	if (ftruncate(fd, (off_t)len) < 0)
-		goto fail;
-	/* A peer must not be able to shrink the memory under us (SIGBUS). */
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
-		goto fail;
-	qp->hdr = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (qp->hdr == MAP_FAILED)
-		goto fail;
-	qp->map_len = len;
-	qp->hdr->magic = QP_MAGIC;
-	qp->hdr->version = QP_VERSION;
-	qp->hdr->ring_size = ring_size;
-	atomic_init(&qp->hdr->closed[0], 0);
-	atomic_init(&qp->hdr->closed[1], 0);
-	qp->hdr->ends = *ends;
-	atomic_init(&qp->hdr->chan, QP_CHAN_NONE);
-	err = shared_mutex_init(&qp->hdr->chan_lock);
-	if (err)
-		goto fail_mapped;
-	for (int side = 0; side < 2; side++) {
-		rb_init_shared(&qp->hdr->ring[side]);
-		err = tok_init(&qp->hdr->tokens[side]);
-		if (err)
-			goto fail_mapped;
-	}
-	for (int side = 0; side < 2; side++) {
-		struct qp_rma *r = &qp->hdr->rma[side];
+	h->magic = QP_MAGIC;
+	h->version = QP_VERSION;
+	h->ring_size = ring_size;
+	atomic_init(&h->closed[0], 0);
+	atomic_init(&h->closed[1], 0);
+	h->ends = *ends;
+	atomic_init(&h->chan, QP_CHAN_NONE);
+	err = shared_mutex_init(&h->chan_lock);
+	for (int side = 0; side < 2 && !err; side++) {
+		struct qp_rma *r = &h->rma[side];
 
+		rb_init_shared(&h->ring[side]);
+		err = tok_init(&h->tokens[side]);
 		atomic_init(&r->started, 0);
 		atomic_init(&r->waiting, 0);
 		atomic_init(&r->ctl_sent, 0);
@@ -70,17 +54,48 @@ int qp_create(struct qp *qp, uint32_t ring_size, const struct qp_ends *ends, int
 		for (int i = 0; i < QP_RMA_SLOTS; i++)
 			atomic_init(&r->done[i], 0);
 	}
-	qp_bind_rings(qp, 1);
-	err = tok_attach(&qp->hdr->tokens[1], tok_full());
+	/* Each writer's own measure (tokens.h): the caller's came in its request. */
+	h->tokens[0].full = caller_full;
+	h->tokens[1].full = tok_full();
+	return err;
+}
+
+int qp_create(struct qp *qp, uint32_t ring_size, const struct qp_ends *ends,
+	      unsigned caller_full, int *memfd)
+{
+	/* The header is made here and written into the file, not stored
+	 * through our mapping: neither side maps its page in until the
+	 * connection is used, so an idle connection costs neither process a
+	 * resident page (and nobody a page fault now). Its mutexes are plain
+	 * data while unlocked, in every C library we build with, and nobody
+	 * has them mapped yet. */
+	union {
+		struct qp_header h;
+		char page[QP_HEADER_BYTES];
+	} buf;
+	size_t len = qp_bytes(ring_size);
+	int fd, err;
+
+	memset(&buf, 0, sizeof(buf));
+	err = init_header(&buf.h, ring_size, ends, caller_full);
 	if (err)
-		goto fail_mapped;
+		return err;
+	fd = memfd_create("scif-qp", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	errno = ENOSPC;		/* what a short write means, if pwrite() says nothing */
+	if (ftruncate(fd, (off_t)len) < 0 ||
+	    pwrite(fd, buf.page, QP_HEADER_BYTES, 0) != QP_HEADER_BYTES ||
+	    /* A peer must not be able to shrink the memory under us (SIGBUS). */
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		goto fail;
+	qp->hdr = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (qp->hdr == MAP_FAILED)
+		goto fail;
+	qp->map_len = len;
+	qp_bind_rings(qp, 1, ring_size);
 	*memfd = fd;
 	return 0;
-fail_mapped:
-	munmap(qp->hdr, len);
-	qp->hdr = NULL;
-	close(fd);
-	return err;
 fail:
 	err = -errno;
 	close(fd);
@@ -91,8 +106,9 @@ int qp_attach(struct qp *qp, int memfd, uint32_t ring_size)
 {
 	size_t len = qp_bytes(ring_size);
 	struct stat st;
-	int err;
 
+	/* The answer said what it is (its version is ours), and the acceptor
+	 * wrote our token count from our request: no need to read the header. */
 	if (ring_size < 4096 || (ring_size & (ring_size - 1)) ||
 	    fstat(memfd, &st) < 0 || (size_t)st.st_size != len)
 		return -EPROTO;
@@ -100,16 +116,8 @@ int qp_attach(struct qp *qp, int memfd, uint32_t ring_size)
 	if (qp->hdr == MAP_FAILED)
 		return -errno;
 	qp->map_len = len;
-	if (qp->hdr->magic != QP_MAGIC || qp->hdr->version != QP_VERSION ||
-	    qp->hdr->ring_size != ring_size) {
-		qp_detach(qp);
-		return -EPROTO;
-	}
-	qp_bind_rings(qp, 0);
-	err = tok_attach(&qp->hdr->tokens[0], tok_full());
-	if (err)
-		qp_detach(qp);
-	return err;
+	qp_bind_rings(qp, 0, ring_size);
+	return 0;
 }
 
 void qp_detach(struct qp *qp)

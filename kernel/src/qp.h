@@ -112,8 +112,11 @@ struct qp_accept_msg {
 	uint32_t reserved;
 };
 
-/* Acceptor: a new queue pair between ends; *memfd is to be sent, then closed. */
-int qp_create(struct qp *qp, uint32_t ring_size, const struct qp_ends *ends, int *memfd);
+/* Acceptor: a new queue pair between ends, whose caller's sockets need
+ * caller_full tokens to turn unwritable (its request says: tokens.h); *memfd
+ * is to be sent, then closed. */
+int qp_create(struct qp *qp, uint32_t ring_size, const struct qp_ends *ends,
+	      unsigned caller_full, int *memfd);
 /* Caller: maps the queue pair received in the handshake. */
 int qp_attach(struct qp *qp, int memfd, uint32_t ring_size);
 void qp_detach(struct qp *qp);

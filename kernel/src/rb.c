@@ -11,16 +11,16 @@ void rb_init_shared(struct rb_shared *sh)
 	atomic_init(&sh->read, 0);
 }
 
-void rb_attach(struct rb *rb, struct rb_shared *sh, void *data, uint64_t size, bool writer)
+void rb_attach(struct rb *rb, struct rb_shared *sh, void *data, uint64_t size)
 {
-	uint64_t w = atomic_load_explicit(&sh->write, memory_order_acquire);
-	uint64_t r = atomic_load_explicit(&sh->read, memory_order_acquire);
-
+	/* A new connection's ring: our own offset is still 0, as only we move
+	 * it; 0 for the other side's understates it, which the cache may. The
+	 * shared page is not touched until the ring is used. */
 	rb->sh = sh;
 	rb->data = data;
 	rb->size = size;
-	rb->local = writer ? w : r;
-	rb->peer = writer ? r : w;
+	rb->local = 0;
+	rb->peer = 0;
 }
 
 static void copy_in(struct rb *rb, uint64_t at, const uint8_t *src, size_t len)

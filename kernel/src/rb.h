@@ -39,7 +39,8 @@ struct rb {
 };
 
 void rb_init_shared(struct rb_shared *sh);
-void rb_attach(struct rb *rb, struct rb_shared *sh, void *data, uint64_t size, bool writer);
+/* One side's view of a new connection's ring (nothing read or written yet). */
+void rb_attach(struct rb *rb, struct rb_shared *sh, void *data, uint64_t size);
 
 /* Writer half. rb_space() looks at the reader's offset afresh. */
 size_t rb_space(struct rb *rb);

@@ -123,17 +123,6 @@ static int tok_lock(struct qp_tokens *t)
 	return -err;
 }
 
-int tok_attach(struct qp_tokens *t, unsigned full)
-{
-	int err = tok_lock(t);
-
-	if (!err) {
-		t->full = full;
-		pthread_mutex_unlock(&t->lock);
-	}
-	return err;
-}
-
 int tok_settle(struct qp_tokens *t, const struct rb_shared *sh, uint64_t size, int fd,
 	       int writer)
 {
@@ -166,11 +155,20 @@ int tok_settle(struct qp_tokens *t, const struct rb_shared *sh, uint64_t size, i
 
 int tok_prefill(int fd, unsigned n)
 {
-	int err = 0;
+	static const char token = 1;
+	struct iovec iov = { .iov_base = (void *)&token, .iov_len = 1 };
+	struct mmsghdr m[MAX_TOKENS];
+	int sent;
 
-	while (!err && n--)
-		err = send_token(fd);
-	return err;
+	if (n > MAX_TOKENS)
+		return -EPROTO;
+	/* One system call, a message (so an skb) per token. */
+	for (unsigned i = 0; i < n; i++)
+		m[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov, .msg_iovlen = 1 } };
+	sent = sendmmsg(fd, m, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (sent == (int)n)
+		return 0;
+	return sent >= 0 ? -ENOBUFS : errno == EPIPE || errno == ECONNRESET ? -ECONNRESET : -errno;
 }
 
 static long ms_since(const struct timespec *t0)

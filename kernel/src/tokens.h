@@ -50,10 +50,9 @@ int tok_socket(int fd);
  * a holder's death shows as EOWNERDEAD. 0 or -errno. */
 int shared_mutex_init(pthread_mutex_t *m);
 
-/* The acceptor's side of a new queue pair (count 0, no writer yet). */
+/* A ring's tokens in a new queue pair (count 0; full: 0, for the acceptor to
+ * set from each writer's tok_full()). */
 int tok_init(struct qp_tokens *t);
-/* The writer's side, once attached: how many tokens make it unwritable. */
-int tok_attach(struct qp_tokens *t, unsigned full);
 
 /*
  * After a ring operation: brings the count of ring sh's tokens towards what

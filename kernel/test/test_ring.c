@@ -59,7 +59,7 @@ static void *writer(void *arg)
 	uint32_t seed = 12345;
 	uint64_t sent = 0;
 
-	rb_attach(&rb, &p->sh, p->data, p->size, true);
+	rb_attach(&rb, &p->sh, p->data, p->size);
 	while (sent < TOTAL) {
 		size_t len = 1 + xorshift(&seed) % sizeof(buf), done = 0;
 
@@ -91,7 +91,7 @@ static void *reader(void *arg)
 	uint32_t seed = 777;
 	uint64_t got = 0;
 
-	rb_attach(&rb, &p->sh, p->data, p->size, false);
+	rb_attach(&rb, &p->sh, p->data, p->size);
 	while (got < TOTAL) {
 		size_t want = 1 + xorshift(&seed) % sizeof(buf);
 		size_t n = rb_read(&rb, buf, want);
@@ -138,8 +138,8 @@ static void check_offsets(void)
 	struct rb w, r;
 
 	rb_init_shared(&sh);
-	rb_attach(&w, &sh, data, sizeof(data), true);
-	rb_attach(&r, &sh, data, sizeof(data), false);
+	rb_attach(&w, &sh, data, sizeof(data));
+	rb_attach(&r, &sh, data, sizeof(data));
 	/* Nothing is readable before commit; space is not returned before consume. */
 	CHECK(rb_space(&w) == sizeof(data) - 1);	/* one byte always free */
 	CHECK(rb_write(&w, "abc", 3) == 3);
