@@ -122,6 +122,16 @@ static void attach_locked(struct endpoint *ep, int ctl, int bell)
 		(void)service_watch_ctl(ep);
 }
 
+/* The channel's ends were lost on their way to us (the kernel had no
+ * descriptor for them: we are at our limit), with ep->lock held: the
+ * connection can never have its channel. Hung up, as a connection that ran
+ * out of resources, so that both sides learn it at once. */
+static void lost_locked(struct endpoint *ep)
+{
+	if (!ep_closing(ep))
+		shutdown(ep->fd, SHUT_RDWR);
+}
+
 static bool is_for(const struct endpoint *ep, uint64_t conn, uint32_t side)
 {
 	return ep->qp.hdr && ep->qp.hdr->ends.conn == conn && (uint32_t)ep->qp.side == side;
@@ -138,13 +148,16 @@ static void deliver(const struct inbox_msg *m, int ctl, int bell)
 		return;
 	}
 	pthread_mutex_lock(&ep->lock);
-	if (is_for(ep, m->conn, m->side)) {
+	if (is_for(ep, m->conn, m->side) && ctl < 0) {
+		lost_locked(ep);
+	} else if (is_for(ep, m->conn, m->side)) {
 		attach_locked(ep, ctl, bell);
 	} else if (ep->state == EP_CONNECTING && !ep->qp.hdr && !ep_closing(ep)) {
 		close_pair(ep->chan_early.ctl, ep->chan_early.bell);
 		ep->chan_early.conn = m->conn;
 		ep->chan_early.ctl = ctl;
 		ep->chan_early.bell = bell;
+		ep->chan_early.lost = ctl < 0;
 	} else {
 		close_pair(ctl, bell);	/* a connection that is no more */
 	}
@@ -155,14 +168,16 @@ static void deliver(const struct inbox_msg *m, int ctl, int bell)
 void chan_take_early_locked(struct endpoint *ep)
 {
 	int ctl = ep->chan_early.ctl, bell = ep->chan_early.bell;
+	bool lost = ep->chan_early.lost;
 
-	if (ctl < 0)
-		return;
 	ep->chan_early.ctl = ep->chan_early.bell = -1;
-	if (is_for(ep, ep->chan_early.conn, 0))
-		attach_locked(ep, ctl, bell);
-	else
+	ep->chan_early.lost = false;
+	if (!is_for(ep, ep->chan_early.conn, 0))
 		close_pair(ctl, bell);
+	else if (lost)
+		lost_locked(ep);
+	else if (ctl >= 0)
+		attach_locked(ep, ctl, bell);
 }
 
 void chan_release(struct endpoint *ep)
@@ -234,7 +249,7 @@ static int make(struct endpoint *ep)
 
 	err = make_pairs(ctl, bell);
 	if (err)
-		return err;
+		return err == -EMFILE || err == -ENFILE ? -ENOMEM : err;	/* as SCIF says it */
 	test_delay();
 	err = inbox_send(ep->fabric, h->ends.inbox[peer], &m, (int[]){ ctl[1], bell[1] }, ep->fd);
 	close_pair(ctl[1], bell[1]);

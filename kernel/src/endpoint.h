@@ -48,6 +48,7 @@ struct endpoint {
 	struct {
 		uint64_t conn;
 		int ctl, bell;
+		bool lost;	/* they came, but we had no descriptors to take them */
 	} chan_early;
 	_Atomic bool closing;	/* scif_close has begun: every wait ends with EINTR */
 	/* Before connecting or listening: asked for by scif_net_set_stream_only().

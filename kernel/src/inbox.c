@@ -145,10 +145,16 @@ int inbox_recv(int fd, struct inbox_msg *m, int fds[INBOX_FDS])
 				}
 			}
 		}
-		if (trusted && ngot == INBOX_FDS && n == (ssize_t)sizeof(*m) &&
-		    !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && m->magic == INBOX_MAGIC &&
-		    m->version == QP_VERSION) {
-			memcpy(fds, got, sizeof(got));
+		if (trusted && n == (ssize_t)sizeof(*m) && !(mh.msg_flags & MSG_TRUNC) &&
+		    m->magic == INBOX_MAGIC && m->version == QP_VERSION) {
+			/* Descriptors the kernel could not give us (we are at
+			 * our limit) are lost: the message says for whom. */
+			if (ngot != INBOX_FDS || (mh.msg_flags & MSG_CTRUNC)) {
+				close_fds(got, ngot);
+				fds[0] = fds[1] = -1;
+			} else {
+				memcpy(fds, got, sizeof(got));
+			}
 			return 1;
 		}
 		close_fds(got, ngot);

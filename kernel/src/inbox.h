@@ -51,8 +51,9 @@ int inbox_send(const struct fabric *f, uint32_t id, const struct inbox_msg *m,
 	       const int fds[INBOX_FDS], int hangup_fd);
 
 /* Takes one message from inbox fd: 1 with *m and fds[] (to be closed by the
- * caller), 0 when none is waiting; messages that are not ours - another
- * user's, malformed - are dropped on the way. */
+ * caller; both -1 if the kernel could not give them to us: we are at our
+ * descriptor limit), 0 when none is waiting; messages that are not ours -
+ * another user's, malformed - are dropped on the way. */
 int inbox_recv(int fd, struct inbox_msg *m, int fds[INBOX_FDS]);
 
 #endif

@@ -180,10 +180,45 @@ static inline double now_ms(void)
 	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
+/* Whether thread tid of this process sleeps in system call nr (-1: in poll,
+ * epoll or on a futex). */
+static inline bool sleeps_in(pid_t tid, long nr)
+{
+	char path[64], buf[512];
+	char *paren, state = '?';
+	long now = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	f = fopen(path, "r");
+	CHECK(f != NULL);
+	if (fgets(buf, sizeof(buf), f) && (paren = strrchr(buf, ')')) && paren[1] == ' ')
+		state = paren[2];
+	fclose(f);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%ld", &now) != 1)
+			now = -1;	/* "running" */
+		fclose(f);
+	}
+	if (state != 'S')
+		return false;
+	if (nr >= 0)
+		return f && now == nr;
+	return !f || now == SYS_futex || now == SYS_ppoll || now == SYS_epoll_pwait
+#ifdef SYS_poll
+	       || now == SYS_poll
+#endif
+#ifdef SYS_epoll_wait
+	       || now == SYS_epoll_wait
+#endif
+	       ;
+}
+
 /*
- * Waits until thread tid of this process sleeps in poll, epoll, on a futex
- * or in a delay the fabric makes for tests (SCIF_NET_*_DELAY_US): it is
- * blocked in the call under test, not merely on its way there.
+ * Waits until thread tid of this process sleeps in poll, epoll or on a
+ * futex: it is blocked in the call under test, not merely on its way there.
  * This looks at the thread instead of sleeping a while and hoping, so a test
  * that then wakes it knows it woke a sleeper. (Only the tests' own threads
  * are watched, and nothing else contends for the fabric's locks meanwhile,
@@ -191,38 +226,16 @@ static inline double now_ms(void)
  */
 static inline void wait_blocked(pid_t tid)
 {
-	char path[64], buf[512];
-
-	for (;;) {
-		FILE *f;
-		char *paren, state = '?';
-		long nr = -1;
-
-		snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-		f = fopen(path, "r");
-		CHECK(f != NULL);
-		if (fgets(buf, sizeof(buf), f) && (paren = strrchr(buf, ')')) && paren[1] == ' ')
-			state = paren[2];
-		fclose(f);
-		snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
-		f = fopen(path, "r");
-		if (f) {
-			if (fscanf(f, "%ld", &nr) != 1)
-				nr = -1;	/* "running" */
-			fclose(f);
-		}
-		if (state == 'S' && (!f || nr == SYS_futex || nr == SYS_ppoll ||
-				     nr == SYS_epoll_pwait || nr == SYS_clock_nanosleep
-#ifdef SYS_poll
-				     || nr == SYS_poll
-#endif
-#ifdef SYS_epoll_wait
-				     || nr == SYS_epoll_wait
-#endif
-				     ))
-			return;
+	while (!sleeps_in(tid, -1))
 		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
-	}
+}
+
+/* Waits until thread tid sleeps in a delay the fabric makes for tests
+ * (SCIF_NET_*_DELAY_US): past every lock it takes on its way there. */
+static inline void wait_delayed(pid_t tid)
+{
+	while (!sleeps_in(tid, SYS_clock_nanosleep))
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 }
 
 /* ---- threads asleep in one call, for tests that wake them ---- */

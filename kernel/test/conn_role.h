@@ -14,6 +14,8 @@
  *   'R'         registers one in a thread of its own, and answers (int 0)
  *               once that thread sleeps: in SCIF_NET_CHAN_DELAY_US making
  *               the channel, holding its lock
+ *   'N'         takes every descriptor it may still open, answers (int 0),
+ *               and waits for the connection to be reset: ends the thread
  *   'v' u64 s   whether the page now holds fill64(s): uint8_t
  *   'e' int n   echoes n bytes
  *   'q'         unregisters, answers a byte, closes, ends the thread
@@ -103,10 +105,28 @@ static inline void *role_conn(void *arg)
 			CHECK(pthread_detach(t) == 0);
 			while (!r.tid)
 				sched_yield();
-			wait_blocked(r.tid);
+			wait_delayed(r.tid);
 			n = 0;
 			send_all(epd, &n, sizeof(n));
 			break;
+		}
+		case 'N': {
+			struct rlimit rl;
+			int top = 0;
+
+			/* At the limit: no hole below it, none above. */
+			for (int fd; (fd = dup(0)) >= 0; top = fd)
+				if (fd >= 4096) {
+					close(fd);
+					break;
+				}
+			CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+			rl.rlim_cur = (rlim_t)top + 1;
+			CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0 && dup(0) == -1 && errno == EMFILE);
+			n = 0;
+			send_all(epd, &n, sizeof(n));
+			CHECK_ERR(scif_recv(epd, &cmd, 1, SCIF_RECV_BLOCK), ECONNRESET);
+			return NULL;
 		}
 		case 'v':
 			recv_all(epd, &seed, sizeof(seed));

@@ -17,6 +17,8 @@
  *             the wait with ECONNRESET
  *   closed    the same, the role stopped half-way: our scif_close ends the
  *             wait with EINTR
+ *   no fds    the role is at its descriptor limit: its ends are lost on the
+ *             way, and it hangs the connection up
  *
  * Each case has a role (conn_role.h) of its own on node 1.
  */
@@ -228,6 +230,27 @@ static void closed_mid_way(void)
 	free(b.page);
 }
 
+/* The role has no descriptor left for its ends: they are lost on the way,
+ * and it hangs the connection up, so that both sides learn it at once. */
+static void no_descriptors(void)
+{
+	struct role r = start(PORT + 4, false);
+	int c = dial(&r);
+	struct scif_pollepd pe = { .epd = c, .events = POLLIN };
+	void *mine = page();
+
+	CHECK(ask(c, 'N') == 0);
+	/* The window is announced as the role hangs up, or after: */
+	errno = 0;
+	CHECK(scif_register(c, mine, P, 0, SCIF_PROT_READ, 0) >= 0 || errno == ECONNRESET);
+	CHECK(scif_poll(&pe, 1, 10000) == 1 && (pe.revents & POLLHUP));
+	CHECK_ERR(scif_send(c, "x", 1, 0), ECONNRESET);
+	CHECK(scif_close(c) == 0);
+	end(&r, SIGKILL);
+	free(mine);
+	printf("# no descriptors: the role could not take its ends, and hung the connection up\n");
+}
+
 int main(int argc, char **argv)
 {
 	P = page_size();
@@ -238,5 +261,6 @@ int main(int argc, char **argv)
 	stopped_then_dies();
 	dies_mid_way();
 	closed_mid_way();
+	no_descriptors();
 	return 0;
 }
