@@ -25,8 +25,9 @@ _Static_assert(sizeof(struct scif_pollepd) == sizeof(struct pollfd) &&
 	       "scif_pollepd is a struct pollfd, as MPSS's scif_poll relies on");
 
 /* A listener's descriptor from another process is adopted by the first call
- * that meets it (listener.c), these two included: from then on this process
- * holds the listener. Nothing changes for the descriptor itself. */
+ * that meets it (listener.c), these two included (scif_poll as it returns):
+ * from then on this process holds the listener. Nothing changes for the
+ * descriptor itself. */
 static void adopt(int epd)
 {
 	struct endpoint *ep = epd >= 0 ? ep_get(epd) : NULL;
@@ -43,15 +44,22 @@ int scif_get_fd(scif_epd_t epd)
 
 int scif_poll(struct scif_pollepd *epds, unsigned int nepds, long timeout)
 {
+	int n, saved;
+
 	if (nepds && !epds) {
 		errno = EFAULT;	/* poll(2) would say so too */
 		return -1;
 	}
-	for (unsigned i = 0; i < nepds; i++)
-		adopt(epds[i].epd);
 	if (timeout > INT_MAX)
 		timeout = INT_MAX;
 	else if (timeout < 0)
 		timeout = -1;
-	return poll((struct pollfd *)epds, nepds, (int)timeout);
+	n = poll((struct pollfd *)epds, nepds, (int)timeout);
+	saved = errno;
+	/* After the poll, not before: a thread on its way to sleep takes no
+	 * lock, so one that closes the descriptor meanwhile finds it asleep. */
+	for (unsigned i = 0; i < nepds; i++)
+		adopt(epds[i].epd);
+	errno = saved;
+	return n;
 }
