@@ -68,30 +68,6 @@ int ctl_send(struct endpoint *ep, const struct ctl_msg *m, const int *fds, int n
 	}
 }
 
-/* Takes the descriptors of a received message; how many there were. */
-static int take_fds(struct msghdr *mh, int *fds)
-{
-	int n = 0;
-
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-		size_t k;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (n < WIN_MAX_SEGS)
-				fds[n++] = fd;
-			else
-				close(fd);
-		}
-	}
-	return n;
-}
-
 static void peer_gone(struct endpoint *ep)
 {
 	win_drop_peer(ep);
@@ -125,7 +101,7 @@ static int handle_one(struct endpoint *ep)
 		return -errno;
 	}
 	ep->rma.ctl_seen++;
-	nfds = take_fds(&mh, fds);
+	nfds = qp_take_fds(&mh, fds, WIN_MAX_SEGS);
 	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
 	    (size_t)n < CTL_MSG_BYTES(0) || m.nseg > WIN_MAX_SEGS ||
 	    (size_t)n != CTL_MSG_BYTES(m.nseg) || m.op == 0 || m.op >= CTL_NR_OPS) {

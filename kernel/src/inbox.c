@@ -113,7 +113,7 @@ int inbox_recv(int fd, struct inbox_msg *m, int fds[INBOX_FDS])
 			.msg_control = cm.buf, .msg_controllen = sizeof(cm.buf),
 		};
 		bool trusted = false;
-		int got[INBOX_FDS], ngot = 0;
+		int got[INBOX_FDS], ngot;
 		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 
 		if (n < 0 && errno == EINTR)
@@ -121,30 +121,17 @@ int inbox_recv(int fd, struct inbox_msg *m, int fds[INBOX_FDS])
 		if (n < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-			if (c->cmsg_level != SOL_SOCKET)
+			struct ucred cred;
+
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_CREDENTIALS ||
+			    c->cmsg_len != CMSG_LEN(sizeof(cred)))
 				continue;
-			if (c->cmsg_type == SCM_CREDENTIALS &&
-			    c->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
-				struct ucred cred;
-
-				memcpy(&cred, CMSG_DATA(c), sizeof(cred));
-				/* The kernel's word, not the sender's: as the
-				 * fabric's directory, ours alone. */
-				trusted = cred.uid == geteuid() || cred.uid == getuid();
-			} else if (c->cmsg_type == SCM_RIGHTS) {
-				size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-				for (size_t i = 0; i < k; i++) {
-					int one;
-
-					memcpy(&one, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-					if (ngot < INBOX_FDS)
-						got[ngot++] = one;
-					else
-						close(one);
-				}
-			}
+			memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+			/* The kernel's word, not the sender's: as the fabric's
+			 * directory, ours alone. */
+			trusted = cred.uid == geteuid() || cred.uid == getuid();
 		}
+		ngot = qp_take_fds(&mh, got, INBOX_FDS);
 		if (trusted && n == (ssize_t)sizeof(*m) && !(mh.msg_flags & MSG_TRUNC) &&
 		    m->magic == INBOX_MAGIC && m->version == QP_VERSION) {
 			/* Descriptors the kernel could not give us (we are at

@@ -205,6 +205,29 @@ void qp_attach_fds(struct msghdr *mh, void *buf, const int *fds, int nfds)
 	memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
 }
 
+int qp_take_fds(struct msghdr *mh, int *fds, int max)
+{
+	int n = 0;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		size_t k;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (n < max)
+				fds[n++] = fd;
+			else
+				close(fd);
+		}
+	}
+	return n;
+}
+
 int qp_send_accept(int fd, int status, uint32_t ring_size, uint32_t flags, int memfd)
 {
 	struct qp_accept_msg msg = {
@@ -243,32 +266,16 @@ int qp_recv_accept(int fd, uint32_t *ring_size, uint32_t *flags, int *memfd)
 		.msg_iov = &iov, .msg_iovlen = 1,
 		.msg_control = cm.buf, .msg_controllen = sizeof(cm.buf),
 	};
-	struct cmsghdr *c;
 	ssize_t n;
-	int got[2] = { -1, -1 }, ngot = 0;
+	int got[2], ngot;
 
 	n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return -EAGAIN;
 	if (n <= 0)
 		return -ECONNREFUSED;
-	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		size_t k;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		/* Whatever arrived is ours to close, even in a malformed answer. */
-		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int one;
-
-			memcpy(&one, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (ngot < 2)
-				got[ngot++] = one;
-			else
-				close(one);
-		}
-	}
+	/* Whatever arrived is ours to close, even in a malformed answer. */
+	ngot = qp_take_fds(&mh, got, 2);
 	if (n != (ssize_t)sizeof(msg) || msg.magic != QP_MAGIC || msg.version != QP_VERSION ||
 	    (mh.msg_flags & MSG_CTRUNC) || (msg.flags & ~QP_FLAGS_KNOWN)) {
 		close_fds(got, ngot);

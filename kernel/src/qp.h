@@ -135,6 +135,9 @@ void qp_notify_peer(struct qp *qp, int bell);
 /* Attaches nfds descriptors (SCM_RIGHTS) to mh; buf is cmsg-aligned and holds
  * at least CMSG_SPACE(nfds * sizeof(int)) bytes. Nothing when nfds is 0. */
 void qp_attach_fds(struct msghdr *mh, void *buf, const int *fds, int nfds);
+/* The descriptors a received message carried (SCM_RIGHTS), at most max of
+ * them in fds (the rest closed): how many. */
+int qp_take_fds(struct msghdr *mh, int *fds, int max);
 /* Swallows pending bells: 1 if the peer is gone, 0 if not, -errno. */
 int qp_drain_bells(int fd);
 
