@@ -135,9 +135,10 @@ int LoopEndpoint::AdoptListener(scif_epd_t epd, uint16_t port) {
   if (state_ != State::kNone) return -EISCONN;
   api_ = Scif();
   if (!api_) return -ENXIO;
-  scif_pollepd pe = {epd, POLLIN, 0};
-  if (api_->poll(&pe, 1, 0) < 0) return Errno();
-  if (pe.revents & POLLNVAL) return -EBADF;
+  // libscif's way to ask whether a descriptor is a listening endpoint: one
+  // that listens already says EISCONN; anything else that is no endpoint
+  // says so (EBADF; a driver, ENOTTY).
+  if (api_->listen(epd, 1) < 0 && errno != EISCONN) return Errno();
   epd_ = epd;
   local_port_ = port;
   if (int err = InitLoop()) {
