@@ -220,8 +220,9 @@ int ProbeSharing() {
     api->close(epd);
     return err;
   }
-  scif_pollepd pe = {copy, POLLIN, 0};
-  bool known = api->poll(&pe, 1, 0) >= 0 && !(pe.revents & POLLNVAL);
+  // A listening endpoint says EISCONN to scif_listen (loop_endpoint.cc,
+  // AdoptListener); a descriptor the backend does not know, EBADF.
+  bool known = api->listen(copy, 1) < 0 && errno == EISCONN;
   if (known) api->close(copy);  // the adopted copy: only this hold goes
   else close(copy);
   api->close(epd);

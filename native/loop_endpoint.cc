@@ -135,9 +135,10 @@ int LoopEndpoint::AdoptListener(scif_epd_t epd, uint16_t port) {
   if (state_ != State::kNone) return -EISCONN;
   api_ = Scif();
   if (!api_) return -ENXIO;
-  scif_pollepd pe = {epd, POLLIN, 0};
-  if (api_->poll(&pe, 1, 0) < 0) return Errno();
-  if (pe.revents & POLLNVAL) return -EBADF;
+  // libscif's way to ask whether a descriptor is a listening endpoint: one
+  // that listens already says EISCONN; anything else that is no endpoint
+  // says so (EBADF; a driver, ENOTTY).
+  if (api_->listen(epd, 1) < 0 && errno != EISCONN) return Errno();
   epd_ = epd;
   local_port_ = port;
   if (int err = InitLoop()) {
@@ -187,7 +188,7 @@ bool LoopEndpoint::CloseLoop(napi_value on_closed, bool with_descriptor) {
     if (accept_batch_) {
       close_after_accept_ = true;  // AcceptDone() closes it
     } else if (state_ == State::kConnected) {
-      CloseOnThreadpool(env_, api_, epd_);
+      CloseOnThreadpool(env_, api_, epd_, std::move(linger_));
       epd_ = -1;
     } else {
       api_->close(epd_);
@@ -209,6 +210,25 @@ void LoopEndpoint::ClosePoll(LoopHandles* h) {
   h->poll = nullptr;
 }
 
+// Sends bytes until all are in, the peer is gone, or kLingerMs passed
+// without room (a threadpool thread: it may wait).
+void LoopEndpoint::SendLingering(const ScifApi* api, scif_epd_t epd, const std::vector<uint8_t>& bytes) {
+  size_t sent = 0;
+  uint64_t deadline = uv_hrtime() + static_cast<uint64_t>(kLingerMs) * 1000000;
+  while (sent < bytes.size()) {
+    int ask = static_cast<int>(std::min(bytes.size() - sent, kMaxSend));
+    int n = api->send(epd, const_cast<uint8_t*>(bytes.data() + sent), ask, 0);
+    if (n < 0) return;
+    sent += static_cast<size_t>(n);
+    if (n == ask) continue;
+    uint64_t now = uv_hrtime();
+    if (now >= deadline) return;
+    scif_pollepd pe = {epd, POLLOUT, 0};
+    long wait_ms = static_cast<long>(std::min<uint64_t>((deadline - now) / 1000000 + 1, 100));
+    if (api->poll(&pe, 1, wait_ms) < 0 || (pe.revents & (POLLHUP | POLLERR | POLLNVAL))) return;
+  }
+}
+
 // One of the handles is closed; the last one calls on_closed and frees them.
 void LoopEndpoint::ReleaseHandles(LoopHandles* h) {
   if (--h->open > 0) return;
@@ -220,20 +240,24 @@ void LoopEndpoint::ReleaseHandles(LoopHandles* h) {
   delete h;
 }
 
-// scif_close(epd) on the threadpool; here at once if no work can be queued.
-void LoopEndpoint::CloseOnThreadpool(napi_env env, const ScifApi* api, scif_epd_t epd) {
+// Sends what lingers, then scif_close(epd), on the threadpool; here at once
+// (without lingering) if no work can be queued.
+void LoopEndpoint::CloseOnThreadpool(napi_env env, const ScifApi* api, scif_epd_t epd,
+                                     std::vector<uint8_t> linger) {
   struct Job {
     const ScifApi* api;
     scif_epd_t epd;
+    std::vector<uint8_t> linger;
     napi_async_work work = nullptr;
   };
-  auto* job = new Job{api, epd};
+  auto* job = new Job{api, epd, std::move(linger)};
   napi_value name;
   bool queued = napi_create_string_utf8(env, "SCIF_CLOSE", NAPI_AUTO_LENGTH, &name) == napi_ok &&
                 napi_create_async_work(
                     env, nullptr, name,
                     [](napi_env, void* data) {
                       auto* j = static_cast<Job*>(data);
+                      SendLingering(j->api, j->epd, j->linger);
                       j->api->close(j->epd);
                     },
                     [](napi_env e, napi_status, void* data) {
@@ -331,6 +355,9 @@ void LoopEndpoint::Service() {
     connect_result_ = 1;
     SetState(status == 0 ? State::kConnected : State::kOpen);
     ConnectDone(status);
+    // What the connect's callback set in motion is for the next turn, as
+    // with libuv's: watch for it.
+    if (Usable() && Watch() == 0) return;
   }
   for (int round = 0; round < kRoundsPerTurn; round++) {
     if (!Usable() || !JsAlive(env_)) return;
@@ -501,7 +528,7 @@ bool LoopEndpoint::FinishConnect() {
   }
   SetState(status == 0 ? State::kConnected : State::kOpen);
   ConnectDone(status);
-  return true;
+  return false;  // a wake-up that reports a connect ends there, as libuv's does
 }
 
 bool LoopEndpoint::CallJs(napi_value recv, napi_value fn, std::initializer_list<napi_value> args) {

@@ -119,6 +119,11 @@ class LoopEndpoint {
   // before the state becomes kClosed.
   bool CloseLoop(napi_value on_closed, bool with_descriptor);
   bool AcceptInFlight() const { return accept_batch_ != nullptr; }
+  // Bytes to send before a connection's descriptor closes (CloseLoop), for up
+  // to kLingerMs while the peer makes room, as a kernel sends a closed TCP
+  // socket's.
+  void Linger(std::vector<uint8_t> bytes) { linger_ = std::move(bytes); }
+  static constexpr int kLingerMs = 10000;
   // From a finalizer (the JS object is collected, or the environment goes):
   // no work may be queued any more, so the descriptor is closed at once.
   void Finalizing() { finalizing_ = true; }
@@ -149,8 +154,10 @@ class LoopEndpoint {
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnIdle(uv_idle_t* handle);
   static void ReleaseHandles(LoopHandles* h);
+  static void SendLingering(const ScifApi* api, scif_epd_t epd, const std::vector<uint8_t>& bytes);
   void ClosePoll(LoopHandles* h);
-  static void CloseOnThreadpool(napi_env env, const ScifApi* api, scif_epd_t epd);
+  static void CloseOnThreadpool(napi_env env, const ScifApi* api, scif_epd_t epd,
+                                std::vector<uint8_t> linger = {});
   int InitLoop();
   bool DispatchState(short revents);
   bool StartAccept();
@@ -162,6 +169,7 @@ class LoopEndpoint {
   LoopHandles* loop_ = nullptr;
   AcceptBatch* accept_batch_ = nullptr;  // scif_accept() calls on the threadpool
   bool close_after_accept_ = false;  // closed while they use the descriptor
+  std::vector<uint8_t> linger_;
   int watch_events_ = 0;
   bool rewatch_ = false;  // the state changed since the poll handle was started
   bool finalizing_ = false;

@@ -106,7 +106,8 @@ Napi::Value ScifEndpoint::WriteTo(const Napi::CallbackInfo& info) {
 }
 
 // vreadFrom/vwriteTo(view, remoteOffset, flags, cb(status)): the whole view,
-// kept alive (and a mapping it lies in kept mapped) until the call is done.
+// kept alive (and a mapping it lies in kept mapped) until the copy is done:
+// unlike readFrom/writeTo between windows, these complete before cb.
 Napi::Value ScifEndpoint::VirtualRma(const Napi::CallbackInfo& info, const char* name, VirtualCall call) {
   Napi::Env env = info.Env();
   if (!Usable()) return Status(env, -EBADF);
@@ -117,7 +118,16 @@ Napi::Value ScifEndpoint::VirtualRma(const Napi::CallbackInfo& info, const char*
   int flags = Int(info[2]);
   auto* op = new ScifOp(this, info[3].As<Napi::Function>(), name,
                         [=](const ScifApi* api, scif_epd_t epd, int64_t*) -> int {
-                          return (api->*call)(epd, data, len, roff, flags) < 0 ? Errno() : 0;
+                          if ((api->*call)(epd, data, len, roff, flags) < 0) return Errno();
+                          if (flags & SCIF_RMA_SYNC) return 0;
+                          // The copy may still run (SCIF's RMA is asynchronous)
+                          // and the memory is a JS value that may be collected
+                          // once we let go: wait for it here, as a fence would.
+                          int mark;
+                          if (api->fence_mark(epd, SCIF_FENCE_INIT_SELF, &mark) < 0 ||
+                              api->fence_wait(epd, mark) < 0)
+                            return Errno();
+                          return 0;
                         });
   op->Hold(info[0]);
   op->Lend(data, len);

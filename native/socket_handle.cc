@@ -117,8 +117,9 @@ Napi::Value SocketHandle::AdoptListener(const Napi::CallbackInfo& info) {
 Napi::Value SocketHandle::ReadStart(const Napi::CallbackInfo& info) {
   if (Connected() && !reading_ && !eof_) {
     reading_ = true;
-    // Bytes may already wait in the ring with no doorbell coming for them.
-    Schedule();
+    // The descriptor is level-triggered: bytes already waiting show as
+    // readable, and are read in the loop's poll phase, as libuv reads.
+    if (Watch() != 0) Schedule();
   }
   return Num(info.Env(), 0);
 }
@@ -188,7 +189,7 @@ Napi::Value SocketHandle::Writev(const Napi::CallbackInfo& info) {
   }
   tx_async_ = true;
   tx_hold_ = Napi::Persistent(info[0]);
-  Schedule();  // arm for space (and catch space that appeared meanwhile)
+  if (Watch() != 0) Schedule();  // for space: the descriptor turns writable
   return Num(env, 1);
 }
 
@@ -213,8 +214,10 @@ Napi::Value SocketHandle::Shutdown(const Napi::CallbackInfo& info) {
     shutdown_status_ = r == 1 || r == -ECONNRESET ? 0 : r;
     tx_ = Tx::kIdle;
     segs_.clear();
+    Schedule();
+  } else if (Watch() != 0) {
+    Schedule();  // waiting for room
   }
-  Schedule();
   return Num(env, 1);
 }
 
@@ -267,7 +270,7 @@ bool SocketHandle::DispatchConnected(short revents) {
   if (TxPending() && (revents & (POLLOUT | POLLHUP | POLLERR))) {
     int r = FlushTx();
     if (r != 0) FinishTx(r == 1 ? 0 : r);
-    tx_armed = r == 0 || !TxPending();  // a short api_->send() armed for space
+    tx_armed = r == 0;  // waiting for space
     acted = true;
   }
   if (Connected() && reading_ && (revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -414,8 +417,9 @@ void SocketHandle::FinishTx(int status) {
   bool async = tx_async_;
   tx_ = Tx::kIdle;
   segs_.clear();
-  leftover_.clear();
-  leftover_off_ = 0;
+  seg_idx_ = seg_off_ = 0;
+  send_buf_.clear();
+  send_off_ = 0;
   tx_hold_.Reset();
   if (kind == Tx::kShutdown && status == -ECONNRESET) status = 0;
   if (!async) return;
@@ -443,13 +447,13 @@ int SocketHandle::Send(const uint8_t* data, size_t len) {
 int SocketHandle::FlushTx() {
   uint8_t* stage = AddonData::Get(Env())->stage;
   for (;;) {
-    if (leftover_off_ < leftover_.size()) {
-      int n = Send(leftover_.data() + leftover_off_, leftover_.size() - leftover_off_);
+    if (send_off_ < send_buf_.size()) {
+      int n = Send(send_buf_.data() + send_off_, send_buf_.size() - send_off_);
       if (n < 0) return n;
-      leftover_off_ += static_cast<size_t>(n);
-      if (leftover_off_ < leftover_.size()) return 0;
-      leftover_.clear();
-      leftover_off_ = 0;
+      send_off_ += static_cast<size_t>(n);
+      if (send_off_ < send_buf_.size()) return 0;
+      send_buf_.clear();
+      send_off_ = 0;
     }
     if (seg_idx_ == segs_.size()) return 1;
     size_t staged = 0;
@@ -466,8 +470,8 @@ int SocketHandle::FlushTx() {
       int n = Send(stage, staged);
       if (n < 0) return n;
       if (static_cast<size_t>(n) < staged) {
-        leftover_.assign(stage + n, stage + staged);
-        leftover_off_ = 0;
+        send_buf_.assign(stage + n, stage + staged);
+        send_off_ = 0;
         return 0;
       }
       continue;
@@ -483,7 +487,7 @@ int SocketHandle::FlushTx() {
 }
 
 size_t SocketHandle::TxBytes() const {
-  size_t total = leftover_.size() - leftover_off_;
+  size_t total = send_buf_.size() - send_off_;
   for (size_t i = seg_idx_; i < segs_.size(); i++) total += segs_[i].len;
   return total - (seg_idx_ < segs_.size() ? seg_off_ : 0);
 }
@@ -508,11 +512,24 @@ bool SocketHandle::UnreadData() {
 // will be called (CloseLoop).
 bool SocketHandle::Teardown(bool reset, napi_value on_closed) {
   if (!reset && Connected() && !eof_ && UnreadData()) reset = true;
-  if (!reset && Connected() && !fin_sent_ && !peer_gone_ && !TxPending() && leftover_off_ == leftover_.size()) {
+  // Our end of the stream: a FIN, unless a write was still under way (its
+  // rest is dropped, as node:net drops it, and the peer reads a reset). One
+  // that finds the ring full goes before the descriptor closes, on the
+  // threadpool (a lingering close).
+  if (!reset && Connected() && tx_ == Tx::kShutdown && !peer_gone_) {
+    // A shutdown not yet through: its FIN still goes.
+    int r = FlushTx();
+    if (r == 0 && send_off_ < send_buf_.size())
+      Linger(std::vector<uint8_t>(send_buf_.begin() + static_cast<ptrdiff_t>(send_off_), send_buf_.end()));
+    else if (r == 0 && seg_idx_ < segs_.size())
+      Linger(std::vector<uint8_t>(segs_[seg_idx_].data + seg_off_, segs_[seg_idx_].data + segs_[seg_idx_].len));
+  }
+  if (!reset && Connected() && !fin_sent_ && !peer_gone_ && !TxPending()) {
     uint8_t fin[kFrameHeader];
     EncodeHeader(fin, kFrameFin, 0);
-    // Best effort, without waiting: if the ring is full the peer reads a reset.
-    if (Send(fin, kFrameHeader) == static_cast<int>(kFrameHeader)) fin_sent_ = true;
+    fin_sent_ = true;
+    int n = Send(fin, kFrameHeader);
+    if (n >= 0 && static_cast<size_t>(n) < kFrameHeader) Linger(std::vector<uint8_t>(fin + n, fin + kFrameHeader));
   }
   bool later = CloseLoop(on_closed, true);
   SetState(State::kClosed);
@@ -521,8 +538,8 @@ bool SocketHandle::Teardown(bool reset, napi_value on_closed) {
   if (busy_slot >= 0) busy_->Forget(this, false);  // hot: so the spinner is alive
   tx_ = Tx::kIdle;
   segs_.clear();
-  leftover_.clear();
-  leftover_off_ = 0;
+  send_buf_.clear();
+  send_off_ = 0;
   if (!tx_hold_.IsEmpty()) tx_hold_.Reset();
   if (!read_buf_.IsEmpty()) read_buf_.Reset();
   return later;

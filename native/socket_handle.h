@@ -87,6 +87,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   bool Teardown(bool reset, napi_value on_closed);
   bool TxPending() const { return tx_ != Tx::kIdle; }
   size_t TxBytes() const;
+
   void Emit(Hook hook, std::initializer_list<napi_value> args);
 
   Napi::ObjectReference owner_;  // hears the hooks; let go at close
@@ -108,8 +109,10 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   std::vector<Segment> segs_;
   size_t seg_idx_ = 0, seg_off_ = 0;
   std::vector<uint8_t> headers_;
-  std::vector<uint8_t> leftover_;  // staged bytes the ring had no room for...
-  size_t leftover_off_ = 0;        // ...from here on
+  // Staged bytes (framed) of the write under way that the ring had no room
+  // for yet, from send_off_ on.
+  std::vector<uint8_t> send_buf_;
+  size_t send_off_ = 0;
   Napi::Reference<Napi::Value> tx_hold_;  // keeps the written buffers alive
 };
 

@@ -56,7 +56,9 @@ t.test('fences: flags, alignment, and where signals may go', async (t) => {
   const S = scif.FENCE_INIT_SELF;
   await t.rejects(ep.fenceMark(0), sys('EINVAL', 'scif_fence_mark'), 'neither SELF nor PEER');
   await t.rejects(ep.fenceMark(scif.FENCE_INIT_SELF | scif.FENCE_INIT_PEER), sys('EINVAL', 'scif_fence_mark'), 'both');
-  await t.rejects(ep.fenceWait(-1), sys('EINVAL', 'scif_fence_wait'), 'a mark no fenceMark gives');
+  // The driver takes any mark (it waits for what the mark's number covers).
+  await ep.fenceWait(0x7fffffff);
+  t.pass('a mark no fenceMark gave waits for none');
   await t.rejects(ep.fenceSignal(rw.offset + 2n, 1, 0, 0, S | scif.SIGNAL_LOCAL), sys('EINVAL', 'scif_fence_signal'), 'an offset not 4-byte aligned');
   await t.rejects(ep.fenceSignal(rw.offset, 1, 0, 0, S), sys('EINVAL', 'scif_fence_signal'), 'no SIGNAL_LOCAL/REMOTE');
   await t.rejects(ep.fenceSignal(0, 0, 999n * BigInt(P), 1, S | scif.SIGNAL_REMOTE), sys('ENXIO', 'scif_fence_signal'), 'nothing registered there');
@@ -108,10 +110,11 @@ t.test('connections', async (t) => {
   await t.rejects(scif.connect({ node: 9, port: 3999 }), { code: 'ENODEV', syscall: 'scif_connect' }, 'a node the fabric does not have');
   const a = new scif.Endpoint();
   const port = a.bind(0);
-  t.ok(port >= 1088, `bind(0) picks a port from 1088 (${port})`);
+  t.ok(port >= 1089, `bind(0) picks a port above 1088 as MPSS 4 does (${port})`);
   t.throws(() => a.bind(0), sys('EINVAL', 'scif_bind'), 'bound already');
   const b = new scif.Endpoint();
-  t.throws(() => b.bind(port), { code: 'EADDRINUSE', syscall: 'scif_bind' }, 'the port is taken');
+  // SCIF's own errno for a port in use ("the endpoint or the port are already bound").
+  t.throws(() => b.bind(port), { code: 'EINVAL', syscall: 'scif_bind' }, 'the port is taken: EINVAL, as the driver says');
   t.throws(() => b.listen(), sys('EINVAL', 'scif_listen'), 'listening unbound');
   await t.rejects(b.accept(), sys('EINVAL', 'scif_accept'), 'accepting without listening');
   await t.rejects(b.send(Buffer.from('x')), sys('ENOTCONN', 'scif_send'));

@@ -18,6 +18,10 @@ const memfds = () => fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filt
 
 let peer, ep, win, mine, theirs;
 
+// SCIF's RMA between windows is asynchronous: it has landed once a fence
+// covering it has been waited for (vwriteTo/vreadFrom resolve once done).
+const fence = async () => ep.fenceWait(await ep.fenceMark(scif.FENCE_INIT_SELF));
+
 t.before(async () => {
   peer = startPeer(t, 1, 'windowPeer', { size: BIG + PAGE });
   const { port } = await peer.next();
@@ -66,7 +70,10 @@ for (const [len, lo, ro] of CASES) {
 
     crypto.randomFillSync(mine, lo, len);
     const sent = sha256(mine.subarray(lo, lo + len));
-    await timed('writeTo', () => ep.writeTo(win.offset + BigInt(lo), len, theirs + BigInt(ro)));
+    await timed('writeTo', async () => {
+      await ep.writeTo(win.offset + BigInt(lo), len, theirs + BigInt(ro));
+      await fence();
+    });
     t.equal((await peer.request({ op: 'hash', offset: ro, length: len })).sha256, sent, 'writeTo: the peer has our bytes');
 
     const filled = (await peer.request({ op: 'fill', offset: ro, length: len })).sha256;
@@ -100,6 +107,29 @@ t.test("the peer's RMAs into and out of our window", async (t) => {
   t.equal(sha256(mine.subarray(PAGE + 1, PAGE + 1 + 5 * MiB + 3)), written, 'the peer wrote into our window');
 });
 
+t.test('RMA is asynchronous: a program that forgets the fence races, and the fabric shows it', async (t) => {
+  // A second peer whose DMA engine waits 300 ms before each copy
+  // (SCIF_NET_DMA_DELAY_US), as a busy card's may: the race always loses.
+  const slow = startPeer(t, 1, 'windowPeer', { size: MiB }, { SCIF_NET_DMA_DELAY_US: '300000' });
+  const { port } = await slow.next();
+  const e = await scif.connect({ node: 1, port });
+  t.teardown(() => e.close());
+  const memory = scif.alloc(MiB);
+  const w = await e.register(memory);
+  const peerOffset = (await e.recv(8)).readBigInt64LE();
+  const off = Buffer.alloc(8);
+  off.writeBigInt64LE(w.offset);
+  await e.send(off);
+  await slow.next();
+  const { sha256: want } = await slow.request({ op: 'fill', offset: 0, length: MiB });
+  t.not(sha256(memory), want, 'before: our window is not the peer\'s data');
+  await slow.request({ op: 'writeToUnfenced', length: MiB });
+  t.not(sha256(memory), want, 'scif_writeto returned, no fence: the data has not landed');
+  await slow.request({ op: 'fence' });
+  t.equal(sha256(memory), want, 'after the peer\'s fence: it has');
+  t.equal(typeof peerOffset, 'bigint');
+});
+
 t.test('many RMAs at once each land where they should', async (t) => {
   const N = 16;
   const piece = MiB;
@@ -109,6 +139,7 @@ t.test('many RMAs at once each land where they should', async (t) => {
     ...Array.from({ length: N }, (_, i) => ep.writeTo(win.offset + BigInt(i * piece), piece, theirs + BigInt(i * piece))),
     ...vbufs.map((b, i) => ep.vwriteTo(b, theirs + BigInt((N + i) * piece))),
   ]);
+  await fence();
   t.equal(ep.pending.inflight, 0);
   const want = sha256(Buffer.concat([mine.subarray(0, N * piece), ...vbufs]));
   t.equal((await peer.request({ op: 'hash', offset: 0, length: 2 * N * piece })).sha256, want);
@@ -125,17 +156,17 @@ t.test('the event loop keeps turning while 256 MiB are written', async (t) => {
   const interval = setInterval(() => timers++, 1);
   setImmediate(spin);
   const t0 = process.hrtime.bigint();
-  const write = ep.writeTo(win.offset, BIG, theirs);
+  const write = ep.writeTo(win.offset, BIG, theirs).then(fence);
   const atCall = turns;
   await write;
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   spinning = false;
   clearInterval(interval);
   t.equal(atCall, 0, 'writeTo returned before the loop turned once');
-  t.ok(turns > 50, `the loop turned ${turns} times during a ${ms.toFixed(1)} ms writeTo`);
+  t.ok(turns > 50, `the loop turned ${turns} times during a ${ms.toFixed(1)} ms writeTo and its fence`);
   t.ok(timers > 0, `timers fired (${timers}) meanwhile`);
   const loopTurnsDuringRead = [];
-  const read = ep.readFrom(win.offset, BIG, theirs);
+  const read = ep.readFrom(win.offset, BIG, theirs).then(fence);
   // A recv that waits on the descriptor meanwhile is answered too.
   const recv = ep.recv(5);
   await peer.request({ op: 'send', hex: Buffer.from('hello').toString('hex') });
@@ -213,7 +244,7 @@ t.test('fenceMark and fenceWait, ours and the peer\'s', async (t) => {
 
   await peer.request({ op: 'rma', kind: 'writeTo', localOffset: 0, length: 4 * MiB, remoteOffset: 0 });
   const theirsMark = await ep.fenceMark(scif.FENCE_INIT_PEER);
-  t.ok(theirsMark >= 0, `a mark of the peer's RMAs (${theirsMark})`);
+  t.ok(Number.isInteger(theirsMark) && theirsMark < 0, `a mark of the peer's RMAs, bit 31 set as on MPSS 4 (${theirsMark})`);
   // A recv waiting on the descriptor while a fence may sleep on it.
   const recv = ep.recv(3);
   const waited = ep.fenceWait(theirsMark);

@@ -76,6 +76,10 @@ int scif_fence_wait(scif_epd_t epd, int mark)
 
 		/* A mark from before the first RMA (or never issued) waits for none. */
 		err = rma_wait(ep, peer, back <= now ? now - back : 0);
+		/* A peer that died meanwhile: what was copied may be partial, as the
+		 * driver says of a disconnected endpoint (scif_verify_epd). */
+		if (!err)
+			err = rma_verify(ep);
 	}
 	ep_put(ep);
 	return err ? FAIL(err) : 0;

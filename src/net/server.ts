@@ -162,7 +162,7 @@ export function listenOverSCIF(server: tcp.Server, args: unknown[]): boolean {
   const role = node === here && !options.exclusive ? clusterRole() : 'none';
   if (role === 'worker') {
     listenInCluster(node, port, backlog, {
-      shared: (listener, bound, release) => becomeListening(server, listener, node, bound, release),
+      shared: (listener, bound, release) => becomeListening(server, listener, node, bound, port, release),
       alone: (why) => listenAlone(server, node, here, port, backlog, fail, why),
       failed: (status) => fail(status),
     });
@@ -198,17 +198,18 @@ function listenAlone(server: tcp.Server, node: number, here: number, port: numbe
     fail(status, status === EADDRINUSE && shareFailure ? SHARE_NOTES[shareFailure] : undefined);
     return;
   }
-  becomeListening(server, endpoint, node, bound);
+  becomeListening(server, endpoint, node, bound, port);
 }
 
-/** Makes a listening endpoint the server's handle; 'listening' follows. */
-function becomeListening(server: tcp.Server, endpoint: ListeningEndpoint, node: number, port: number, release?: () => void): void {
+/** Makes a listening endpoint (on port, as asked for asked) the server's handle; 'listening' follows. */
+function becomeListening(server: tcp.Server, endpoint: ListeningEndpoint, node: number, port: number, asked: number,
+  release?: () => void): void {
   const self = server as unknown as ServerFields;
   const handle = new ListenHandle(endpoint, node, port, release);
   self._handle = handle;
   // node:net's addressType:address:port (port as asked); SCIF's addressType
   // is its family's last character, as node:net's tests derive it.
-  self._connectionKey = `${FAMILY.slice(-1)}:${formatHost(node)}:${port}`;
+  self._connectionKey = `${FAMILY.slice(-1)}:${formatHost(node)}:${asked}`;
   endpoint.setOwner(server);
   if (self._unref) endpoint.unref();
   process.nextTick(() => {
