@@ -34,14 +34,15 @@
 // The primary side is set up when scif-net loads in a process that may fork
 // workers: cluster.fork() is wrapped to tell each worker (an environment
 // variable naming the primary) and to hear its questions. Messages are
-// node:cluster's kind of internal messages (cmd 'NODE_...'), which never
-// reach the program's own 'message' listeners.
+// node:cluster's own internal messages (cmd 'NODE_CLUSTER', with acts of
+// our own that node:cluster ignores), which never reach the program's own
+// 'message' listeners; a worker's listen() costs the messages a TCP one does.
 import type { Cluster, Worker } from 'node:cluster';
 import os from 'node:os';
 import { binding } from '../binding';
 import { selfNode } from './address';
 
-const CMD = 'NODE_SCIF_NET_CLUSTER';
+const CMD = 'NODE_CLUSTER';
 /** Set in each worker's environment by a primary that answers: its pid. */
 export const PRIMARY_ENV = 'SCIF_NET_CLUSTER_PRIMARY';
 const MARK = Symbol.for('scif-net.cluster');
@@ -49,7 +50,7 @@ const { EADDRNOTAVAIL, ENXIO, EPIPE } = os.constants.errno;
 
 interface Query {
   cmd: typeof CMD;
-  act: 'queryServer';
+  act: 'scifQueryServer';
   seq: number;
   node: number;
   port: number;
@@ -60,7 +61,7 @@ interface Query {
 
 interface Reply {
   cmd: typeof CMD;
-  act: 'reply';
+  act: 'scifReply';
   seq: number;
   key?: string;
   port?: number;
@@ -70,7 +71,7 @@ interface Reply {
 
 interface Release {
   cmd: typeof CMD;
-  act: 'close';
+  act: 'scifClose';
   key: string;
 }
 
@@ -81,7 +82,9 @@ const nodeCluster = (): Cluster => require('node:cluster') as Cluster;
 
 const ignore = (): void => {};
 
-const isOurs = (msg: unknown): msg is Message => msg !== null && typeof msg === 'object' && (msg as Message).cmd === CMD;
+const ACTS = new Set(['scifQueryServer', 'scifReply', 'scifClose']);
+const isOurs = (msg: unknown): msg is Message =>
+  msg !== null && typeof msg === 'object' && (msg as Message).cmd === CMD && ACTS.has((msg as Message).act);
 
 /** Whether the backend can accept on a listener another process opened (asked once). */
 export function sharesListeners(): boolean {
@@ -107,7 +110,7 @@ function release(key: string, worker: number): void {
 
 function answer(worker: Worker, query: Query): void {
   // A worker gone meanwhile: its exit releases what it held; nothing to tell.
-  const reply = (fields: Partial<Reply>) => worker.process.send({ cmd: CMD, act: 'reply', seq: query.seq, ...fields }, ignore);
+  const reply = (fields: Partial<Reply>) => worker.process.send({ cmd: CMD, act: 'scifReply', seq: query.seq, ...fields }, ignore);
   if (!sharesListeners()) return void reply({ unsupported: true });
   let self: number;
   try {
@@ -141,8 +144,8 @@ function answer(worker: Worker, query: Query): void {
 function attach(worker: Worker): void {
   worker.process.on('internalMessage', (msg: unknown) => {
     if (!isOurs(msg)) return;
-    if (msg.act === 'queryServer') answer(worker, msg);
-    else if (msg.act === 'close') release(msg.key, worker.id);
+    if (msg.act === 'scifQueryServer') answer(worker, msg);
+    else if (msg.act === 'scifClose') release(msg.key, worker.id);
   });
   worker.once('exit', () => {
     for (const key of [...shared.keys()]) release(key, worker.id);
@@ -180,7 +183,7 @@ function hear(): void {
   if (hearing) return;
   hearing = true;
   process.on('internalMessage' as 'message', (msg: unknown) => {
-    if (!isOurs(msg) || msg.act !== 'reply') return;
+    if (!isOurs(msg) || msg.act !== 'scifReply') return;
     const done = waiting.get(msg.seq);
     if (!done) return;
     waiting.delete(msg.seq);
@@ -228,7 +231,7 @@ export function listenInCluster(node: number, port: number, backlog: number, the
         return void then.failed(reply.errno ?? -ENXIO);
       }
       const key = reply.key;
-      const releaseKey = () => process.send?.({ cmd: CMD, act: 'close', key } satisfies Release, ignore);
+      const releaseKey = () => process.send?.({ cmd: CMD, act: 'scifClose', key } satisfies Release, ignore);
       const fd = binding.receiveFd(receiver.fd, process.ppid);
       if (fd < 0) {
         releaseKey();
@@ -246,7 +249,7 @@ export function listenInCluster(node: number, port: number, backlog: number, the
       binding.closeFd(receiver.fd);
     }
   });
-  const query: Query = { cmd: CMD, act: 'queryServer', seq: id, node, port, index, backlog, replyTo: receiver.name };
+  const query: Query = { cmd: CMD, act: 'scifQueryServer', seq: id, node, port, index, backlog, replyTo: receiver.name };
   process.send!(query, (err: Error | null) => {
     if (!err || !waiting.delete(id)) return;
     binding.closeFd(receiver.fd);
