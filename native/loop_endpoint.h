@@ -168,7 +168,9 @@ class LoopEndpoint {
 
   LoopHandles* loop_ = nullptr;
   AcceptBatch* accept_batch_ = nullptr;  // scif_accept() calls on the threadpool
-  bool close_after_accept_ = false;  // closed while they use the descriptor
+  // Closed while they use the descriptor: the handles whose 'close' waits
+  // until AcceptDone() closes it (a listener's port is free when 'close' comes).
+  LoopHandles* close_after_accept_ = nullptr;
   std::vector<uint8_t> linger_;
   int watch_events_ = 0;
   bool rewatch_ = false;  // the state changed since the poll handle was started
