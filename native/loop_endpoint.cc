@@ -328,7 +328,7 @@ void LoopEndpoint::Schedule() {
 // status < 0: libuv met an error condition on the descriptor (EPOLLERR: on the
 // fabric, a killed peer's socket for a moment) and stopped the handle. The
 // endpoint itself says what happened: serve it, which watches again.
-void LoopEndpoint::OnPoll(uv_poll_t* handle, int status, int) {
+void LoopEndpoint::OnPoll(uv_poll_t* handle, int status, int events) {
   auto* h = static_cast<LoopHandles*>(handle->data);
   if (!h->owner) return;
   if (status < 0) h->owner->watching_ = false;
@@ -337,7 +337,13 @@ void LoopEndpoint::OnPoll(uv_poll_t* handle, int status, int) {
     h->owner->Unwatch();  // nobody left to tell; the environment's teardown closes us
     return;
   }
-  h->owner->Service();
+  // epoll has just said what the (level-triggered) descriptor holds: one
+  // scif_poll() fewer per wake-up. An error status is asked about anew.
+  int known = -1;
+  if (status == 0)
+    known = ((events & UV_READABLE) ? POLLIN : 0) | ((events & UV_WRITABLE) ? POLLOUT : 0) |
+            ((events & UV_DISCONNECT) ? POLLHUP : 0);
+  h->owner->Service(known);
 }
 
 void LoopEndpoint::OnIdle(uv_idle_t* handle) {
@@ -349,7 +355,7 @@ void LoopEndpoint::OnIdle(uv_idle_t* handle) {
   h->owner->Service();
 }
 
-void LoopEndpoint::Service() {
+void LoopEndpoint::Service(int known) {
   if (!Usable() || !JsAlive(env_)) return;
   if (connect_result_ != 1 && state_ == State::kConnecting) {
     int status = connect_result_;
@@ -359,17 +365,26 @@ void LoopEndpoint::Service() {
     // What the connect's callback set in motion is for the next turn, as
     // with libuv's: watch for it.
     if (Usable() && Watch() == 0) return;
+    known = -1;
   }
   for (int round = 0; round < kRoundsPerTurn; round++) {
     if (!Usable() || !JsAlive(env_)) return;
-    if (ReportWaiting()) continue;
+    if (ReportWaiting()) {
+      known = -1;
+      continue;
+    }
     short want = Wanted();
     if (want == 0) {
       Unwatch();
       return;
     }
     scif_pollepd pe = {epd_, want, 0};
-    int err = api_->poll(&pe, 1, 0) < 0 ? Errno() : 0;
+    int err = 0;
+    if (known >= 0)
+      pe.revents = static_cast<short>(known & (want | POLLHUP));
+    else if (api_->poll(&pe, 1, 0) < 0)
+      err = Errno();
+    known = -1;
     if (!err && (pe.revents & POLLNVAL)) err = -EBADF;
     bool acted = !err && pe.revents != 0 && DispatchState(pe.revents);
     if (!Usable()) return;

@@ -54,7 +54,9 @@ class LoopEndpoint {
 
   // Asks the fabric what changed and acts on it until nothing is left (the
   // wake-ups that bring us back are armed then) or the budget is spent.
-  void Service();
+  // known: what the descriptor said this instant (poll events, from the
+  // loop's own epoll), so the first round need not ask again; -1: ask.
+  void Service(int known = -1);
   void Schedule();
 
   // For both classes' property lists (see LoopEndpointProperties below).
