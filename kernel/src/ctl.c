@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "endpoint.h"
+#include "reset.h"
 
 typedef int (*ctl_handler)(struct endpoint *ep, const struct ctl_msg *m, int *fds, int nfds);
 
@@ -112,8 +113,11 @@ static int handle_one(struct endpoint *ep)
 	}
 	/* A message that cannot be honoured (no memory to map the window,
 	 * say) leaves that window unknown here: RMAs to it fail with ENXIO,
-	 * which is what SCIF says of such ranges. */
-	handlers[m.op](ep, &m, fds, nfds);
+	 * which is what SCIF says of such ranges. One no peer of ours sends
+	 * (a window on a short or unsealed memfd, a range out of bounds)
+	 * resets the connection. */
+	if (handlers[m.op](ep, &m, fds, nfds) == -EPROTO)
+		conn_break(ep);
 	return 1;
 }
 

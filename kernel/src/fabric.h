@@ -37,6 +37,7 @@ struct fabric {
 	int dirfd;
 	unsigned long long dev, ino;	/* names this fabric in socket addresses */
 	uint16_t self;
+	uint32_t node_count;		/* the table's, read once when it was opened */
 	uint32_t ring_size;		/* bytes per direction for connections we accept */
 	struct fabric_table *table;
 

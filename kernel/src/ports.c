@@ -344,7 +344,7 @@ bool fabric_parse_caller(const struct fabric *f, const struct sockaddr_un *sa,
 	if (sscanf(name, CALLER_FORMAT "%n", &dev, &ino, &node, &port, &flags, &epd, &inbox,
 		   &used) != 7 ||
 	    (size_t)used != n || dev != f->dev || ino != f->ino ||
-	    node >= f->table->node_count || port == 0 || port > 65535 || epd > INT32_MAX)
+	    node >= f->node_count || port == 0 || port > 65535 || epd > INT32_MAX)
 		return false;
 	c->id.node = (uint16_t)node;
 	c->id.port = (uint16_t)port;

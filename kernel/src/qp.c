@@ -102,6 +102,16 @@ fail:
 	return err;
 }
 
+bool qp_sealed(int memfd)
+{
+	int seals = fcntl(memfd, F_GET_SEALS);
+	int need = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+
+	/* Unsealed, the peer could shrink the file under our mapping, and our
+	 * next access would be SIGBUS; F_SEAL_SEAL keeps it so. */
+	return seals >= 0 && (seals & need) == need;
+}
+
 int qp_attach(struct qp *qp, int memfd, uint32_t ring_size)
 {
 	size_t len = qp_bytes(ring_size);
@@ -110,7 +120,7 @@ int qp_attach(struct qp *qp, int memfd, uint32_t ring_size)
 	/* The answer said what it is (its version is ours), and the acceptor
 	 * wrote our token count from our request: no need to read the header. */
 	if (ring_size < 4096 || (ring_size & (ring_size - 1)) ||
-	    fstat(memfd, &st) < 0 || (size_t)st.st_size != len)
+	    fstat(memfd, &st) < 0 || (size_t)st.st_size != len || !qp_sealed(memfd))
 		return -EPROTO;
 	qp->hdr = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 	if (qp->hdr == MAP_FAILED)
@@ -133,12 +143,23 @@ int qp_settle_tx(struct qp *qp, int fd)
 {
 	int side = qp->side;
 
+	/* The settle reads the peer's offset too: checked first, so that a lie
+	 * there breaks the connection now rather than leave the descriptor
+	 * unwritable for ever (a non-blocking writer would wait for POLLOUT). */
+	(void)rb_space(&qp->tx);
+	if (rb_broken(&qp->tx))
+		return -EPROTO;
+
 	return tok_settle(&qp->hdr->tokens[side], &qp->hdr->ring[side], qp->tx.size, fd, 1);
 }
 
 int qp_settle_rx(struct qp *qp, int fd)
 {
 	int side = 1 - qp->side;
+
+	(void)rb_used(&qp->rx);
+	if (rb_broken(&qp->rx))
+		return -EPROTO;
 
 	return tok_settle(&qp->hdr->tokens[side], &qp->hdr->ring[side], qp->rx.size, fd, 0);
 }

@@ -29,6 +29,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -117,12 +118,17 @@ struct qp_accept_msg {
  * is to be sent, then closed. */
 int qp_create(struct qp *qp, uint32_t ring_size, const struct qp_ends *ends,
 	      unsigned caller_full, int *memfd);
-/* Caller: maps the queue pair received in the handshake. */
+/* Whether a memfd from a peer can never change size under a mapping of it
+ * (F_SEAL_SHRINK | F_SEAL_GROW, and F_SEAL_SEAL): rings and windows alike. */
+bool qp_sealed(int memfd);
+/* Caller: maps the queue pair received in the handshake: -EPROTO if the memfd
+ * is not one the acceptor made (its size, its seals). */
 int qp_attach(struct qp *qp, int memfd, uint32_t ring_size);
 void qp_detach(struct qp *qp);
 
 /* After our writes (tx) or reads (rx) are published: settles that ring's
- * tokens, on our socket fd (tokens.h). 0 or -ECONNRESET. */
+ * tokens, on our socket fd (tokens.h). 0, -ECONNRESET, or -EPROTO when the
+ * peer's offset or token count is one no peer of ours could publish. */
 int qp_settle_tx(struct qp *qp, int fd);
 int qp_settle_rx(struct qp *qp, int fd);
 

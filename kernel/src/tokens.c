@@ -127,7 +127,7 @@ int tok_settle(struct qp_tokens *t, const struct rb_shared *sh, uint64_t size, i
 	       int writer)
 {
 	uint64_t used;
-	uint32_t want;
+	uint32_t want, full;
 	int err = tok_lock(t);
 
 	if (err)
@@ -135,7 +135,15 @@ int tok_settle(struct qp_tokens *t, const struct rb_shared *sh, uint64_t size, i
 	/* Under the lock, so this settle acts on offsets no older than the
 	 * other side's last one. */
 	used = rb_shared_used(sh);
-	want = used == 0 ? 0 : used >= size - 1 ? t->full : 1;
+	/* The peer can write every word here: the writer goes by its own
+	 * measure, and a count no settle could have made breaks the
+	 * connection instead of sizing a receive. */
+	full = writer ? tok_full() : t->full;
+	if (full > MAX_TOKENS || t->count > MAX_TOKENS) {
+		pthread_mutex_unlock(&t->lock);
+		return -EPROTO;
+	}
+	want = used == 0 ? 0 : used >= size - 1 ? full : 1;
 	while (writer && !err && t->count < want) {
 		err = send_token(fd);
 		if (!err)

@@ -1,0 +1,236 @@
+/*
+ * test_hostile - a peer that writes what no peer of ours would into the
+ * queue pair (ring offsets out of range, wrapping, moving back, racing;
+ * token counts; windows on short or unsealed memfds; an unsealed ring in
+ * the handshake) costs the victim that connection and nothing more: the
+ * victim's call fails with EPROTO, the hostile side sees ECONNRESET, nothing
+ * is copied past a mapping (ASan: make test-asan), and the victim goes on
+ * serving. Then the node table truncated under a running process: its
+ * connections reset, nothing faults.
+ */
+#include "hostile.h"
+
+#define PORT_BASE 4100
+#define BIG (4u << 20)
+
+static void told_ready(void)
+{
+	report_ready(1);
+}
+
+/* The hostile side as a caller: connects to the victim's port, plays. */
+static int role_hostile(const char *arg)
+{
+	char name[64];
+	int port, epd;
+	const struct hostile_case *c;
+
+	CHECK(sscanf(arg, "%63[^:]:%d", name, &port) == 2);
+	c = hostile_find(name);
+	CHECK(c != NULL);
+	epd = connect_to(0, (uint16_t)port);
+	return hostile_play(epd, c, NULL, told_ready) == 0 ? 0 : 3;
+}
+
+/* The hostile side as the acceptor, on the port it is given: reports it
+ * listens, accepts, plays. */
+static int role_hostile_server(const char *arg)
+{
+	char name[64];
+	const struct hostile_case *c;
+	struct scif_portID peer;
+	int port, l, epd;
+
+	CHECK(sscanf(arg, "%63[^:]:%d", name, &port) == 2);
+	c = hostile_find(name);
+	CHECK(c != NULL);
+	l = listen_on((uint16_t)port, 1);
+	report_ready(port);
+	CHECK(scif_accept(l, &peer, &epd, SCIF_ACCEPT_SYNC) == 0);
+	return hostile_play(epd, c, NULL, told_ready) == 0 ? 0 : 3;
+}
+
+/* An acceptor answering with an unsealed ring. */
+static int role_unsealed(const char *arg)
+{
+	int l = listen_on((uint16_t)atoi(arg), 1);
+
+	report_ready(1);
+	hostile_answer_unsealed(l);
+	return 0;
+}
+
+/* A peer as it should be: sends a line, reads it back. */
+static int role_good(const char *arg)
+{
+	char buf[6];
+	int epd = connect_to(0, (uint16_t)atoi(arg));
+
+	CHECK(scif_send(epd, "hello", 6, SCIF_SEND_BLOCK) == 6);
+	CHECK(scif_recv(epd, buf, 6, SCIF_RECV_BLOCK) == 6 && strcmp(buf, "hello") == 0);
+	CHECK(scif_close(epd) == 0);
+	return 0;
+}
+
+/* The victim meets what the hostile side did: EPROTO. */
+static void meet(int epd, const struct hostile_case *c)
+{
+	static char *big;
+	int n;
+
+	if (!big) {
+		big = calloc(1, BIG);
+		CHECK(big != NULL);
+	}
+	switch (c->meet) {
+	case MEET_SEND:
+		/* A send that stopped short of the whole may return what went;
+		 * the next one must fail. */
+		n = scif_send(epd, big, BIG, SCIF_SEND_BLOCK);
+		if (n >= 0)
+			CHECK_ERR(scif_send(epd, big, BIG, SCIF_SEND_BLOCK), EPROTO);
+		else
+			CHECK(errno == EPROTO);
+		break;
+	case MEET_RECV:
+		/* Bytes the hostile side sent as it should come first. */
+		do
+			n = scif_recv(epd, big, 1, SCIF_RECV_BLOCK);
+		while (n > 0);
+		CHECK(n == -1 && errno == EPROTO);
+		break;
+	case MEET_RMA:
+		/* The first RMA may find the window refused (ENXIO) before the
+		 * reset shows; the next one finds the connection reset. */
+		if (scif_vwriteto(epd, big, 2 * 4096, HOSTILE_WINDOW_OFF, SCIF_RMA_SYNC) == 0)
+			CHECK(!"an RMA into a refused window succeeded");
+		CHECK_ERR(scif_vwriteto(epd, big, 2 * 4096, HOSTILE_WINDOW_OFF, SCIF_RMA_SYNC),
+			  EPROTO);
+		break;
+	}
+	/* Every later call says so too. */
+	CHECK_ERR(scif_send(epd, "x", 1, 0), EPROTO);
+	CHECK_ERR(scif_recv(epd, big, 1, 0), EPROTO);
+}
+
+/* The victim accepts the hostile caller. */
+static void victim_server(const struct hostile_case *c, uint16_t port)
+{
+	char arg[96];
+	struct scif_portID peer;
+	int l = listen_on(port, 1), epd, ready;
+	pid_t pid;
+
+	snprintf(arg, sizeof(arg), "%s:%u", c->name, port);
+	pid = spawn_role(1, "hostile", arg, &ready);
+	CHECK(scif_accept(l, &peer, &epd, SCIF_ACCEPT_SYNC) == 0);
+	CHECK(await_ready(ready) == 1);
+	meet(epd, c);
+	expect_exit(pid, 0);
+	close(ready);
+	CHECK(scif_close(epd) == 0);
+	CHECK(scif_close(l) == 0);
+	printf("# %s: the victim's call failed with EPROTO, the hostile caller saw ECONNRESET\n",
+	       c->name);
+}
+
+/* The victim connects to the hostile acceptor. */
+static void victim_client(const struct hostile_case *c, uint16_t port)
+{
+	char arg[96];
+	int epd, ready;
+	pid_t pid;
+
+	snprintf(arg, sizeof(arg), "%s:%u", c->name, port);
+	pid = spawn_role(1, "hostile-server", arg, &ready);
+	CHECK(await_ready(ready) == port);
+	epd = connect_to(1, port);
+	CHECK(await_ready(ready) == 1);
+	meet(epd, c);
+	expect_exit(pid, 0);
+	close(ready);
+	CHECK(scif_close(epd) == 0);
+	printf("# %s (hostile acceptor): EPROTO here, ECONNRESET there\n", c->name);
+}
+
+/* An acceptor whose ring memfd could shrink: the connect fails, EPROTO. */
+static void victim_unsealed_ring(uint16_t port)
+{
+	struct scif_portID to = { .node = 1, .port = port };
+	char arg[16];
+	int epd, ready;
+	pid_t pid;
+
+	snprintf(arg, sizeof(arg), "%u", port);
+	pid = spawn_role(1, "unsealed", arg, &ready);
+	CHECK(await_ready(ready) == 1);
+	epd = scif_open();
+	CHECK(epd >= 0);
+	CHECK_ERR(scif_connect(epd, &to), EPROTO);
+	expect_exit(pid, 0);
+	close(ready);
+	CHECK(scif_close(epd) == 0);
+	printf("# unsealed ring: the connect failed with EPROTO before mapping it\n");
+}
+
+/* A healthy peer is still served, after every hostile one. */
+static void still_serving(uint16_t port)
+{
+	struct scif_portID peer;
+	char buf[6], arg[16];
+	int l = listen_on(port, 1), epd, ready;
+	pid_t pid;
+
+	snprintf(arg, sizeof(arg), "%u", port);
+	pid = spawn_role(1, "good", arg, &ready);
+	CHECK(scif_accept(l, &peer, &epd, SCIF_ACCEPT_SYNC) == 0);
+	CHECK(scif_recv(epd, buf, 6, SCIF_RECV_BLOCK) == 6);
+	CHECK(scif_send(epd, buf, 6, SCIF_SEND_BLOCK) == 6);
+	expect_exit(pid, 0);
+	close(ready);
+	CHECK(scif_close(epd) == 0);
+	CHECK(scif_close(l) == 0);
+}
+
+/* `truncate -s 0 <fabric>/nodes` under a running process: no SIGBUS; its
+ * connections reset, new ones find no node. Last: the fabric is lost. */
+static void table_truncated(uint16_t port)
+{
+	char path[4200], c;
+	int client, server;
+
+	connect_pair(port, &client, &server);
+	CHECK(scif_send(client, "x", 1, SCIF_SEND_BLOCK) == 1);
+	snprintf(path, sizeof(path), "%s/nodes", scif_net_fabric_path());
+	CHECK(truncate(path, 0) == 0);
+	CHECK_ERR(scif_send(client, "y", 1, SCIF_SEND_BLOCK), ECONNRESET);
+	CHECK_ERR(scif_recv(server, &c, 1, SCIF_RECV_BLOCK), ECONNRESET);
+	/* Our own node is off line in a lost table. */
+	CHECK_ERR(scif_open(), ENODEV);
+	CHECK(scif_close(client) == 0);
+	CHECK(scif_close(server) == 0);
+	printf("# node table truncated: connections reset, scif_open ENODEV, no SIGBUS\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 2) {
+		if (strcmp(argv[1], "hostile") == 0)
+			return role_hostile(argv[2]);
+		if (strcmp(argv[1], "hostile-server") == 0)
+			return role_hostile_server(argv[2]);
+		if (strcmp(argv[1], "unsealed") == 0)
+			return role_unsealed(argv[2]);
+		if (strcmp(argv[1], "good") == 0)
+			return role_good(argv[2]);
+		return 2;
+	}
+	for (size_t i = 0; i < HOSTILE_NCASES; i++) {
+		victim_server(&hostile_cases[i], (uint16_t)(PORT_BASE + 2 * i));
+		victim_client(&hostile_cases[i], (uint16_t)(PORT_BASE + 2 * i + 1));
+	}
+	victim_unsealed_ring(PORT_BASE + 98);
+	still_serving(PORT_BASE + 99);
+	table_truncated(PORT_BASE + 100);
+	return 0;
+}
