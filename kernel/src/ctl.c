@@ -106,9 +106,11 @@ static int handle_one(struct endpoint *ep)
 	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
 	    (size_t)n < CTL_MSG_BYTES(0) || m.nseg > WIN_MAX_SEGS ||
 	    (size_t)n != CTL_MSG_BYTES(m.nseg) || m.op == 0 || m.op >= CTL_NR_OPS) {
-		/* Not from a peer of ours: nothing to act on. */
+		/* Not from a peer of ours: the connection is reset, which also
+		 * ends a flood of them (the next read finds end of file). */
 		for (int i = 0; i < nfds; i++)
 			close(fds[i]);
+		conn_break(ep);
 		return 1;
 	}
 	/* A message that cannot be honoured (no memory to map the window,

@@ -146,6 +146,9 @@ int scif_recv(scif_epd_t epd, void *msg, int len, int flags)
 				 * broke is broken above, on the next turn. */
 				if (rb_used(&ep->qp.rx) == 0 && !rb_broken(&ep->qp.rx))
 					err = conn_gone_err(ep);
+			} else if (qp_check_rx(&ep->qp, ep->fd) == -EPROTO) {
+				/* Readable with nothing to read: a flood. */
+				err = broken(ep);
 			} else if (!(flags & SCIF_RECV_BLOCK)) {
 				break;
 			} else {

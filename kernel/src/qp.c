@@ -164,6 +164,11 @@ int qp_settle_rx(struct qp *qp, int fd)
 	return tok_settle(&qp->hdr->tokens[side], &qp->hdr->ring[side], qp->rx.size, fd, 0);
 }
 
+int qp_check_rx(struct qp *qp, int fd)
+{
+	return tok_check_rx(&qp->hdr->tokens[1 - qp->side], fd);
+}
+
 int qp_ring_bell(int fd)
 {
 	static const char bell = 1;

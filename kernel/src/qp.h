@@ -132,6 +132,10 @@ void qp_detach(struct qp *qp);
 int qp_settle_tx(struct qp *qp, int fd);
 int qp_settle_rx(struct qp *qp, int fd);
 
+/* Our ring to read found empty: -EPROTO if our socket holds bytes no token
+ * accounts for (tokens.h's tok_check_rx), else 0. */
+int qp_check_rx(struct qp *qp, int fd);
+
 /* Bells: one-byte wake-ups on the RMA bell (track.h). */
 int qp_ring_bell(int fd);
 /* After we made progress the peer may wait for (an RMA of ours completed,

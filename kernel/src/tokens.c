@@ -161,6 +161,22 @@ int tok_settle(struct qp_tokens *t, const struct rb_shared *sh, uint64_t size, i
 	return err;
 }
 
+int tok_check_rx(struct qp_tokens *t, int fd)
+{
+	int queued = 0, err = tok_lock(t);
+
+	if (err)
+		return err;
+	/* Under the lock every byte in our socket is a token the writer
+	 * counted: more is a peer writing on the socket itself, which would
+	 * keep the descriptor readable with nothing to read - a busy loop for
+	 * whoever polls it. */
+	if (ioctl(fd, SIOCINQ, &queued) == 0 && (uint32_t)queued > t->count)
+		err = -EPROTO;
+	pthread_mutex_unlock(&t->lock);
+	return err;
+}
+
 int tok_prefill(int fd, unsigned n)
 {
 	static const char token = 1;

@@ -104,6 +104,16 @@ static inline void token_count(struct endpoint *ep)
 	ep->qp.hdr->tokens[ep->qp.side].count = 1u << 30;
 }
 
+/* Bytes on the socket itself, beyond any token: the victim's descriptor
+ * would stay readable with nothing to read, a busy loop for its poller. */
+static inline void token_flood(struct endpoint *ep)
+{
+	char junk[64];
+
+	memset(junk, 1, sizeof(junk));
+	CHECK(send(ep->fd, junk, sizeof(junk), MSG_NOSIGNAL) == (ssize_t)sizeof(junk));
+}
+
 /* Racing: the write offset flips between right and wrong while the victim
  * reads, and ends wrong. */
 static inline void write_race(struct endpoint *ep)
@@ -157,6 +167,20 @@ static inline int hostile_memfd(uint64_t len, bool sealed)
 	return fd;
 }
 
+/* A control message no peer of ours sends (an unknown operation). */
+static inline void ctl_garbage(struct endpoint *ep)
+{
+	struct ctl_msg m = { .op = 99, .nseg = 0 };
+	uint32_t sent;
+	void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(page != MAP_FAILED);
+	CHECK(scif_register(ep->fd, page, 4096, 0, SCIF_PROT_READ | SCIF_PROT_WRITE, 0) >= 0);
+	CHECK(ctl_lock(ep) == 0);
+	CHECK(ctl_send(ep, &m, NULL, 0, &sent) == 0);
+	ctl_unlock(ep);
+}
+
 static inline void window_short(struct endpoint *ep)
 {
 	announce(ep, hostile_memfd(4096, true), 4096, 2 * 4096);
@@ -183,6 +207,8 @@ static const struct hostile_case hostile_cases[] = {
 	{ "write-ahead-exit", MEET_RECV, write_ahead, true, false },
 	{ "token-count", MEET_RECV, token_count, false, false },
 	{ "write-race", MEET_RECV, write_race, false, true },
+	{ "token-flood", MEET_RECV, token_flood, false, false },
+	{ "ctl-garbage", MEET_RMA, ctl_garbage, false, false },
 	{ "window-short", MEET_RMA, window_short, false, false },
 	{ "window-unsealed", MEET_RMA, window_unsealed, false, false },
 };
