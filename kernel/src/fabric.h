@@ -111,6 +111,8 @@ struct fabric_caller {
 	uint32_t flags;
 	int32_t epd;
 	uint32_t inbox;
+	int32_t pfd;		/* the caller's open port registry, holding its port's lock */
+	uint64_t nonce;		/* random: a name nobody can bind ahead of us */
 };
 
 void fabric_caller_addr(const struct fabric *f, const struct fabric_caller *c,
@@ -118,6 +120,11 @@ void fabric_caller_addr(const struct fabric *f, const struct fabric_caller *c,
 /* Whether sa is a request of this fabric's (and of this version's): *c. */
 bool fabric_parse_caller(const struct fabric *f, const struct sockaddr_un *sa,
 			 socklen_t len, struct fabric_caller *c);
+
+/* Whether the process that connected on fd (SO_PEERCRED) is the caller c
+ * claims to be: it holds c's port on c's node, and CAP_SYS_ADMIN for a port
+ * below 1024 (identity.c). 0, -EPROTO (a false claim), -EACCES. */
+int fabric_verify_caller(const struct fabric *f, int fd, const struct fabric_caller *c);
 
 /* A process's inbox (inbox.h): an abstract name of this fabric's. */
 void fabric_inbox_addr(const struct fabric *f, uint32_t inbox, struct sockaddr_un *sa,

@@ -5,7 +5,8 @@
  * the handshake) costs the victim that connection and nothing more: the
  * victim's call fails with EPROTO, the hostile side sees ECONNRESET, nothing
  * is copied past a mapping (ASan: make test-asan), and the victim goes on
- * serving. Then the node table truncated under a running process: its
+ * serving. Callers that claim a port they do not hold are refused. Then
+ * the node table truncated under a running process: its
  * connections reset, nothing faults.
  */
 #include "hostile.h"
@@ -18,6 +19,23 @@ static void told_ready(void)
 	report_ready(1);
 }
 
+/* The victim says when it holds the connection (a byte on this pipe): a
+ * connection reset before scif_accept returns is never seen by it, as a TCP
+ * connection reset in the backlog. */
+static int go_fd = -1;
+
+static void wait_go(void)
+{
+	char c;
+
+	CHECK(read(go_fd, &c, 1) == 1);
+}
+
+static void say_go(int go)
+{
+	CHECK(write(go, "g", 1) == 1);
+}
+
 /* The hostile side as a caller: connects to the victim's port, plays. */
 static int role_hostile(const char *arg)
 {
@@ -25,11 +43,11 @@ static int role_hostile(const char *arg)
 	int port, epd;
 	const struct hostile_case *c;
 
-	CHECK(sscanf(arg, "%63[^:]:%d", name, &port) == 2);
+	CHECK(sscanf(arg, "%63[^:]:%d:%d", name, &port, &go_fd) == 3);
 	c = hostile_find(name);
 	CHECK(c != NULL);
 	epd = connect_to(0, (uint16_t)port);
-	return hostile_play(epd, c, NULL, told_ready) == 0 ? 0 : 3;
+	return hostile_play(epd, c, wait_go, told_ready) == 0 ? 0 : 3;
 }
 
 /* The hostile side as the acceptor, on the port it is given: reports it
@@ -41,13 +59,13 @@ static int role_hostile_server(const char *arg)
 	struct scif_portID peer;
 	int port, l, epd;
 
-	CHECK(sscanf(arg, "%63[^:]:%d", name, &port) == 2);
+	CHECK(sscanf(arg, "%63[^:]:%d:%d", name, &port, &go_fd) == 3);
 	c = hostile_find(name);
 	CHECK(c != NULL);
 	l = listen_on((uint16_t)port, 1);
 	report_ready(port);
 	CHECK(scif_accept(l, &peer, &epd, SCIF_ACCEPT_SYNC) == 0);
-	return hostile_play(epd, c, NULL, told_ready) == 0 ? 0 : 3;
+	return hostile_play(epd, c, wait_go, told_ready) == 0 ? 0 : 3;
 }
 
 /* An acceptor answering with an unsealed ring. */
@@ -58,6 +76,46 @@ static int role_unsealed(const char *arg)
 	report_ready(1);
 	hostile_answer_unsealed(l);
 	return 0;
+}
+
+/* A caller that names itself what it is not: node and port from arg
+ * ("victim-port:node:claimed-port"), with our own registry. It must be
+ * refused (EPROTO: it holds no such port; EACCES: an admin port without
+ * CAP_SYS_ADMIN), whatever it asked. */
+static int role_forge(const char *arg)
+{
+	struct fabric *f = fabric_get();
+	struct fabric_caller me = { .flags = tok_full() << QP_PREFILL_SHIFT, .inbox = 1 };
+	struct sockaddr_un sa;
+	socklen_t len;
+	unsigned victim, node, port;
+	uint32_t ring, flags;
+	int fd, memfd, err;
+
+	CHECK(f != NULL);
+	CHECK(sscanf(arg, "%u:%u:%u", &victim, &node, &port) == 3);
+	me.id.node = (uint16_t)node;
+	me.id.port = (uint16_t)port;
+	me.pfd = f->ports_fd;
+	me.nonce = 42;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(fd >= 0 && tok_socket(fd) == 0);
+	me.epd = fd;
+	fabric_caller_addr(f, &me, &sa, &len);
+	CHECK(bind(fd, (struct sockaddr *)&sa, len) == 0);
+	CHECK(fabric_listener_addr(f, 0, (uint16_t)victim, &sa, &len) == 0);
+	CHECK(connect(fd, (struct sockaddr *)&sa, len) == 0);
+	CHECK(tok_prefill(fd, tok_full()) == 0);
+	report_ready(1);
+	do {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		CHECK(poll(&p, 1, -1) == 1);
+		err = qp_recv_accept(fd, &ring, &flags, &memfd);
+	} while (err == -EAGAIN);
+	if (err == 0)
+		close(memfd);
+	return err == -EPROTO || err == -EACCES ? 0 : 3;
 }
 
 /* A peer as it should be: sends a line, reads it back. */
@@ -116,18 +174,21 @@ static void meet(int epd, const struct hostile_case *c)
 /* The victim accepts the hostile caller. */
 static void victim_server(const struct hostile_case *c, uint16_t port)
 {
-	char arg[96];
+	char arg[96], gofd[16];
 	struct scif_portID peer;
-	int l = listen_on(port, 1), epd, ready;
+	int l = listen_on(port, 1), epd, ready, rd, go = go_pipe(gofd, sizeof(gofd), &rd);
 	pid_t pid;
 
-	snprintf(arg, sizeof(arg), "%s:%u", c->name, port);
+	snprintf(arg, sizeof(arg), "%s:%u:%s", c->name, port, gofd);
 	pid = spawn_role(1, "hostile", arg, &ready);
+	close(rd);
 	CHECK(scif_accept(l, &peer, &epd, SCIF_ACCEPT_SYNC) == 0);
+	say_go(go);
 	CHECK(await_ready(ready) == 1);
 	meet(epd, c);
 	expect_exit(pid, 0);
 	close(ready);
+	close(go);
 	CHECK(scif_close(epd) == 0);
 	CHECK(scif_close(l) == 0);
 	printf("# %s: the victim's call failed with EPROTO, the hostile caller saw ECONNRESET\n",
@@ -137,18 +198,21 @@ static void victim_server(const struct hostile_case *c, uint16_t port)
 /* The victim connects to the hostile acceptor. */
 static void victim_client(const struct hostile_case *c, uint16_t port)
 {
-	char arg[96];
-	int epd, ready;
+	char arg[96], gofd[16];
+	int epd, ready, rd, go = go_pipe(gofd, sizeof(gofd), &rd);
 	pid_t pid;
 
-	snprintf(arg, sizeof(arg), "%s:%u", c->name, port);
+	snprintf(arg, sizeof(arg), "%s:%u:%s", c->name, port, gofd);
 	pid = spawn_role(1, "hostile-server", arg, &ready);
+	close(rd);
 	CHECK(await_ready(ready) == port);
 	epd = connect_to(1, port);
+	say_go(go);
 	CHECK(await_ready(ready) == 1);
 	meet(epd, c);
 	expect_exit(pid, 0);
 	close(ready);
+	close(go);
 	CHECK(scif_close(epd) == 0);
 	printf("# %s (hostile acceptor): EPROTO here, ECONNRESET there\n", c->name);
 }
@@ -171,6 +235,35 @@ static void victim_unsealed_ring(uint16_t port)
 	close(ready);
 	CHECK(scif_close(epd) == 0);
 	printf("# unsealed ring: the connect failed with EPROTO before mapping it\n");
+}
+
+/* Callers claiming ports they do not hold are refused; the listener takes
+ * the next caller as if they had not come. */
+static void forged_callers(uint16_t port)
+{
+	static const char *const claims[] = {
+		"1:22",		/* an admin port on another node */
+		"1:5000",	/* a port nobody holds */
+		"0:%u",		/* the listener's own port: held, but not by the caller */
+	};
+	int l = listen_on(port, 4);
+
+	for (size_t i = 0; i < sizeof(claims) / sizeof(claims[0]); i++) {
+		char claim[32], arg[48];
+		struct scif_portID peer;
+		int epd, ready;
+		pid_t pid;
+
+		snprintf(claim, sizeof(claim), claims[i], port);
+		snprintf(arg, sizeof(arg), "%u:%s", port, claim);
+		pid = spawn_role(1, "forge", arg, &ready);
+		CHECK(await_ready(ready) == 1);
+		CHECK_ERR(scif_accept(l, &peer, &epd, 0), EAGAIN);
+		expect_exit(pid, 0);
+		close(ready);
+	}
+	CHECK(scif_close(l) == 0);
+	printf("# forged callers (an admin port, a port nobody holds, another's port) were refused\n");
 }
 
 /* A healthy peer is still served, after every hostile one. */
@@ -223,6 +316,8 @@ int main(int argc, char **argv)
 			return role_unsealed(argv[2]);
 		if (strcmp(argv[1], "good") == 0)
 			return role_good(argv[2]);
+		if (strcmp(argv[1], "forge") == 0)
+			return role_forge(argv[2]);
 		return 2;
 	}
 	for (size_t i = 0; i < HOSTILE_NCASES; i++) {
@@ -230,6 +325,7 @@ int main(int argc, char **argv)
 		victim_client(&hostile_cases[i], (uint16_t)(PORT_BASE + 2 * i + 1));
 	}
 	victim_unsealed_ring(PORT_BASE + 98);
+	forged_callers(PORT_BASE + 97);
 	still_serving(PORT_BASE + 99);
 	table_truncated(PORT_BASE + 100);
 	return 0;
