@@ -5,6 +5,8 @@
  */
 #include "fabric.h"
 
+#include <limits.h>
+
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
@@ -16,6 +18,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "qp.h"
 
 #define TABLE_MAGIC 0x53434e46u	/* "SCNF" */
 #define TABLE_VERSION 1
@@ -264,7 +268,7 @@ static int open_table(struct fabric *f)
 
 static int fabric_open(struct fabric *f)
 {
-	long self, ring;
+	long self, ring, cap;
 	int err;
 
 	f->dirfd = -1;
@@ -293,6 +297,10 @@ static int fabric_open(struct fabric *f)
 		return -EINVAL;
 	}
 	f->ring_size = (uint32_t)ring;
+	err = env_number("SCIF_NET_RING_MEMORY", 0, LONG_MAX, (long)QP_MEMORY_DEFAULT, &cap);
+	if (err)
+		return err;
+	qp_set_memory_cap((uint64_t)cap);
 	return fabric_ports_open(f);
 }
 

@@ -266,6 +266,37 @@ static void forged_callers(uint16_t port)
 	printf("# forged callers (an admin port, a port nobody holds, another's port) were refused\n");
 }
 
+/* The cap on queue-pair memory: past it the acceptor refuses (ENOMEM on
+ * both sides), and what a closed connection gave back is there again. */
+static void ring_memory_cap(uint16_t port)
+{
+	const uint64_t one = QP_HEADER_BYTES + 2 * 4096;	/* one side of one connection */
+	struct scif_portID to = { .node = 0, .port = port }, peer;
+	int c[2], s[2], l, extra, epd, flags;
+
+	qp_set_memory_cap(4 * one);
+	connect_pair(port, &c[0], &s[0]);
+	connect_pair(port, &c[1], &s[1]);
+	l = listen_on(port, 1);
+	extra = scif_open();
+	CHECK(extra >= 0);
+	flags = fcntl(extra, F_GETFL);
+	CHECK(flags >= 0 && fcntl(extra, F_SETFL, flags | O_NONBLOCK) == 0);
+	CHECK_ERR(scif_connect(extra, &to), EINPROGRESS);
+	CHECK_ERR(scif_accept(l, &peer, &epd, SCIF_ACCEPT_SYNC), ENOMEM);
+	CHECK(strstr(scif_net_last_error(), "SCIF_NET_RING_MEMORY") != NULL);
+	CHECK_ERR(scif_connect(extra, &to), ENOMEM);
+	CHECK(scif_close(extra) == 0);
+	CHECK(scif_close(l) == 0);
+	/* A connection closed gives its memory back. */
+	CHECK(scif_close(c[0]) == 0 && scif_close(s[0]) == 0);
+	connect_pair(port, &c[0], &s[0]);
+	for (int i = 0; i < 2; i++)
+		CHECK(scif_close(c[i]) == 0 && scif_close(s[i]) == 0);
+	qp_set_memory_cap(QP_MEMORY_DEFAULT);
+	printf("# ring memory cap: the third connection was refused with ENOMEM on both sides\n");
+}
+
 /* A healthy peer is still served, after every hostile one. */
 static void still_serving(uint16_t port)
 {
@@ -326,6 +357,7 @@ int main(int argc, char **argv)
 	}
 	victim_unsealed_ring(PORT_BASE + 98);
 	forged_callers(PORT_BASE + 97);
+	ring_memory_cap(PORT_BASE + 96);
 	still_serving(PORT_BASE + 99);
 	table_truncated(PORT_BASE + 100);
 	return 0;
