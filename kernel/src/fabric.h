@@ -123,7 +123,8 @@ bool fabric_parse_caller(const struct fabric *f, const struct sockaddr_un *sa,
 
 /* Whether the process that connected on fd (SO_PEERCRED) is the caller c
  * claims to be: it holds c's port on c's node, and CAP_SYS_ADMIN for a port
- * below 1024 (identity.c). 0, -EPROTO (a false claim), -EACCES. */
+ * below 1024 (identity.c). 0, -EPROTO (a false claim), -EACCES, or what kept
+ * us from looking (-EMFILE, -ENFILE, -ENOMEM). */
 int fabric_verify_caller(const struct fabric *f, int fd, const struct fabric_caller *c);
 
 /* A process's inbox (inbox.h): an abstract name of this fabric's. */

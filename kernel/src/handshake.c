@@ -340,6 +340,10 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 	}
 	/* Who it is, as the fabric knows it: not what its name says. */
 	err = fabric_verify_caller(f, fd, &caller);
+	if (err == -EMFILE || err == -ENFILE || err == -ENOMEM) {
+		conn_refuse(fd, out_of(err), request);
+		return err;
+	}
 	if (err) {
 		conn_refuse(fd, err == -EACCES ? EACCES : EPROTO, request);
 		return -EAGAIN;

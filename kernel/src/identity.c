@@ -98,11 +98,14 @@ int fabric_verify_caller(const struct fabric *f, int fd, const struct fabric_cal
 		return -EACCES;
 	snprintf(name, sizeof(name), "ports.%u", c->id.node);
 	if (fstatat(f->dirfd, name, &st, 0) < 0)
-		return -EPROTO;	/* nobody ever held a port on that node */
+		return errno == ENOENT ? -EPROTO : -errno;	/* ENOENT: nobody ever held a port there */
 	held = holds_port(cred.pid, c->pfd, &st, c->id.port);
 	/* A /proc we may not read (hidepid) leaves the claim unchecked rather
-	 * than refuse every caller; a caller gone meanwhile is refused. */
+	 * than refuse every caller; out of descriptors, we cannot tell (and
+	 * say so); a caller gone meanwhile is refused. */
 	if (held == -EACCES || held == -EPERM)
 		return 0;
+	if (held == -EMFILE || held == -ENFILE || held == -ENOMEM)
+		return held;
 	return held == 1 ? 0 : -EPROTO;
 }
