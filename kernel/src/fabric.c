@@ -328,6 +328,13 @@ struct fabric *fabric_get(void)
 	return &the_fabric;
 }
 
+bool fabric_dir_removed(const struct fabric *f)
+{
+	struct stat st;
+
+	return fstat(f->dirfd, &st) == 0 && st.st_nlink == 0;
+}
+
 bool fabric_node_exists(const struct fabric *f, uint16_t node)
 {
 	return node < f->node_count;

@@ -64,6 +64,8 @@ struct fabric *fabric_get(void);
 int fabric_ports_open(struct fabric *f);
 
 bool fabric_node_exists(const struct fabric *f, uint16_t node);
+/* Whether the fabric's directory was removed since we opened it. */
+bool fabric_dir_removed(const struct fabric *f);
 bool fabric_node_online(const struct fabric *f, uint16_t node);
 
 /* Claim a port on our node: 0, -EADDRINUSE, -EACCES (below 1024 without

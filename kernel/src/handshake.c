@@ -146,6 +146,13 @@ static int dial(struct endpoint *ep, const struct scif_portID *dst, int flags)
 	case 0:
 		break;
 	case ENOENT:
+		/* The whole fabric directory gone under us says so: nobody
+		 * reaches anybody through it any more. */
+		if (fabric_dir_removed(f))
+			fabric_set_error("the fabric directory %s was removed while this process used it: "
+					 "its listeners are unreachable until the processes of the fabric start anew",
+					 f->dir);
+		return -ECONNREFUSED;
 	case ECONNREFUSED:
 	case EAGAIN:
 		/* No listener there, a stale one, or a full backlog. */

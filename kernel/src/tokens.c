@@ -15,6 +15,10 @@
 
 #include "rb.h"
 
+/* How long a settle waits for the other side's settle before it takes the
+ * peer for a broken one. */
+#define TOK_LOCK_SECONDS 2
+
 /* More tokens than this in one queue would mean a kernel we do not understand. */
 #define MAX_TOKENS 16
 
@@ -113,7 +117,17 @@ int tok_init(struct qp_tokens *t)
  * the peer, in the middle of a settle, so the count means nothing now. */
 static int tok_lock(struct qp_tokens *t)
 {
-	int err = pthread_mutex_lock(&t->lock);
+	struct timespec until;
+	int err;
+
+	/* A settle holds the lock for a few system calls. A peer that keeps
+	 * it longer is stopped or hostile: rather than wait for ever (on an
+	 * event loop's thread, say), the connection is given up (EPROTO). */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += TOK_LOCK_SECONDS;
+	err = pthread_mutex_timedlock(&t->lock, &until);
+	if (err == ETIMEDOUT)
+		return -EPROTO;
 
 	if (err == EOWNERDEAD) {
 		pthread_mutex_consistent(&t->lock);

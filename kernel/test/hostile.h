@@ -114,6 +114,15 @@ static inline void token_flood(struct endpoint *ep)
 	CHECK(send(ep->fd, junk, sizeof(junk), MSG_NOSIGNAL) == (ssize_t)sizeof(junk));
 }
 
+/* The lock the victim's settles take, held for good. */
+static inline void token_lock(struct endpoint *ep)
+{
+	int err = pthread_mutex_lock(&ep->qp.hdr->tokens[ep->qp.side].lock);
+
+	CHECK(err == 0 || err == EOWNERDEAD);
+	ring_victim(ep);
+}
+
 /* Racing: the write offset flips between right and wrong while the victim
  * reads, and ends wrong. */
 static inline void write_race(struct endpoint *ep)
@@ -208,6 +217,7 @@ static const struct hostile_case hostile_cases[] = {
 	{ "token-count", MEET_RECV, token_count, false, false },
 	{ "write-race", MEET_RECV, write_race, false, true },
 	{ "token-flood", MEET_RECV, token_flood, false, false },
+	{ "token-lock", MEET_RECV, token_lock, false, false },
 	{ "ctl-garbage", MEET_RMA, ctl_garbage, false, false },
 	{ "window-short", MEET_RMA, window_short, false, false },
 	{ "window-unsealed", MEET_RMA, window_unsealed, false, false },

@@ -118,6 +118,31 @@ static int role_forge(const char *arg)
 	return err == -EPROTO || err == -EACCES ? 0 : 3;
 }
 
+/* In a fabric of its own: the directory removed under a running process.
+ * Its connect says why it fails, not only ECONNREFUSED. */
+static int role_dir_removed(const char *arg)
+{
+	char dir[] = "/tmp/scif-fabric-removed.XXXXXX", cmd[64];
+	struct scif_portID to = { .node = 0, .port = 7000 };
+	int c, s, l, epd;
+
+	(void)arg;
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK(setenv("SCIF_NET_FABRIC", dir, 1) == 0 && setenv("SCIF_NET_NODE", "0", 1) == 0);
+	connect_pair(7000, &c, &s);
+	l = listen_on(7000, 1);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CHECK(system(cmd) == 0);
+	epd = scif_open();
+	CHECK(epd >= 0);
+	CHECK_ERR(scif_connect(epd, &to), ECONNREFUSED);
+	CHECK(strstr(scif_net_last_error(), "was removed") != NULL);
+	/* What was connected still is. */
+	CHECK(scif_send(c, "x", 1, SCIF_SEND_BLOCK) == 1);
+	CHECK(scif_close(epd) == 0 && scif_close(l) == 0 && scif_close(c) == 0 && scif_close(s) == 0);
+	return 0;
+}
+
 /* A peer as it should be: sends a line, reads it back. */
 static int role_good(const char *arg)
 {
@@ -349,6 +374,8 @@ int main(int argc, char **argv)
 			return role_good(argv[2]);
 		if (strcmp(argv[1], "forge") == 0)
 			return role_forge(argv[2]);
+		if (strcmp(argv[1], "dir-removed") == 0)
+			return role_dir_removed(argv[2]);
 		return 2;
 	}
 	for (size_t i = 0; i < HOSTILE_NCASES; i++) {
@@ -358,6 +385,13 @@ int main(int argc, char **argv)
 	victim_unsealed_ring(PORT_BASE + 98);
 	forged_callers(PORT_BASE + 97);
 	ring_memory_cap(PORT_BASE + 96);
+	{
+		int ready;
+
+		expect_exit(spawn_role(0, "dir-removed", "-", &ready), 0);
+		close(ready);
+		printf("# fabric directory removed: a connect says so\n");
+	}
 	still_serving(PORT_BASE + 99);
 	table_truncated(PORT_BASE + 100);
 	return 0;
