@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include "addon.h"
 #include "backend.h"
@@ -40,6 +41,13 @@ size_t WindowSize() {
     return (n + page - 1) / page * page;
   }();
   return size;
+}
+
+Copy CopyFor(const ScifApi* api) {
+  const char* v = getenv("SCIF_NET_RMA_COPY");
+  if (v && strcmp(v, "dma") == 0) return Copy::kDma;
+  if (v && strcmp(v, "mmap") == 0) return Copy::kMap;
+  return api->name == "virtual" ? Copy::kMap : Copy::kDma;
 }
 
 bool QueueJob(napi_env env, const char* name, std::function<void()> work, std::function<void(bool)> done) {

@@ -45,6 +45,16 @@ inline size_t Align(size_t n) { return (n + kAlign - 1) & ~(kAlign - 1); }
 size_t Threshold();
 size_t WindowSize();
 
+// How the sender copies into the peer's window. kDma: scif_vwriteto on the
+// threadpool (a card's DMA engine does the copy). kMap: the window mapped
+// with scif_mmap and copied into from the loop thread, so the bytes are in
+// the peer's window before the write's callback with no thread hand-off.
+// SCIF_NET_RMA_COPY=dma|mmap; by default mmap on the virtual fabric (whose
+// "DMA engine" is itself a memcpy on a thread of ours) and dma on a
+// dlopen'ed libscif (a card, or the MPSS-strict run).
+enum class Copy { kDma, kMap };
+Copy CopyFor(const ScifApi* api);
+
 struct Stats {
   uint64_t sent_rma = 0, sent_messages = 0;
   uint64_t received_rma = 0, received_messages = 0;

@@ -776,6 +776,10 @@ bool SocketHandle::Teardown(bool reset, napi_value on_closed) {
   send_off_ = 0;
   ctrl_out_.clear();
   chunks_.clear();  // chunks still running complete unheard (RmaDone)
+  if (peer_map_) {
+    api_->munmap(peer_map_, peer_win_size_);
+    peer_map_ = nullptr;
+  }
   held_.clear();
   held_bytes_ = 0;
   if (!tx_hold_.IsEmpty()) tx_hold_.Reset();

@@ -177,6 +177,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   Lane lane_ = Lane::kNone;
   uint64_t peer_win_off_ = 0;
   uint32_t peer_win_size_ = 0;
+  uint8_t* peer_map_ = nullptr;  // the peer's window, mapped (rma::Copy::kMap)
   uint32_t tx_pos_ = 0;        // where the next chunk goes in the peer's window
   uint64_t tx_unacked_ = 0;    // window bytes written and not credited yet
   size_t launch_idx_ = 0, launch_off_ = 0;  // the next bytes to launch

@@ -2,7 +2,11 @@
 // the peer for and the chunks it writes there, the window it registers for
 // the peer and the chunks it copies out, and the control frames between
 // them (frame.h).
+#include <sys/mman.h>
+
+#include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <memory>
 
 #include "backend.h"
@@ -116,6 +120,15 @@ void SocketHandle::LaunchRma() {
     }
     uint64_t id = next_chunk_id_++;
     chunks_.push_back(Chunk{id, pos, static_cast<uint32_t>(piece)});
+    if (peer_map_) {
+      // Through the mapping: the bytes are in the peer's window now. The
+      // fence orders the copy's (possibly non-temporal) stores before the
+      // DATA_RMA frame that announces them.
+      std::memcpy(peer_map_ + pos, data, piece);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      chunks_.back().done = true;
+      continue;
+    }
     rma_in_flight_++;
     WorkStarted();
     // The chunk holds the written buffers until its RMA returns, even past a
@@ -190,6 +203,11 @@ bool SocketHandle::HandleCtrl(const Ctrl& c) {
         lane_ = Lane::kReady;
         peer_win_off_ = c.offset;
         peer_win_size_ = c.a;
+        if (rma::CopyFor(api_) == rma::Copy::kMap) {
+          // A mapping that cannot be had leaves the copies to scif_vwriteto.
+          void* map = api_->mmap(nullptr, c.a, SCIF_PROT_READ | SCIF_PROT_WRITE, 0, epd_, static_cast<off_t>(c.offset));
+          if (map != SCIF_MMAP_FAILED) peer_map_ = static_cast<uint8_t*>(map);
+        }
         tx_pos_ = 0;
         tx_unacked_ = 0;
       }

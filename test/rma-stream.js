@@ -175,26 +175,32 @@ t.test('half-close after RMA writes: the other side still writes large, and cred
   await once(sock, 'close');
 });
 
-t.test('destroy() while RMA chunks are in flight: closes once they return, nothing used after free', async (t) => {
-  const sink = startPeer(t, 1, 'sink', {}, { roles: ROLES });
-  const { port } = await sink.until((m) => m.ready);
-  for (let round = 0; round < 20; round++) {
-    const sock = net.connect({ node: 1, port });
-    sock.on('error', () => {});
-    await once(sock, 'connect');
-    // A first large write brings the window; the second is in flight when destroyed.
-    await new Promise((r) => sock.write(Buffer.alloc(MiB, 1), r));
-    sock.write(crypto.randomBytes(16 * MiB));
-    for (let i = 0; i < round % 4; i++) await new Promise((r) => setImmediate(r));
-    const before = sock.scifStats.sent.rma;
-    sock.destroy();
-    await once(sock, 'close');
-    t.ok(before < 17 * MiB, `destroyed with the write under way (${before} bytes announced)`);
-  }
-  // The process and the sink still work.
-  const data = crypto.randomBytes(3 * MiB);
-  await sendAndCheck(t, port, data, [MiB, MiB, MiB]);
-});
+for (const copy of ['dma', 'mmap']) {
+  t.test(`destroy() while RMA chunks are in flight (SCIF_NET_RMA_COPY=${copy}): closes once they return, nothing used after free`, async (t) => {
+    // Read when the window comes: dma's chunks run on the threadpool, so the
+    // descriptor's close waits for them.
+    process.env.SCIF_NET_RMA_COPY = copy;
+    t.teardown(() => delete process.env.SCIF_NET_RMA_COPY);
+    const sink = startPeer(t, 1, 'sink', {}, { roles: ROLES });
+    const { port } = await sink.until((m) => m.ready);
+    for (let round = 0; round < 20; round++) {
+      const sock = net.connect({ node: 1, port });
+      sock.on('error', () => {});
+      await once(sock, 'connect');
+      // A first large write brings the window; the second is in flight when destroyed.
+      await new Promise((r) => sock.write(Buffer.alloc(MiB, 1), r));
+      sock.write(crypto.randomBytes(16 * MiB));
+      for (let i = 0; i < round % 4; i++) await new Promise((r) => setImmediate(r));
+      const before = sock.scifStats.sent.rma;
+      sock.destroy();
+      await once(sock, 'close');
+      t.ok(before < 17 * MiB, `destroyed with the write under way (${before} bytes announced)`);
+    }
+    // The process and the sink still work.
+    const data = crypto.randomBytes(3 * MiB);
+    await sendAndCheck(t, port, data, [MiB, MiB, MiB]);
+  });
+}
 
 t.test('a peer killed while our write waits for its credit: ECONNRESET, no hang', async (t) => {
   const peer = spawnRole(t, 1, 'stall', {});
