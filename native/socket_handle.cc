@@ -154,13 +154,22 @@ Napi::Value SocketHandle::Writev(const Napi::CallbackInfo& info) {
     Napi::Uint8Array b = v.As<Napi::Uint8Array>();
     size_t len = b.ByteLength();
     if (len == 0) continue;
-    bool large = rma && len >= rma::Threshold();
-    any_rma = any_rma || large;
-    buffers.push_back({b.Data(), len, large ? Seg::kRma : Seg::kBytes});
-    if (!large) stats_.sent_messages += len;
+    buffers.push_back({b.Data(), len, Seg::kBytes});
     total += len;
   }
   if (total == 0) return Num(env, 0);
+  // Large buffers move by RMA; so do small ones that node:net gathered into
+  // a batch this large while a write was under way (a stream of small
+  // writes), copied together into the peer's window when it is mapped.
+  bool gather = rma && total >= rma::Threshold() && rma::CopyFor(api_) == rma::Copy::kMap;
+  for (Segment& b : buffers) {
+    if (gather || (rma && b.len >= rma::Threshold())) {
+      b.kind = Seg::kRma;
+      any_rma = true;
+    } else {
+      stats_.sent_messages += b.len;
+    }
+  }
   wrote_ = true;
   headers_.clear();
   segs_.clear();

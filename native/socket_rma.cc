@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "backend.h"
 #include "socket_handle.h"
@@ -73,10 +75,16 @@ int SocketHandle::AnnounceRma() {
   chunks_.pop_front();
   if (c.err) return c.err;
   stats_.sent_rma += c.len;
-  seg_off_ += c.len;
-  if (seg_off_ == segs_[seg_idx_].len) {
-    seg_idx_++;
-    seg_off_ = 0;
+  // A chunk may gather several buffers of the write.
+  for (size_t left = c.len; left > 0;) {
+    const Segment& s = segs_[seg_idx_];
+    size_t take = std::min(left, s.len - seg_off_);
+    seg_off_ += take;
+    left -= take;
+    if (seg_off_ == s.len) {
+      seg_idx_++;
+      seg_off_ = 0;
+    }
   }
   Ctrl d;
   d.op = kCtrlDataRma;
@@ -101,8 +109,12 @@ void SocketHandle::LaunchRma() {
       launch_off_ = 0;
     }
     if (launch_idx_ >= segs_.size()) return;
-    const Segment& s = segs_[launch_idx_];
-    size_t want = std::min(s.len - launch_off_, rma::kChunk);
+    // A chunk takes up to kChunk bytes of the large buffers from here on.
+    size_t want = 0;
+    for (size_t i = launch_idx_, off = launch_off_; i < segs_.size() && segs_[i].kind == Seg::kRma && want < rma::kChunk;
+         i++, off = 0)
+      want += segs_[i].len - off;
+    want = std::min(want, rma::kChunk);
     size_t room = window - tx_unacked_;
     // Short of credit: wait for more rather than cut the stream into slivers.
     if (room < std::min(want, window / 4) && tx_unacked_ > 0) return;
@@ -112,11 +124,17 @@ void SocketHandle::LaunchRma() {
     size_t span = rma::Align(piece);
     tx_unacked_ += span;
     tx_pos_ = static_cast<uint32_t>((pos + span) % window);
-    const uint8_t* data = s.data + launch_off_;
-    launch_off_ += piece;
-    if (launch_off_ == s.len) {
-      launch_idx_++;
-      launch_off_ = 0;
+    std::vector<std::pair<const uint8_t*, size_t>> parts;
+    for (size_t got = 0; got < piece;) {
+      const Segment& s = segs_[launch_idx_];
+      size_t take = std::min(s.len - launch_off_, piece - got);
+      parts.emplace_back(s.data + launch_off_, take);
+      got += take;
+      launch_off_ += take;
+      if (launch_off_ == s.len) {
+        launch_idx_++;
+        launch_off_ = 0;
+      }
     }
     uint64_t id = next_chunk_id_++;
     chunks_.push_back(Chunk{id, pos, static_cast<uint32_t>(piece)});
@@ -124,7 +142,11 @@ void SocketHandle::LaunchRma() {
       // Through the mapping: the bytes are in the peer's window now. The
       // fence orders the copy's (possibly non-temporal) stores before the
       // DATA_RMA frame that announces them.
-      std::memcpy(peer_map_ + pos, data, piece);
+      size_t at = pos;
+      for (const auto& part : parts) {
+        std::memcpy(peer_map_ + at, part.first, part.second);
+        at += part.second;
+      }
       std::atomic_thread_fence(std::memory_order_seq_cst);
       chunks_.back().done = true;
       continue;
@@ -142,9 +164,15 @@ void SocketHandle::LaunchRma() {
     off_t remote = static_cast<off_t>(peer_win_off_ + pos);
     rma::QueueJob(
         env, "SCIF_NET_RMA",
-        [api, epd, data, piece, remote, err] {
-          if (api->vwriteto(epd, const_cast<uint8_t*>(data), piece, remote, SCIF_RMA_SYNC) < 0)
-            *err = errno > 0 ? -errno : -EIO;
+        [api, epd, parts = std::move(parts), remote, err] {
+          off_t at = remote;
+          for (const auto& part : parts) {
+            if (api->vwriteto(epd, const_cast<uint8_t*>(part.first), part.second, at, SCIF_RMA_SYNC) < 0) {
+              *err = errno > 0 ? -errno : -EIO;
+              return;
+            }
+            at += static_cast<off_t>(part.second);
+          }
         },
         [this, env, hold, id, err](bool ran) {
           if (hold) napi_delete_reference(env, hold);
