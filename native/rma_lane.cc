@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstdint>
 #include <cstring>
 
 #include "addon.h"
@@ -27,9 +28,18 @@ size_t EnvSize(const char* name, size_t fallback) {
 
 }  // namespace
 
-size_t Threshold() {
-  static const size_t threshold = EnvSize("SCIF_NET_RMA_THRESHOLD", 16 * 1024);
-  return threshold;
+Copy CopyFor(const ScifApi* api) {
+  // Read on every call (once per write): tests switch it within a process.
+  const char* v = getenv("SCIF_NET_RMA_COPY");
+  if (v && strcmp(v, "dma") == 0) return Copy::kDma;
+  if (v && strcmp(v, "mmap") == 0) return Copy::kMap;
+  return api->name == "virtual" ? Copy::kMap : Copy::kDma;
+}
+
+size_t Threshold(const ScifApi* api) {
+  static const size_t threshold = EnvSize("SCIF_NET_RMA_THRESHOLD", SIZE_MAX);
+  if (threshold != SIZE_MAX) return threshold;
+  return CopyFor(api) == Copy::kMap ? 1024 : 16 * 1024;
 }
 
 size_t WindowSize() {
@@ -41,13 +51,6 @@ size_t WindowSize() {
     return (n + page - 1) / page * page;
   }();
   return size;
-}
-
-Copy CopyFor(const ScifApi* api) {
-  const char* v = getenv("SCIF_NET_RMA_COPY");
-  if (v && strcmp(v, "dma") == 0) return Copy::kDma;
-  if (v && strcmp(v, "mmap") == 0) return Copy::kMap;
-  return api->name == "virtual" ? Copy::kMap : Copy::kDma;
 }
 
 bool QueueJob(napi_env env, const char* name, std::function<void()> work, std::function<void(bool)> done) {

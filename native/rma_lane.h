@@ -39,10 +39,8 @@ constexpr size_t kPausedCap = 256 * 1024;
 
 inline size_t Align(size_t n) { return (n + kAlign - 1) & ~(kAlign - 1); }
 
-// SCIF_NET_RMA_THRESHOLD (bytes; 0 turns the bulk path off; default 16 KiB)
-// and SCIF_NET_RMA_WINDOW (bytes, whole pages, default 1 MiB; 0 declines
-// every window), read once per process.
-size_t Threshold();
+// SCIF_NET_RMA_WINDOW (bytes, whole pages, default 1 MiB; 0 declines every
+// window), read once per process.
 size_t WindowSize();
 
 // How the sender copies into the peer's window. kDma: scif_vwriteto on the
@@ -54,6 +52,14 @@ size_t WindowSize();
 // dlopen'ed libscif (a card, or the MPSS-strict run).
 enum class Copy { kDma, kMap };
 Copy CopyFor(const ScifApi* api);
+
+// The smallest write (or batch of writes node:net gathered) that moves by
+// RMA: SCIF_NET_RMA_THRESHOLD bytes (0 turns the bulk path off), by default
+// 1 KiB when copying through the mapping (a memcpy and a 13-byte frame beat
+// pushing the bytes through the 4 KiB queue: bench/README.md) and 16 KiB with
+// scif_vwriteto, whose every chunk is a threadpool round trip and, on a card,
+// a DMA set up and waited for.
+size_t Threshold(const ScifApi* api);
 
 struct Stats {
   uint64_t sent_rma = 0, sent_messages = 0;

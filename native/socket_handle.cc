@@ -145,7 +145,11 @@ Napi::Value SocketHandle::Writev(const Napi::CallbackInfo& info) {
   Napi::Array list = info[0].As<Napi::Array>();
   uint32_t count = list.Length();
   size_t total = 0;
-  bool rma = RmaPossible(), any_rma = false;
+  // RMA once the peer's window is here; the first write that would use it
+  // asks for it and goes by messages meanwhile, so a write still completes
+  // once it is in the queue, without waiting for the peer to read the ask.
+  bool possible = RmaPossible();
+  bool rma = possible && lane_ == Lane::kReady;
   std::vector<Segment> buffers;
   buffers.reserve(count);
   for (uint32_t i = 0; i < count; i++) {
@@ -161,11 +165,11 @@ Napi::Value SocketHandle::Writev(const Napi::CallbackInfo& info) {
   // Large buffers move by RMA; so do small ones that node:net gathered into
   // a batch this large while a write was under way (a stream of small
   // writes), copied together into the peer's window when it is mapped.
-  bool gather = rma && total >= rma::Threshold() && rma::CopyFor(api_) == rma::Copy::kMap;
+  bool large = possible && total >= rma::Threshold(api_);
+  bool gather = rma && large && peer_map_;
   for (Segment& b : buffers) {
-    if (gather || (rma && b.len >= rma::Threshold())) {
+    if (gather || (rma && b.len >= rma::Threshold(api_))) {
       b.kind = Seg::kRma;
-      any_rma = true;
     } else {
       stats_.sent_messages += b.len;
     }
@@ -176,11 +180,12 @@ Napi::Value SocketHandle::Writev(const Napi::CallbackInfo& info) {
   BuildSegments(buffers, 0, &segs_);
   seg_idx_ = seg_off_ = 0;
   launch_idx_ = launch_off_ = 0;
+  switch_tried_ = rma;  // built for RMA already
   tx_ = Tx::kWrite;
   tx_async_ = false;
   // RMA chunks read the buffers on the threadpool: each holds them (LaunchRma).
-  if (any_rma) tx_hold_ = Napi::Persistent(info[0]);
-  if (any_rma && lane_ == Lane::kNone) {
+  if (possible) tx_hold_ = Napi::Persistent(info[0]);
+  if (large && lane_ == Lane::kNone) {
     lane_ = Lane::kAsked;
     Ctrl req;
     req.op = kCtrlWindowReq;
@@ -680,6 +685,9 @@ int SocketHandle::FlushTxSteps() {
       send_off_ = 0;
     }
     bool at_end = seg_idx_ == segs_.size();
+    // The window came while this write went by messages: the rest moves by
+    // RMA, from the next frame on.
+    if (!at_end && SwitchWanted() && segs_[seg_idx_].kind == Seg::kHeader && seg_off_ == 0) SwitchToRma();
     if (!ctrl_out_.empty() && (at_end || segs_[seg_idx_].kind == Seg::kRma ||
                                (segs_[seg_idx_].kind == Seg::kHeader && seg_off_ == 0))) {
       std::vector<uint8_t> ctrl;
@@ -695,9 +703,13 @@ int SocketHandle::FlushTxSteps() {
       continue;
     }
     size_t staged = 0;
+    // Staging stops at a frame's start when something waits for a boundary
+    // (a control frame, the switch to RMA): it goes there.
+    bool boundary_wanted = !ctrl_out_.empty() || SwitchWanted();
     while (seg_idx_ < segs_.size() && segs_[seg_idx_].kind != Seg::kRma) {
       const Segment& s = segs_[seg_idx_];
       size_t rest = s.len - seg_off_;
+      if (staged > 0 && boundary_wanted && s.kind == Seg::kHeader) break;
       if (rest >= kDirectFrom || staged + rest > AddonData::kStageSize) break;
       std::memcpy(stage + staged, s.data + seg_off_, rest);
       staged += rest;

@@ -137,6 +137,9 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   bool HandleCtrl(const Ctrl& c);
   void StartWindow();
   void FallBack();
+  void SwitchToRma();
+  // The write under way went by messages and the window is here now.
+  bool SwitchWanted() const { return lane_ == Lane::kReady && tx_ == Tx::kWrite && !switch_tried_; }
   void WindowDone(int status, void* mem, off_t offset, size_t size);
   void Deliver(const uint8_t* data, size_t len, Napi::Buffer<uint8_t>* whole, size_t offset, bool* handed);
   bool DeliverRma(uint32_t pos, uint32_t len);
@@ -167,6 +170,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   bool tx_async_ = false;
   bool tx_ring_full_ = false;  // the write waits for room (else for the lane)
   bool in_flush_ = false;
+  bool switch_tried_ = false;  // this write's rest was looked at for RMA
   std::vector<Segment> segs_;
   size_t seg_idx_ = 0, seg_off_ = 0;
   std::deque<std::array<uint8_t, kFrameHeader>> headers_;  // stable addresses

@@ -16,14 +16,27 @@
 
 namespace scifnet {
 
+namespace {
+
+// SYNC: the chunk is in the peer's window when the call returns, so its
+// DATA_RMA may go. USECACHE: a driver pins the written pages for every
+// scif_vwriteto (a temporary window) and unpins them after; with it, it keeps
+// them pinned in its registration cache, so a Buffer written again (node's
+// pooled and reused buffers) is not pinned anew. MPSS 4 drops the cached
+// pins when the pages are unmapped. The fabric ignores both flags' costs.
+constexpr int kVwriteFlags = SCIF_RMA_SYNC | SCIF_RMA_USECACHE;
+
+}  // namespace
+
 bool SocketHandle::RmaPossible() const {
-  return rma::Threshold() > 0 && lane_ != Lane::kDeclined && api_ && api_->register_ && api_->vwriteto;
+  return api_ && api_->register_ && api_->vwriteto && lane_ != Lane::kDeclined && rma::Threshold(api_) > 0;
 }
 
-// The write waits for the peer's word (not for room): read the queue for it,
-// holding what data comes meanwhile, up to a receive buffer's worth.
+// The write waits for the peer's word (credit, not room), or goes by
+// messages until the window it asked for comes: read the queue for it, holding
+// what data comes meanwhile, up to a receive buffer's worth.
 bool SocketHandle::ControlReading() const {
-  return TxPending() && !tx_ring_full_ && !rx_failed_ && held_bytes_ < rma::kPausedCap;
+  return TxPending() && (!tx_ring_full_ || lane_ == Lane::kAsked) && !rx_failed_ && held_bytes_ < rma::kPausedCap;
 }
 
 void SocketHandle::QueueCtrl(const Ctrl& c) {
@@ -167,7 +180,7 @@ void SocketHandle::LaunchRma() {
         [api, epd, parts = std::move(parts), remote, err] {
           off_t at = remote;
           for (const auto& part : parts) {
-            if (api->vwriteto(epd, const_cast<uint8_t*>(part.first), part.second, at, SCIF_RMA_SYNC) < 0) {
+            if (api->vwriteto(epd, const_cast<uint8_t*>(part.first), part.second, at, kVwriteFlags) < 0) {
               *err = errno > 0 ? -errno : -EIO;
               return;
             }
@@ -211,6 +224,48 @@ void SocketHandle::FallBack() {
   }
   segs_.swap(out);
   launch_idx_ = launch_off_ = 0;
+}
+
+// The rest of a write that began by messages (before the window came), from
+// a frame boundary on, becomes RMA segments: the frames' payload, pieces of
+// one buffer joined again. Only when it is enough for RMA (rma_lane.h).
+void SocketHandle::SwitchToRma() {
+  switch_tried_ = true;
+  size_t rest = 0;
+  for (size_t i = seg_idx_; i < segs_.size(); i++)
+    if (segs_[i].kind != Seg::kHeader) rest += segs_[i].len;
+  if (rest < rma::Threshold(api_)) return;
+  std::vector<Segment> out(segs_.begin(), segs_.begin() + static_cast<ptrdiff_t>(seg_idx_));
+  bool all = peer_map_ != nullptr;  // small pieces too, gathered through the mapping
+  for (size_t i = seg_idx_; i < segs_.size(); i++) {
+    Segment s = segs_[i];
+    if (s.kind == Seg::kHeader) continue;
+    if (out.size() > seg_idx_ && out.back().data + out.back().len == s.data) {
+      out.back().len += s.len;
+      continue;
+    }
+    s.kind = Seg::kRma;
+    out.push_back(s);
+  }
+  // Pieces too small for RMA on their own (without the mapping) go back to frames.
+  std::vector<Segment> rma_or_bytes;
+  for (size_t i = seg_idx_; i < out.size(); i++) {
+    Segment s = out[i];
+    if (!all && s.len < rma::Threshold(api_)) s.kind = Seg::kBytes;
+    rma_or_bytes.push_back(s);
+  }
+  out.resize(seg_idx_);
+  // The bytes counted as messages (Writev) that now go by RMA.
+  size_t moved = 0;
+  for (size_t i = seg_idx_; i < segs_.size(); i++)
+    if (segs_[i].kind == Seg::kBytes) moved += segs_[i].len;
+  for (const Segment& s : rma_or_bytes)
+    if (s.kind == Seg::kBytes) moved -= s.len;
+  BuildSegments(rma_or_bytes, 0, &out);
+  stats_.sent_messages -= moved;
+  segs_.swap(out);
+  launch_idx_ = seg_idx_;
+  launch_off_ = 0;
 }
 
 // A control frame from the peer; false when it broke the protocol (the

@@ -203,10 +203,12 @@ for (const copy of ['dma', 'mmap']) {
 }
 
 t.test('a peer killed while our write waits for its credit: ECONNRESET, no hang', async (t) => {
-  const peer = spawnRole(t, 1, 'stall', {});
+  // The peer reads the first 2 MiB (the window comes meanwhile), then pauses for good.
+  const peer = spawnRole(t, 1, 'stall', { readFirst: 2 * MiB });
   const { port } = await peer.until((m) => m.ready);
   const sock = net.connect({ node: 1, port });
   await once(sock, 'connect');
+  await new Promise((r) => sock.write(Buffer.alloc(MiB, 1), r));
   sock.write(Buffer.alloc(64 * MiB, 2));
   await peer.until((m) => m.paused);
   peer.child.kill('SIGKILL');
