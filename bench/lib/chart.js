@@ -23,9 +23,9 @@ function throughputSvg(res, { date, machine }) {
   const sizes = res.sizes.map((s) => s.size);
   const lanes = ['scif', 'unix', 'tcp'].filter((t) => res.sizes.some((s) => s.results[t] && Number.isFinite(s.results[t].mbps)));
   const max = Math.max(1, ...res.sizes.flatMap((s) => lanes.map((t) => (s.results[t] && s.results[t].mbps) || 0)));
-  // A round top: 1, 2 or 5 times a power of ten.
+  // A round top a little above the highest point.
   const mag = 10 ** Math.floor(Math.log10(max));
-  const top = [1, 2, 5, 10].map((m) => m * mag).find((v) => v >= max);
+  const top = [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].map((m) => m * mag).find((v) => v >= max);
   const lx = (size) => {
     const a = Math.log2(sizes[0]), b = Math.log2(sizes[sizes.length - 1]);
     return L + ((Math.log2(size) - a) / (b - a || 1)) * (W - L - R);
@@ -38,12 +38,12 @@ function throughputSvg(res, { date, machine }) {
   out.push(`<text x="${W / 2}" y="42" text-anchor="middle" fill="#555">two processes, end to end, median of ${res.repeat} run(s); higher is better</text>`);
   for (let i = 0; i <= 5; i++) {
     const v = (top / 5) * i;
-    const y = ly(v);
+    const y = ly(v).toFixed(1);
     out.push(`<line x1="${L}" y1="${y}" x2="${W - R}" y2="${y}" stroke="#ddd"/>`);
-    out.push(`<text x="${L - 8}" y="${y + 4}" text-anchor="end">${Math.round(v).toLocaleString('en-US')}</text>`);
+    out.push(`<text x="${L - 8}" y="${(Number(y) + 4).toFixed(1)}" text-anchor="end">${Math.round(v).toLocaleString('en-US')}</text>`);
   }
   for (const s of sizes) {
-    const x = lx(s);
+    const x = lx(s).toFixed(1);
     out.push(`<line x1="${x}" y1="${T}" x2="${x}" y2="${H - B}" stroke="#eee"/>`);
     out.push(`<text x="${x}" y="${H - B + 18}" text-anchor="middle">${sizeLabel(s)}</text>`);
   }
