@@ -3,12 +3,13 @@
 //
 // A write of at least Threshold() bytes on a connection moves by RMA: the
 // receiver registers a window (lazily, on the sender's first WINDOW_REQ: an
-// idle connection pins nothing), the sender copies into it with
-// scif_vwriteto(SCIF_RMA_SYNC) on the threadpool, chunk by chunk, and
-// announces each chunk with DATA_RMA on the queue once it is complete, so
-// stream order holds; the receiver copies the chunk out and returns CREDIT.
+// idle connection pins nothing), the sender copies into it chunk by chunk
+// (Copy below) and announces each chunk with DATA_RMA on the queue once it is
+// in the window, so stream order holds; the receiver copies the chunk out and
+// returns CREDIT. Until the window comes the asking write goes by messages.
 // A window that cannot be had (RLIMIT_MEMLOCK, ENOMEM) is declined, and the
 // connection's writes go by scif_send as before: a fallback, never an error.
+// bench/README.md ("The bulk path") has the measurements behind the numbers.
 #ifndef SCIF_NET_RMA_LANE_H
 #define SCIF_NET_RMA_LANE_H
 
@@ -36,6 +37,14 @@ constexpr size_t kAlign = 64;  // positions in the window: a cache line
 // What a paused reader takes off the queue (so control frames behind it are
 // seen) before it stops, as a socket's receive buffer bounds what it holds.
 constexpr size_t kPausedCap = 256 * 1024;
+
+// When a connection asks for a window: a write (or batch) of kAskWrite
+// bytes, or kAskAfter bytes sent by messages so far. A window pins
+// WindowSize() bytes on the peer and makes the connection's RMA channel (two
+// more descriptors a side): a connection that moves less never repays it (a
+// few KiB of one-shot requests and answers, HTTP's short bodies).
+constexpr size_t kAskWrite = 64 * 1024;
+constexpr size_t kAskAfter = 256 * 1024;
 
 inline size_t Align(size_t n) { return (n + kAlign - 1) & ~(kAlign - 1); }
 

@@ -75,6 +75,8 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
     int err = 0;
   };
   static constexpr int kFlushRing = 0, kFlushDone = 1, kFlushLane = 2;
+  static constexpr size_t kReadSize = 64 * 1024;  // as node:net reads: below malloc's mmap threshold
+  static constexpr size_t kCopyBelow = kReadSize / 4;  // smaller reads are copied out, the buffer reused
 
   // Verbs (JS).
   Napi::Value Open(const Napi::CallbackInfo& info);
