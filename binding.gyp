@@ -5,6 +5,9 @@
       "sources": [
         "native/addon.cc",
         "native/socket_handle.cc",
+        "native/rma_lane.cc",
+        "native/socket_rma.cc",
+        "native/socket_read.cc",
         "native/busy_poll.cc",
         "native/backend.cc",
         "native/scif_endpoint.cc",

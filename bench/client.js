@@ -12,9 +12,14 @@ const [transport] = process.argv.slice(2);
 const now = () => process.hrtime.bigint();
 const held = [];
 
-/** Writes `total` bytes in `size`-byte writes as fast as backpressure allows; ns until the server has them all. */
+/**
+ * Writes `total` bytes in `size`-byte writes as fast as backpressure allows;
+ * ns until the server has them all, this process's CPU time meanwhile, and
+ * (scif) how the bytes moved.
+ */
 async function throughput({ address, size, total }) {
   const sock = await T.connect(transport, address);
+  const cpu0 = process.cpuUsage();
   const buf = Buffer.alloc(size, 0x61);
   const header = Buffer.alloc(8);
   header.writeBigUInt64LE(BigInt(total));
@@ -25,8 +30,10 @@ async function throughput({ address, size, total }) {
     const t0 = now();
     sock.once('data', () => {
       const ns = Number(now() - t0);
+      const cpu = process.cpuUsage(cpu0);
+      const scifStats = sock.scifStats;
       sock.destroy();
-      resolve({ ns, bytes: total, writes: total / size, drains });
+      resolve({ ns, bytes: total, writes: total / size, drains, cpuUs: cpu.user + cpu.system, scifStats });
     });
     sock.write(header);
     const pump = () => {

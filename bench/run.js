@@ -13,6 +13,7 @@ const ceiling = require('./lib/ceiling');
 const stream = require('./sections/stream');
 const httpSection = require('./sections/http');
 const conns = require('./sections/conns');
+const { throughputSvg } = require('./lib/chart');
 
 const RESULTS = path.join(__dirname, 'results');
 
@@ -102,6 +103,11 @@ async function main() {
   fs.mkdirSync(RESULTS, { recursive: true });
   const out = path.join(RESULTS, 'latest.json');
   fs.writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+  if (results.sections.throughput && results.sections.throughput.sizes) {
+    const svg = path.join(RESULTS, 'throughput.svg');
+    fs.writeFileSync(svg, throughputSvg(results.sections.throughput, results));
+    console.log(`chart: ${path.relative(process.cwd(), svg) || svg}`);
+  }
   const errors = errorsIn(results.sections);
   console.log(`\n${results.seconds.toFixed(0)} s, load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; figures in ${path.relative(process.cwd(), out) || out}`);
   if (errors.length) {

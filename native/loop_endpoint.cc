@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 
@@ -51,6 +52,7 @@ LoopEndpoint::~LoopEndpoint() {
   finalizing_ = true;
   CloseLoop(nullptr, false);
   if (epd_ >= 0 && api_) api_->close(epd_);
+  if (release_mem_) munmap(release_mem_, release_len_);
   if (async_) napi_async_destroy(env_, async_);
 }
 
@@ -185,14 +187,20 @@ bool LoopEndpoint::CloseLoop(napi_value on_closed, bool with_descriptor) {
   // comes from the loop's close phase, and what the peer reads (FIN or
   // reset) was decided before.
   if (with_descriptor && epd_ >= 0 && !finalizing_) {
-    if (accept_batch_) {
-      h->open++;  // 'close' waits for AcceptDone() to close the descriptor
-      close_after_accept_ = h;
+    if (accept_batch_ || work_in_flight_ > 0) {
+      close_after_accept_ = true;  // AcceptDone() or the last WorkFinished() closes it
+      if (accept_batch_) {
+        h->open++;  // a listener's 'close' waits for that
+        held_handles_ = h;
+      }
     } else if (state_ == State::kConnected) {
-      CloseOnThreadpool(env_, api_, epd_, std::move(linger_));
+      CloseOnThreadpool(env_, api_, epd_, std::move(linger_), release_mem_, release_len_);
+      release_mem_ = nullptr;
       epd_ = -1;
     } else {
       api_->close(epd_);
+      if (release_mem_) munmap(release_mem_, release_len_);
+      release_mem_ = nullptr;
       epd_ = -1;
     }
   }
@@ -244,14 +252,16 @@ void LoopEndpoint::ReleaseHandles(LoopHandles* h) {
 // Sends what lingers, then scif_close(epd), on the threadpool; here at once
 // (without lingering) if no work can be queued.
 void LoopEndpoint::CloseOnThreadpool(napi_env env, const ScifApi* api, scif_epd_t epd,
-                                     std::vector<uint8_t> linger) {
+                                     std::vector<uint8_t> linger, void* release_mem, size_t release_len) {
   struct Job {
     const ScifApi* api;
     scif_epd_t epd;
     std::vector<uint8_t> linger;
+    void* release_mem;
+    size_t release_len;
     napi_async_work work = nullptr;
   };
-  auto* job = new Job{api, epd, std::move(linger)};
+  auto* job = new Job{api, epd, std::move(linger), release_mem, release_len};
   napi_value name;
   bool queued = napi_create_string_utf8(env, "SCIF_CLOSE", NAPI_AUTO_LENGTH, &name) == napi_ok &&
                 napi_create_async_work(
@@ -260,6 +270,7 @@ void LoopEndpoint::CloseOnThreadpool(napi_env env, const ScifApi* api, scif_epd_
                       auto* j = static_cast<Job*>(data);
                       SendLingering(j->api, j->epd, j->linger);
                       j->api->close(j->epd);
+                      if (j->release_mem) munmap(j->release_mem, j->release_len);
                     },
                     [](napi_env e, napi_status, void* data) {
                       auto* j = static_cast<Job*>(data);
@@ -272,7 +283,39 @@ void LoopEndpoint::CloseOnThreadpool(napi_env env, const ScifApi* api, scif_epd_
   if (job->work) napi_delete_async_work(env, job->work);
   FailedButAlive(env);
   api->close(epd);
+  if (release_mem) munmap(release_mem, release_len);
   delete job;
+}
+
+void LoopEndpoint::WorkStarted() {
+  work_in_flight_++;
+  KeepAlive(true);
+}
+
+void LoopEndpoint::WorkFinished() {
+  work_in_flight_--;
+  LoopHandles* closed = work_in_flight_ == 0 && !accept_batch_ ? CloseDeferred() : nullptr;
+  KeepAlive(false);
+  if (closed) ReleaseHandles(closed);  // last: it may call into JS
+}
+
+// A close that waited for the descriptor's users (accepts, work) to return.
+// A listener's does not wait for a peer: here, so that its port is free by
+// the time 'close' is emitted; the handles to release for that (after the
+// caller is done with us), or null.
+LoopEndpoint::LoopHandles* LoopEndpoint::CloseDeferred() {
+  if (!close_after_accept_) return nullptr;
+  close_after_accept_ = false;
+  LoopHandles* held = held_handles_;
+  held_handles_ = nullptr;
+  if (epd_ >= 0 && held) {
+    api_->close(epd_);
+  } else if (epd_ >= 0) {
+    CloseOnThreadpool(env_, api_, epd_, std::move(linger_), release_mem_, release_len_);
+    release_mem_ = nullptr;
+  }
+  epd_ = -1;
+  return held;
 }
 
 // Watches the descriptor for what Wanted() says, or stops when that is
@@ -496,14 +539,7 @@ void LoopEndpoint::AcceptDone(AcceptBatch* b, bool ran) {
   }
   if (listening && b->err && state_ == State::kListening) Accepted(b->err, nullptr);
   delete b;
-  LoopHandles* closed = close_after_accept_;
-  if (closed) {
-    // A listener's close does not wait for a peer: here, so that its port
-    // is free by the time 'close' is emitted.
-    api_->close(epd_);
-    epd_ = -1;
-    close_after_accept_ = nullptr;
-  }
+  LoopHandles* closed = work_in_flight_ == 0 ? CloseDeferred() : nullptr;
   WorkDrained();
   if (async && Usable()) Schedule();  // more may wait: look again (a sync batch's caller does)
   KeepAlive(false);

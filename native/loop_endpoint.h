@@ -121,6 +121,19 @@ class LoopEndpoint {
   // before the state becomes kClosed.
   bool CloseLoop(napi_value on_closed, bool with_descriptor);
   bool AcceptInFlight() const { return accept_batch_ != nullptr; }
+  // Threadpool work of a class that uses the descriptor (a socket's RMA and
+  // registration): while any runs, a close leaves the descriptor open, and
+  // the last WorkFinished() closes it; the endpoint's JS object is held
+  // alive meanwhile. Memory handed to ReleaseAfterClose() (a registered
+  // window the peer may still write into) is unmapped only once the
+  // descriptor is closed.
+  void WorkStarted();
+  void WorkFinished();
+  int WorkInFlight() const { return work_in_flight_; }
+  void ReleaseAfterClose(void* mem, size_t len) {
+    release_mem_ = mem;
+    release_len_ = len;
+  }
   // Bytes to send before a connection's descriptor closes (CloseLoop), for up
   // to kLingerMs while the peer makes room, as a kernel sends a closed TCP
   // socket's.
@@ -159,7 +172,9 @@ class LoopEndpoint {
   static void SendLingering(const ScifApi* api, scif_epd_t epd, const std::vector<uint8_t>& bytes);
   void ClosePoll(LoopHandles* h);
   static void CloseOnThreadpool(napi_env env, const ScifApi* api, scif_epd_t epd,
-                                std::vector<uint8_t> linger = {});
+                                std::vector<uint8_t> linger = {}, void* release_mem = nullptr,
+                                size_t release_len = 0);
+  LoopHandles* CloseDeferred();
   int InitLoop();
   bool DispatchState(short revents);
   bool StartAccept();
@@ -170,9 +185,13 @@ class LoopEndpoint {
 
   LoopHandles* loop_ = nullptr;
   AcceptBatch* accept_batch_ = nullptr;  // scif_accept() calls on the threadpool
-  // Closed while they use the descriptor: the handles whose 'close' waits
-  // until AcceptDone() closes it (a listener's port is free when 'close' comes).
-  LoopHandles* close_after_accept_ = nullptr;
+  bool close_after_accept_ = false;  // closed while they (or work) use the descriptor
+  // A listener's handles, whose 'close' waits for CloseDeferred() (its port
+  // is free when 'close' comes).
+  LoopHandles* held_handles_ = nullptr;
+  int work_in_flight_ = 0;
+  void* release_mem_ = nullptr;
+  size_t release_len_ = 0;
   std::vector<uint8_t> linger_;
   int watch_events_ = 0;
   bool rewatch_ = false;  // the state changed since the poll handle was started

@@ -20,8 +20,6 @@ using napi_args::Errno;
 
 namespace {
 
-constexpr size_t kReadSize = 64 * 1024;  // as node:net reads: below malloc's mmap threshold
-constexpr size_t kCopyBelow = kReadSize / 4;  // smaller reads are copied out, the buffer reused
 constexpr size_t kDirectFrom = 8 * 1024;  // segments this large skip the staging copy
 
 Napi::Value Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
@@ -43,6 +41,7 @@ Napi::Function SocketHandle::Define(Napi::Env env) {
       InstanceMethod<&SocketHandle::SetOwner>("setOwner"),
       StaticMethod<&SocketHandle::LinkHooks>("linkHooks"),
       InstanceAccessor<&SocketHandle::GetWriteQueueSize>("writeQueueSize"),
+      InstanceMethod<&SocketHandle::ScifStats>("scifStats"),
   };
   AddLoopEndpointProperties<SocketHandle>(&props);
   return DefineClass(env, "SocketHandle", props);
@@ -87,10 +86,11 @@ Napi::Value SocketHandle::SetOwner(const Napi::CallbackInfo& info) {
 
 // ---- verbs ----
 
-// Sockets never register windows: their connections need only the
-// endpoint's own descriptor (scif_net.h).
+// Not stream-only: a large write registers a receive window. The fabric
+// makes a connection's RMA channel only then, so an idle connection still
+// holds one descriptor a side (kernel/README.md).
 Napi::Value SocketHandle::Open(const Napi::CallbackInfo& info) {
-  return Num(info.Env(), LoopEndpoint::Open(true));
+  return Num(info.Env(), LoopEndpoint::Open(false));
 }
 
 Napi::Value SocketHandle::Bind(const Napi::CallbackInfo& info) {
@@ -115,11 +115,12 @@ Napi::Value SocketHandle::AdoptListener(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SocketHandle::ReadStart(const Napi::CallbackInfo& info) {
-  if (Connected() && !reading_ && !eof_) {
+  if (Connected() && !reading_ && (!eof_ || !held_.empty())) {
     reading_ = true;
     // The descriptor is level-triggered: bytes already waiting show as
     // readable, and are read in the loop's poll phase, as libuv reads.
-    if (Watch() != 0) Schedule();
+    // What a paused reader held is handed out from the loop first.
+    if (!held_.empty() || Watch() != 0) Schedule();
   }
   return Num(info.Env(), 0);
 }
@@ -142,55 +143,95 @@ Napi::Value SocketHandle::Writev(const Napi::CallbackInfo& info) {
   Napi::Array list = info[0].As<Napi::Array>();
   uint32_t count = list.Length();
   size_t total = 0;
-  segs_.clear();
-  segs_.reserve(count * 2 + 1);
+  // RMA once the peer's window is here; the first write that would use it
+  // asks for it and goes by messages meanwhile, so a write still completes
+  // once it is in the queue, without waiting for the peer to read the ask.
+  bool possible = RmaPossible();
+  bool rma = possible && lane_ == Lane::kReady;
+  std::vector<Segment> buffers;
+  buffers.reserve(count);
   for (uint32_t i = 0; i < count; i++) {
     Napi::Value v = list.Get(i);
     if (!v.IsTypedArray()) return Num(env, -EINVAL);
     Napi::Uint8Array b = v.As<Napi::Uint8Array>();
-    if (b.ByteLength() > 0) segs_.push_back({b.Data(), b.ByteLength()});
-    total += b.ByteLength();
+    size_t len = b.ByteLength();
+    if (len == 0) continue;
+    buffers.push_back({b.Data(), len, Seg::kBytes});
+    total += len;
   }
   if (total == 0) return Num(env, 0);
+  // Large buffers move by RMA; so do small ones that node:net gathered into
+  // a batch this large while a write was under way (a stream of small
+  // writes), copied together into the peer's window when it is mapped.
+  bool large = possible && total >= rma::Threshold(api_);
+  bool gather = rma && large && peer_map_;
+  for (Segment& b : buffers) {
+    if (gather || (rma && b.len >= rma::Threshold(api_))) {
+      b.kind = Seg::kRma;
+    } else {
+      stats_.sent_messages += b.len;
+    }
+  }
   wrote_ = true;
-  // Frame the payload: a header before every kFrameMaxPayload bytes.
-  size_t frames = (total + kFrameMaxPayload - 1) / kFrameMaxPayload;
-  headers_.assign(frames * kFrameHeader, 0);
-  std::vector<Segment> framed;
-  framed.reserve(segs_.size() + frames * 2);
-  size_t frame_left = 0, remaining = total, h = 0;
-  for (const Segment& s : segs_) {
+  headers_.clear();
+  segs_.clear();
+  BuildSegments(buffers, 0, &segs_);
+  seg_idx_ = seg_off_ = 0;
+  launch_idx_ = launch_off_ = 0;
+  switch_tried_ = rma;  // built for RMA already
+  tx_ = Tx::kWrite;
+  tx_async_ = false;
+  // RMA chunks read the buffers on the threadpool: each holds them (LaunchRma).
+  if (possible) tx_hold_ = Napi::Persistent(info[0]);
+  if (large && lane_ == Lane::kNone &&
+      (total >= rma::kAskWrite || stats_.sent_messages >= rma::kAskAfter)) {
+    lane_ = Lane::kAsked;
+    Ctrl req;
+    req.op = kCtrlWindowReq;
+    QueueCtrl(req);
+  }
+  int r = FlushTx();
+  if (r == kFlushDone || r < 0) {
+    tx_ = Tx::kIdle;
+    segs_.clear();
+    if (!tx_hold_.IsEmpty()) tx_hold_.Reset();
+    return Num(env, r < 0 ? r : 0);
+  }
+  tx_async_ = true;
+  if (tx_hold_.IsEmpty()) tx_hold_ = Napi::Persistent(info[0]);
+  if (Watch() != 0) Schedule();  // for room (the descriptor turns writable), or the window's answer
+  return Num(env, 1);
+}
+
+// Frames buffers[from..] into out: runs of small buffers as DATA frames of at
+// most kFrameMaxData bytes (a header before each), large ones as they are.
+void SocketHandle::BuildSegments(const std::vector<Segment>& buffers, size_t from, std::vector<Segment>* out) {
+  size_t run_left = 0, frame_left = 0;
+  for (size_t i = from; i < buffers.size(); i++) {
+    const Segment& s = buffers[i];
+    if (s.kind == Seg::kRma) {
+      out->push_back(s);
+      continue;
+    }
+    if (run_left == 0)
+      for (size_t j = i; j < buffers.size() && buffers[j].kind != Seg::kRma; j++) run_left += buffers[j].len;
     const uint8_t* p = s.data;
     size_t len = s.len;
     while (len > 0) {
       if (frame_left == 0) {
-        frame_left = std::min(remaining, kFrameMaxPayload);
-        EncodeHeader(&headers_[h * kFrameHeader], kFrameData, static_cast<uint32_t>(frame_left));
-        framed.push_back({&headers_[h * kFrameHeader], kFrameHeader});
-        h++;
+        frame_left = std::min(run_left, kFrameMaxData);
+        headers_.emplace_back();
+        EncodeHeader(headers_.back().data(), kFrameData, static_cast<uint32_t>(frame_left));
+        out->push_back({headers_.back().data(), kFrameHeader, Seg::kHeader});
       }
       size_t take = std::min(len, frame_left);
-      framed.push_back({p, take});
+      out->push_back({p, take, Seg::kBytes});
       p += take;
       len -= take;
       frame_left -= take;
-      remaining -= take;
+      run_left -= take;
     }
   }
-  segs_.swap(framed);
-  seg_idx_ = seg_off_ = 0;
-  tx_ = Tx::kWrite;
-  tx_async_ = false;
-  int r = FlushTx();
-  if (r == 1 || r < 0) {
-    tx_ = Tx::kIdle;
-    segs_.clear();
-    return Num(env, r < 0 ? r : 0);
-  }
-  tx_async_ = true;
-  tx_hold_ = Napi::Persistent(info[0]);
-  if (Watch() != 0) Schedule();  // for space: the descriptor turns writable
-  return Num(env, 1);
 }
 
 // shutdown(): sends FIN after everything written; 1 (onshutdown follows, always
@@ -201,14 +242,16 @@ Napi::Value SocketHandle::Shutdown(const Napi::CallbackInfo& info) {
   if (TxPending()) return Num(env, -EBUSY);
   if (fin_sent_) return Num(env, 0);
   fin_sent_ = true;
-  headers_.assign(kFrameHeader, 0);
-  EncodeHeader(headers_.data(), kFrameFin, 0);
-  segs_.assign(1, Segment{headers_.data(), kFrameHeader});
+  headers_.clear();
+  headers_.emplace_back();
+  EncodeHeader(headers_.back().data(), kFrameFin, 0);
+  segs_.assign(1, Segment{headers_.back().data(), kFrameHeader, Seg::kHeader});
   seg_idx_ = seg_off_ = 0;
+  launch_idx_ = launch_off_ = 0;
   tx_ = Tx::kShutdown;
   tx_async_ = true;
   int r = FlushTx();
-  if (r != 0) {
+  if (r != kFlushRing) {
     // Done already (a peer that is gone no longer needs to hear that we are
     // done), but reported from the loop, as a TCP shutdown completes.
     shutdown_status_ = r == 1 || r == -ECONNRESET ? 0 : r;
@@ -245,6 +288,21 @@ Napi::Value SocketHandle::GetWriteQueueSize(const Napi::CallbackInfo& info) {
   return Num(info.Env(), static_cast<double>(TxBytes()));
 }
 
+// scifStats(): how this connection's bytes moved, in bytes (rma_lane.h).
+Napi::Value SocketHandle::ScifStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object sent = Napi::Object::New(env), received = Napi::Object::New(env), out = Napi::Object::New(env);
+  sent.Set("rma", Num(env, static_cast<double>(stats_.sent_rma)));
+  sent.Set("messages", Num(env, static_cast<double>(stats_.sent_messages)));
+  received.Set("rma", Num(env, static_cast<double>(stats_.received_rma)));
+  received.Set("messages", Num(env, static_cast<double>(stats_.received_messages)));
+  out.Set("sent", sent);
+  out.Set("received", received);
+  out.Set("windows", Num(env, stats_.windows));
+  out.Set("fallbacks", Num(env, stats_.fallbacks));
+  return out;
+}
+
 // ---- the loop core's questions ----
 
 short SocketHandle::Want() const {
@@ -253,8 +311,11 @@ short SocketHandle::Want() const {
       return POLLIN;
     case State::kConnecting:
       return POLLOUT;
-    case State::kConnected:
-      return static_cast<short>((reading_ ? POLLIN : 0) | (TxPending() ? POLLOUT : 0));
+    case State::kConnected: {
+      bool out = TxPending() ? tx_ring_full_ : CtrlOutPending();
+      bool in = (reading_ && !rx_failed_) || ControlReading();
+      return static_cast<short>((in ? POLLIN : 0) | (out ? POLLOUT : 0));
+    }
     case State::kNone:
     case State::kOpen:
     case State::kClosing:
@@ -269,11 +330,14 @@ bool SocketHandle::DispatchConnected(short revents) {
   if (revents & POLLHUP) peer_gone_ = true;
   if (TxPending() && (revents & (POLLOUT | POLLHUP | POLLERR))) {
     int r = FlushTx();
-    if (r != 0) FinishTx(r == 1 ? 0 : r);
-    tx_armed = r == 0;  // waiting for space
+    if (r == kFlushDone || r < 0) FinishTx(r == kFlushDone ? 0 : r);
+    tx_armed = r == kFlushRing || r == kFlushLane;  // waiting for room, or for the lane
+    acted = true;
+  } else if (!TxPending() && CtrlOutPending() && (revents & (POLLOUT | POLLHUP | POLLERR))) {
+    FlushCtrl();
     acted = true;
   }
-  if (Connected() && reading_ && (revents & (POLLIN | POLLHUP | POLLERR))) {
+  if (Connected() && ((reading_ && !rx_failed_) || ControlReading()) && (revents & (POLLIN | POLLHUP | POLLERR))) {
     rx_armed = ReadSome();
     acted = true;
   }
@@ -305,7 +369,7 @@ void SocketHandle::Failed(int err) {
       return;
     case State::kConnected:
       if (TxPending()) FinishTx(err);
-      if (reading_ && Connected()) {
+      if (reading_ && Connected() && !rx_failed_) {
         reading_ = false;
         rx_events_++;
         Emit(Hook::kRead, {Num(env, err)});
@@ -319,8 +383,10 @@ void SocketHandle::Failed(int err) {
   }
 }
 
-// A shutdown that finished without waiting is still reported from the loop.
+// A shutdown that finished without waiting is still reported from the loop,
+// and what a paused reader held is handed out once it reads again.
 bool SocketHandle::ReportWaiting() {
+  if (reading_ && !held_.empty() && Connected()) return DeliverHeld();
   if (shutdown_status_ == 1) return false;
   int status = shutdown_status_;
   shutdown_status_ = 1;
@@ -328,93 +394,20 @@ bool SocketHandle::ReportWaiting() {
   return false;
 }
 
-// Reads until the ring runs dry (true: the descriptor says when more comes), the
-// reader pauses, or the turn's budget is spent (false: come back).
-bool SocketHandle::ReadSome() {
-  Napi::Env env = Env();
-  for (int i = 0; i < kCallsPerRound && reading_ && Connected(); i++) {
-    Napi::HandleScope scope(env);
-    if (read_buf_.IsEmpty()) {
-      // Raw napi: node-addon-api makes a failure fatal, and making a Buffer
-      // fails when the environment goes away (or memory runs out).
-      void* data;
-      napi_value made;
-      if (napi_create_buffer(env, kReadSize, &data, &made) != napi_ok) return ReadFailed(-ENOMEM);
-      read_buf_ = Napi::Persistent(Napi::Buffer<uint8_t>(env, made));
-    }
-    Napi::Buffer<uint8_t> buf = read_buf_.Value();
-    int n = api_->recv(epd_, buf.Data(), static_cast<int>(kReadSize), 0);
-    // A node waking from low power: its descriptor says so again when it can.
-    if (n < 0 && errno == EAGAIN) return true;
-    if (n < 0) {
-      int err = Errno();
-      reading_ = false;
-      rx_events_++;
-      Emit(Hook::kRead, {Num(env, err)});
-      return true;
-    }
-    if (n == 0) return true;  // drained
-    rx_events_++;
-    if (!busy_looked_) {
-      busy_looked_ = true;
-      busy_ = BusyPoll::For(env, api_);
-    }
-    // Only a conversation (we wrote, now the answer came) expects the next
-    // message soon: a reader of a one-way stream would spin on cores the
-    // writer's process needs.
-    if (busy_ && wrote_) busy_->Heat(this);
-    wrote_ = false;
-    FrameDecoder::Result f = decoder_.Decode(buf.Data(), static_cast<size_t>(n));
-    if (f.length > 0) {
-      Napi::Value out;
-      size_t offset = f.offset;
-      if (f.length < kCopyBelow) {
-        void* data;
-        napi_value copy;
-        if (napi_create_buffer_copy(env, f.length, buf.Data() + f.offset, &data, &copy) != napi_ok)
-          return ReadFailed(-ENOMEM);
-        out = Napi::Value(env, copy);
-        offset = 0;
-      } else {
-        out = buf;
-        read_buf_.Reset();  // handed to JS; the next read takes a new one
-      }
-      Emit(Hook::kRead, {Num(env, static_cast<double>(f.length)), out,
-                      Num(env, static_cast<double>(offset))});
-    }
-    if (f.error || f.fin) {
-      if (!Connected()) return true;
-      reading_ = false;
-      eof_ = f.fin && !f.error;
-      Emit(Hook::kRead, {Num(env, f.error ? -f.error : kUvEof)});
-      return true;
-    }
-    if (static_cast<size_t>(n) < kReadSize) return true;  // the ring ran dry
-  }
-  return !reading_ || !Connected();
-}
-
-// A Buffer could not be made: while JS runs, the reader learns why (and the
-// bytes read are lost with the connection); once it is gone, nobody is left.
-bool SocketHandle::ReadFailed(int err) {
-  reading_ = false;
-  if (!FailedButAlive(Env())) {
-    Unwatch();  // nobody left to tell (addon.h)
-    return true;
-  }
-  rx_events_++;
-  Emit(Hook::kRead, {Num(Env(), err)});
-  return true;
-}
-
 void SocketHandle::FinishTx(int status) {
   Tx kind = tx_;
   bool async = tx_async_;
   tx_ = Tx::kIdle;
+  tx_ring_full_ = false;
   segs_.clear();
   seg_idx_ = seg_off_ = 0;
-  send_buf_.clear();
-  send_off_ = 0;
+  launch_idx_ = launch_off_ = 0;
+  if (status != 0) {
+    // A write that failed: its chunks still running complete unheard.
+    chunks_.clear();
+    send_buf_.clear();
+    send_off_ = 0;
+  }
   tx_hold_.Reset();
   if (kind == Tx::kShutdown && status == -ECONNRESET) status = 0;
   if (!async) return;
@@ -436,25 +429,69 @@ int SocketHandle::Send(const uint8_t* data, size_t len) {
   return static_cast<int>(sent);
 }
 
-// Moves queued bytes into the ring: 1 when all are in, 0 when the ring is
-// full, or -errno. Small pieces are gathered into one staging copy, so a
-// batch of tiny writes costs one api_->send().
+// Sends what the ring takes of data, whole: 1 when all is in, 0 when the
+// rest was staged in send_buf_ for when there is room, or -errno.
+int SocketHandle::SendWhole(const uint8_t* data, size_t len) {
+  int n = Send(data, len);
+  if (n < 0) return n;
+  if (static_cast<size_t>(n) < len) {
+    send_buf_.assign(data + n, data + len);
+    send_off_ = 0;
+    return 0;
+  }
+  return 1;
+}
+
 int SocketHandle::FlushTx() {
+  in_flush_ = true;
+  int r = FlushTxSteps();
+  in_flush_ = false;
+  tx_ring_full_ = r == kFlushRing;
+  return r;
+}
+
+// Moves the write into the ring: kFlushDone when all is in, kFlushRing when
+// the ring is full, kFlushLane when it waits for the bulk path (a window, a
+// chunk's RMA, credit), or -errno. Small pieces are gathered into one staging
+// copy, so a batch of tiny writes costs one api_->send(). Control frames go
+// at frame boundaries.
+int SocketHandle::FlushTxSteps() {
   uint8_t* stage = AddonData::Get(Env())->stage;
   for (;;) {
     if (send_off_ < send_buf_.size()) {
       int n = Send(send_buf_.data() + send_off_, send_buf_.size() - send_off_);
       if (n < 0) return n;
       send_off_ += static_cast<size_t>(n);
-      if (send_off_ < send_buf_.size()) return 0;
+      if (send_off_ < send_buf_.size()) return kFlushRing;
       send_buf_.clear();
       send_off_ = 0;
     }
-    if (seg_idx_ == segs_.size()) return 1;
+    bool at_end = seg_idx_ == segs_.size();
+    // The window came while this write went by messages: the rest moves by
+    // RMA, from the next frame on.
+    if (!at_end && SwitchWanted() && segs_[seg_idx_].kind == Seg::kHeader && seg_off_ == 0) SwitchToRma();
+    if (!ctrl_out_.empty() && (at_end || segs_[seg_idx_].kind == Seg::kRma ||
+                               (segs_[seg_idx_].kind == Seg::kHeader && seg_off_ == 0))) {
+      std::vector<uint8_t> ctrl;
+      ctrl.swap(ctrl_out_);
+      int r = SendWhole(ctrl.data(), ctrl.size());
+      if (r <= 0) return r;
+      continue;
+    }
+    if (at_end) return kFlushDone;
+    if (segs_[seg_idx_].kind == Seg::kRma) {
+      int r = AnnounceRma();
+      if (r != kFlushDone) return r;
+      continue;
+    }
     size_t staged = 0;
-    while (seg_idx_ < segs_.size()) {
+    // Staging stops at a frame's start when something waits for a boundary
+    // (a control frame, the switch to RMA): it goes there.
+    bool boundary_wanted = !ctrl_out_.empty() || SwitchWanted();
+    while (seg_idx_ < segs_.size() && segs_[seg_idx_].kind != Seg::kRma) {
       const Segment& s = segs_[seg_idx_];
       size_t rest = s.len - seg_off_;
+      if (staged > 0 && boundary_wanted && s.kind == Seg::kHeader) break;
       if (rest >= kDirectFrom || staged + rest > AddonData::kStageSize) break;
       std::memcpy(stage + staged, s.data + seg_off_, rest);
       staged += rest;
@@ -462,20 +499,16 @@ int SocketHandle::FlushTx() {
       seg_off_ = 0;
     }
     if (staged > 0) {
-      int n = Send(stage, staged);
-      if (n < 0) return n;
-      if (static_cast<size_t>(n) < staged) {
-        send_buf_.assign(stage + n, stage + staged);
-        send_off_ = 0;
-        return 0;
-      }
+      int r = SendWhole(stage, staged);
+      if (r <= 0) return r;
       continue;
     }
+    if (seg_idx_ == segs_.size() || segs_[seg_idx_].kind == Seg::kRma) continue;
     const Segment& s = segs_[seg_idx_];
     int n = Send(s.data + seg_off_, s.len - seg_off_);
     if (n < 0) return n;
     seg_off_ += static_cast<size_t>(n);
-    if (seg_off_ < s.len) return 0;
+    if (seg_off_ < s.len) return kFlushRing;
     seg_idx_++;
     seg_off_ = 0;
   }
@@ -491,13 +524,20 @@ size_t SocketHandle::TxBytes() const {
 // then discards them, and (as TCP answers with a reset) the peer must learn it.
 // A FIN alone is not data, so what is there is read and looked at.
 bool SocketHandle::UnreadData() {
+  for (const Held& h : held_)
+    if (h.kind == Held::kData || h.kind == Held::kRma) return true;
+  if (decoder_.Finished() || rx_failed_) return false;
   uint8_t scratch[16 * 1024];
   for (int i = 0; i < 64; i++) {
     int n = api_->recv(epd_, scratch, sizeof(scratch), 0);
     if (n <= 0) return false;
-    FrameDecoder::Result f = decoder_.Decode(scratch, static_cast<size_t>(n));
-    if (f.length > 0 || f.error) return true;
-    if (f.fin) return false;
+    size_t r = 0;
+    while (r < static_cast<size_t>(n)) {
+      FrameDecoder::Result f = decoder_.Decode(scratch + r, static_cast<size_t>(n) - r);
+      if (f.length > 0 || f.error || (f.ctrl && f.control.op == kCtrlDataRma)) return true;
+      if (f.fin) return false;
+      r += f.consumed;
+    }
   }
   return true;
 }
@@ -520,11 +560,13 @@ bool SocketHandle::Teardown(bool reset, napi_value on_closed) {
       Linger(std::vector<uint8_t>(segs_[seg_idx_].data + seg_off_, segs_[seg_idx_].data + segs_[seg_idx_].len));
   }
   if (!reset && Connected() && !fin_sent_ && !peer_gone_ && !TxPending()) {
-    uint8_t fin[kFrameHeader];
-    EncodeHeader(fin, kFrameFin, 0);
+    // After the rest of a control frame the ring had no room for.
+    std::vector<uint8_t> out(send_buf_.begin() + static_cast<ptrdiff_t>(send_off_), send_buf_.end());
+    out.resize(out.size() + kFrameHeader);
+    EncodeHeader(out.data() + out.size() - kFrameHeader, kFrameFin, 0);
     fin_sent_ = true;
-    int n = Send(fin, kFrameHeader);
-    if (n >= 0 && static_cast<size_t>(n) < kFrameHeader) Linger(std::vector<uint8_t>(fin + n, fin + kFrameHeader));
+    int n = Send(out.data(), out.size());
+    if (n >= 0 && static_cast<size_t>(n) < out.size()) Linger(std::vector<uint8_t>(out.begin() + n, out.end()));
   }
   bool later = CloseLoop(on_closed, true);
   SetState(State::kClosed);
@@ -535,6 +577,14 @@ bool SocketHandle::Teardown(bool reset, napi_value on_closed) {
   segs_.clear();
   send_buf_.clear();
   send_off_ = 0;
+  ctrl_out_.clear();
+  chunks_.clear();  // chunks still running complete unheard (RmaDone)
+  if (peer_map_) {
+    api_->munmap(peer_map_, peer_win_size_);
+    peer_map_ = nullptr;
+  }
+  held_.clear();
+  held_bytes_ = 0;
   if (!tx_hold_.IsEmpty()) tx_hold_.Reset();
   if (!read_buf_.IsEmpty()) read_buf_.Reset();
   return later;

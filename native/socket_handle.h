@@ -14,19 +14,24 @@
 //   onshutdown(status)              an asynchronous shutdown() finished
 //
 // The loop core (loop_endpoint.h) watches the descriptor and connects and
-// accepts; this class frames the byte stream (frame.h) and moves it.
+// accepts; this class frames the byte stream (frame.h) and moves it: small
+// writes through the endpoint's queue, large ones by RMA into the peer's
+// receive window (rma_lane.h), announced on the queue in stream order.
 #ifndef SCIF_NET_SOCKET_HANDLE_H
 #define SCIF_NET_SOCKET_HANDLE_H
 
 #include <napi.h>
 
+#include <array>
 #include <cstdint>
+#include <deque>
 #include <vector>
 
 #include "addon.h"
 #include "busy_poll.h"
 #include "frame.h"
 #include "loop_endpoint.h"
+#include "rma_lane.h"
 
 namespace scifnet {
 
@@ -41,10 +46,37 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
 
  private:
   enum class Tx { kIdle, kWrite, kShutdown };
+  // Bytes of a frame (kBytes), a frame's header (kHeader: a frame starts
+  // here), or a large buffer that moves by RMA (kRma).
+  enum class Seg : uint8_t { kBytes, kHeader, kRma };
   struct Segment {
     const uint8_t* data;
     size_t len;
+    Seg kind;
   };
+  // The sending side's window in the peer: none asked for yet, asked for,
+  // had, or declined (writes go by messages).
+  enum class Lane { kNone, kAsked, kReady, kDeclined };
+  enum class RxWindow { kNone, kRegistering, kReady, kDeclined };
+  // An RMA into the peer's window, announced (DATA_RMA) once done, in order.
+  struct Chunk {
+    uint64_t id;
+    uint32_t pos, len;
+    bool done = false;
+    int err = 0;
+  };
+  // What a paused reader took off the queue: bytes, a chunk still in our
+  // window (credited once delivered), the end, or an error.
+  struct Held {
+    enum Kind { kData, kRma, kEnd, kError } kind;
+    explicit Held(Kind k, std::vector<uint8_t> b = {}) : kind(k), bytes(std::move(b)) {}
+    std::vector<uint8_t> bytes;
+    uint32_t pos = 0, len = 0;
+    int err = 0;
+  };
+  static constexpr int kFlushRing = 0, kFlushDone = 1, kFlushLane = 2;
+  static constexpr size_t kReadSize = 64 * 1024;  // as node:net reads: below malloc's mmap threshold
+  static constexpr size_t kCopyBelow = kReadSize / 4;  // smaller reads are copied out, the buffer reused
 
   // Verbs (JS).
   Napi::Value Open(const Napi::CallbackInfo& info);
@@ -60,6 +92,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   Napi::Value SetOwner(const Napi::CallbackInfo& info);
   static Napi::Value LinkHooks(const Napi::CallbackInfo& info);
   Napi::Value GetWriteQueueSize(const Napi::CallbackInfo& info);
+  Napi::Value ScifStats(const Napi::CallbackInfo& info);
 
   // The loop core's questions (loop_endpoint.h).
   short Want() const override;
@@ -81,11 +114,42 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   bool ReadFailed(int err);
   void FinishTx(int status);
   int FlushTx();
+  int FlushTxSteps();
   int Send(const uint8_t* data, size_t len);
+  int SendWhole(const uint8_t* data, size_t len);
   bool UnreadData();
   bool Teardown(bool reset, napi_value on_closed);
   bool TxPending() const { return tx_ != Tx::kIdle; }
   size_t TxBytes() const;
+  void BuildSegments(const std::vector<Segment>& buffers, size_t from, std::vector<Segment>* out);
+
+  // The bulk path.
+  bool RmaPossible() const;
+  // The write waits for the peer's control frames (a window, credit): the
+  // queue is read for them even while the reader is paused.
+  bool ControlReading() const;
+  bool CtrlOutPending() const { return !ctrl_out_.empty() || send_off_ < send_buf_.size(); }
+  void QueueCtrl(const Ctrl& c);
+  void FlushCtrl();
+  void KickTx();
+  int AnnounceRma();
+  void LaunchRma();
+  void RmaDone(uint64_t id, int err);
+  bool HandleCtrl(const Ctrl& c);
+  void StartWindow();
+  void FallBack();
+  void SwitchToRma();
+  // The write under way went by messages and the window is here now.
+  bool SwitchWanted() const { return lane_ == Lane::kReady && tx_ == Tx::kWrite && !switch_tried_; }
+  void WindowDone(int status, void* mem, off_t offset, size_t size);
+  void Deliver(const uint8_t* data, size_t len, Napi::Buffer<uint8_t>* whole, size_t offset, bool* handed);
+  bool DeliverRma(uint32_t pos, uint32_t len);
+  bool EmitWindow(uint32_t pos, uint32_t len);
+  void DeliverEnd();
+  void DeliverError(int err);
+  bool DeliverHeld();
+  void Credit(uint32_t len);
+  void FlushCredit();
 
   void Emit(Hook hook, std::initializer_list<napi_value> args);
 
@@ -105,9 +169,38 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
 
   Tx tx_ = Tx::kIdle;
   bool tx_async_ = false;
+  bool tx_ring_full_ = false;  // the write waits for room (else for the lane)
+  bool in_flush_ = false;
+  bool switch_tried_ = false;  // this write's rest was looked at for RMA
   std::vector<Segment> segs_;
   size_t seg_idx_ = 0, seg_off_ = 0;
-  std::vector<uint8_t> headers_;
+  std::deque<std::array<uint8_t, kFrameHeader>> headers_;  // stable addresses
+  // Control frames to send at the next frame boundary.
+  std::vector<uint8_t> ctrl_out_;
+
+  // Sending by RMA.
+  Lane lane_ = Lane::kNone;
+  uint64_t peer_win_off_ = 0;
+  uint32_t peer_win_size_ = 0;
+  uint8_t* peer_map_ = nullptr;  // the peer's window, mapped (rma::Copy::kMap)
+  uint32_t tx_pos_ = 0;        // where the next chunk goes in the peer's window
+  uint64_t tx_unacked_ = 0;    // window bytes written and not credited yet
+  size_t launch_idx_ = 0, launch_off_ = 0;  // the next bytes to launch
+  std::deque<Chunk> chunks_;
+  uint64_t next_chunk_id_ = 1;
+  int rma_in_flight_ = 0;
+
+  // Receiving by RMA.
+  RxWindow rx_win_ = RxWindow::kNone;
+  uint8_t* rx_win_mem_ = nullptr;  // unmapped after the descriptor closes (ReleaseAfterClose)
+  uint32_t rx_win_size_ = 0;
+  uint32_t rx_expect_pos_ = 0;
+  uint32_t rx_uncredited_ = 0;
+  std::deque<Held> held_;
+  size_t held_bytes_ = 0;
+  bool rx_failed_ = false;  // the queue gave an error: nothing more to read
+
+  rma::Stats stats_;
   // Staged bytes (framed) of the write under way that the ring had no room
   // for yet, from send_off_ on.
   std::vector<uint8_t> send_buf_;

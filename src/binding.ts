@@ -33,6 +33,21 @@ export interface NativeSocketHandle {
   readonly peerNode: number;
   readonly peerPort: number;
   readonly writeQueueSize: number;
+  /** How the connection's bytes moved (native/rma_lane.h). */
+  scifStats(): ScifStats;
+}
+
+/**
+ * How a socket's bytes moved, in bytes: large writes by RMA into the peer's
+ * receive window, the rest by messages on the endpoint's queue.
+ */
+export interface ScifStats {
+  sent: { rma: number; messages: number };
+  received: { rma: number; messages: number };
+  /** Receive windows this end registered (0 or 1: one per connection, made on the peer's first large write). */
+  windows: number;
+  /** Times this end's writes went back to messages because the peer could not register a window. */
+  fallbacks: number;
 }
 
 /** The functions SocketHandles call on their owners; linked once per environment. */

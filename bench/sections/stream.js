@@ -21,7 +21,7 @@ async function throughput(ctx) {
   const { pairs } = started;
   const sizes = config.throughput.map(([size, total]) => ({ size, total, results: {} }));
   for (const t of names) {
-    for (const s of sizes) s.results[t] = started.errors[t] ? { error: started.errors[t].message } : { samples: [] };
+    for (const s of sizes) s.results[t] = started.errors[t] ? { error: started.errors[t].message } : { samples: [], cpu: [] };
   }
   try {
     // Warm-up: JIT and first-touch of buffers on both sides.
@@ -36,8 +36,13 @@ async function throughput(ctx) {
           const r = s.results[t];
           if (!pairs[t] || r.error) continue;
           try {
+            const before = await pairs[t].server.call('stats');
             const res = await pairs[t].client.call('throughput', { address: pairs[t].address, size: s.size, total: s.total }, config.timeoutMs);
+            const after = await pairs[t].server.call('stats');
             r.samples.push((res.bytes / res.ns) * 1e3);
+            // CPU seconds both processes spent per GB (10^9 B) moved: steadier than wall time here.
+            r.cpu.push(((res.cpuUs + after.cpuUs - before.cpuUs) / 1e6) / (res.bytes / 1e9));
+            if (res.scifStats) r.scifStats = res.scifStats;
           } catch (err) {
             r.error = err.message;
           }
@@ -45,7 +50,12 @@ async function throughput(ctx) {
         }
       }
     }
-    for (const s of sizes) for (const r of Object.values(s.results)) r.mbps = r.samples && r.samples.length ? F.median(r.samples) : NaN;
+    for (const s of sizes) {
+      for (const r of Object.values(s.results)) {
+        r.mbps = r.samples && r.samples.length ? F.median(r.samples) : NaN;
+        r.cpuPerGB = r.cpu && r.cpu.length ? F.median(r.cpu) : NaN;
+      }
+    }
     // Peak memory over the whole throughput run, both sides.
     const memory = {};
     for (const t of names) {
@@ -76,28 +86,47 @@ function scifRatios(results, better = 'higher', name = 'scif') {
   return parts.length ? `${name.split(' ')[0]} = ${parts.join(', ')}` + (better === 'lower' ? ' (lower is better)' : '') : '';
 }
 
+/** "rma 99.9%, 1 window, 0 fallbacks": how a scif lane's last run moved its bytes. */
+function moved(stats) {
+  if (!stats) return '';
+  const { rma, messages } = stats.sent;
+  const total = rma + messages;
+  return `by RMA ${total ? F.pct(rma, total) : '-'}, ${stats.fallbacks} fallback(s)`;
+}
+
 function renderThroughput(res, ceiling) {
   const rows = [];
   for (const s of res.sizes) {
     const vals = {};
-    for (const [t, r] of Object.entries(s.results)) vals[t] = { value: r.mbps };
+    const cpus = {};
+    for (const [t, r] of Object.entries(s.results)) {
+      vals[t] = { value: r.mbps };
+      cpus[t] = { value: r.cpuPerGB };
+    }
     let first = true;
     for (const [t, r] of Object.entries(s.results)) {
       const label = first ? F.size(s.size) : '';
-      rows.push(r.error ? [label, t, 'FAILED', F.failed(r.error)] : [label, t, F.num(r.mbps), t.startsWith('scif') ? scifRatios(vals, 'higher', t) : '']);
+      if (r.error) {
+        rows.push([label, t, 'FAILED', '', '', F.failed(r.error)]);
+      } else {
+        const scif = t.startsWith('scif');
+        const cpuRatio = scif ? scifRatios(cpus, 'lower', t).replace(/^scif = /, 'CPU ') : '';
+        rows.push([label, t, F.num(r.mbps), F.num(r.cpuPerGB), scif ? moved(r.scifStats) : '',
+          scif ? [scifRatios(vals, 'higher', t), cpuRatio].filter(Boolean).join('; ') : '']);
+      }
       first = false;
     }
     const c = ceiling && ceiling.rings && ceiling.rings[0];
     if (c && c.mbps[s.size]) {
-      rows.push(['', `C ring ${F.size(c.ring)}`, F.num(c.mbps[s.size]), `scif = ${F.pct(vals.scif && vals.scif.value, c.mbps[s.size])} of this ceiling`]);
+      rows.push(['', `C ring ${F.size(c.ring)}`, F.num(c.mbps[s.size]), '', '', `scif = ${F.pct(vals.scif && vals.scif.value, c.mbps[s.size])} of this ceiling`]);
     }
     rows.push(null);
   }
   rows.pop();
   const budgets = res.sizes.map((s) => `${F.size(s.size)}: ${F.size(s.total)}`).join(', ');
-  return F.table('1. Stream throughput, MB/s (10^6 B/s), end to end to a discarding server child; higher is better',
-    [{ name: 'write' }, { name: 'transport' }, { name: 'MB/s', right: true }, { name: 'ratio' }], rows,
-    [`bytes per measurement: ${budgets}; median of ${res.repeat} run(s)`]);
+  return F.table('1. Stream throughput, MB/s (10^6 B/s), end to end to a discarding server child; higher is better. CPU s/GB: both processes\' CPU seconds per 10^9 bytes, lower is better',
+    [{ name: 'write' }, { name: 'transport' }, { name: 'MB/s', right: true }, { name: 'CPU s/GB', right: true }, { name: 'scif-net moved' }, { name: 'ratio' }], rows,
+    [`bytes per measurement: ${budgets}; median of ${res.repeat} run(s); "scif-net moved": socket.scifStats of the last run (large writes by RMA, the rest by messages)`]);
 }
 
 function renderMemory(res) {

@@ -9,7 +9,7 @@
 // does not touch a handle: timeouts, address getters, end(), destroySoon().
 import tcp from 'node:net';
 import os from 'node:os';
-import { binding, type NativeSocketHandle, type SocketHooks } from '../binding';
+import { binding, type NativeSocketHandle, type ScifStats, type SocketHooks } from '../binding';
 import {
   FAMILY, formatHost, isSCIF, localhostIsSCIF, parseAddress, parseHost, selfNode, validateNode, validatePort,
   type Target,
@@ -82,7 +82,11 @@ class ScifState {
   /** Whether the endpoint is ref()'d now (a new one is). */
   referenced = true;
   onread: OnRead | null = null;
+  /** The closed handle's last scifStats(). */
+  stats: ScifStats | null = null;
 }
+
+const noStats = (): ScifStats => ({ sent: { rma: 0, messages: 0 }, received: { rma: 0, messages: 0 }, windows: 0, fallbacks: 0 });
 
 /** (options[, cb]), ('scif:N:P'[, cb]), (path[, cb]), (port[, host][, cb]) -> [options, cb]. */
 export function normalizeConnectArgs(args: unknown[]): [ConnectOptions, (() => void) | undefined] {
@@ -167,6 +171,8 @@ export class Socket extends tcp.Socket {
   // node:net's own, beyond its public types.
   declare connecting: boolean;
   declare _unrefTimer: () => void;
+  /** How this socket's bytes moved over SCIF, in bytes (undefined outside SCIF mode). */
+  declare readonly scifStats: ScifStats | undefined;
 
   // What node:net's takes (a number is a descriptor, its legacy form), with
   // our own options for accepted sockets.
@@ -389,6 +395,7 @@ export class Socket extends tcp.Socket {
     const h = state.handle;
     const hadError = Boolean(err);
     state.handle = null;
+    if (h) state.stats = h.scifStats();
     if (h) {
       // Closing lets go of us: no hook is called after this.
       const emitClose = () => this.emit('close', hadError);
@@ -434,6 +441,18 @@ scifAccessor('pending', function (state) {
   return !state.handle || this.connecting;
 });
 scifAccessor('bytesRead', (state) => state.bytesRead);
+
+// How this socket's bytes moved over SCIF (large writes by RMA, the rest by
+// messages), in bytes; undefined for a socket that is not in SCIF mode.
+Object.defineProperty(Socket.prototype, 'scifStats', {
+  configurable: true,
+  enumerable: false,
+  get(this: Socket): ScifStats | undefined {
+    const state = this[kScif];
+    if (!state) return undefined;
+    return state.handle ? state.handle.scifStats() : (state.stats ?? noStats());
+  },
+});
 scifAccessor('bytesWritten', function (state) {
   // What reached the fabric, plus what is still queued, as node:net counts.
   let queued = (state.pendingWrite?.bytes ?? 0) + state.waitingBytes;

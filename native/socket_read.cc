@@ -1,0 +1,237 @@
+// socket_read.cc - SocketHandle's read side: frames off the queue, data
+// handed to the reader in order (or held while it is paused), chunks copied
+// out of the receive window (socket_handle.h, rma_lane.h).
+#include <algorithm>
+#include <cstring>
+
+#include "backend.h"
+#include "napi_args.h"
+#include "socket_handle.h"
+
+extern "C" {
+#include "scif_net.h"
+}
+
+namespace scifnet {
+
+using napi_args::Errno;
+
+namespace {
+
+Napi::Value Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
+
+}  // namespace
+
+// Reads until the ring runs dry (true: the descriptor says when more comes), the
+// reader pauses, or the turn's budget is spent (false: come back). A paused
+// reader whose write waits for control frames reads too, holding the data.
+bool SocketHandle::ReadSome() {
+  Napi::Env env = Env();
+  for (int i = 0; i < kCallsPerRound && ((reading_ && !rx_failed_) || ControlReading()) && Connected(); i++) {
+    Napi::HandleScope scope(env);
+    if (read_buf_.IsEmpty()) {
+      // Raw napi: node-addon-api makes a failure fatal, and making a Buffer
+      // fails when the environment goes away (or memory runs out).
+      void* data;
+      napi_value made;
+      if (napi_create_buffer(env, kReadSize, &data, &made) != napi_ok) return ReadFailed(-ENOMEM);
+      read_buf_ = Napi::Persistent(Napi::Buffer<uint8_t>(env, made));
+    }
+    Napi::Buffer<uint8_t> buf = read_buf_.Value();
+    int n = api_->recv(epd_, buf.Data(), static_cast<int>(kReadSize), 0);
+    // A node waking from low power: its descriptor says so again when it can.
+    if (n < 0 && errno == EAGAIN) return true;
+    if (n < 0) {
+      DeliverError(Errno());
+      return true;
+    }
+    if (n == 0) {  // drained
+      FlushCredit();
+      return true;
+    }
+    rx_events_++;
+    if (!busy_looked_) {
+      busy_looked_ = true;
+      busy_ = BusyPoll::For(env, api_);
+    }
+    // Only a conversation (we wrote, now the answer came) expects the next
+    // message soon: a reader of a one-way stream would spin on cores the
+    // writer's process needs.
+    if (busy_ && wrote_) busy_->Heat(this);
+    wrote_ = false;
+    // Frame by frame up to each control frame or FIN: what came before it
+    // is handed out first.
+    uint8_t* p = buf.Data();
+    size_t r = 0;
+    bool handed = false;
+    while (r < static_cast<size_t>(n)) {
+      FrameDecoder::Result f = decoder_.Decode(p + r, static_cast<size_t>(n) - r);
+      if (f.length > 0) {
+        stats_.received_messages += f.length;
+        Deliver(p + r + f.offset, f.length, &buf, r + f.offset, &handed);
+      }
+      r += f.consumed;
+      if (!Connected()) return true;
+      if (f.error) {
+        DeliverError(-f.error);
+        return true;
+      }
+      if (f.fin) DeliverEnd();
+      if (f.ctrl && !HandleCtrl(f.control)) return true;
+      if (!Connected()) return true;
+    }
+    if (handed) read_buf_.Reset();  // handed to JS; the next read takes a new one
+    if (static_cast<size_t>(n) < kReadSize) {  // the ring ran dry
+      FlushCredit();
+      return true;
+    }
+  }
+  FlushCredit();
+  return !((reading_ && !rx_failed_) || ControlReading()) || !Connected();
+}
+
+// Stream bytes, in order: to the reader, or held while it is paused. Large
+// pieces are handed out in the read buffer itself (*handed).
+void SocketHandle::Deliver(const uint8_t* data, size_t len, Napi::Buffer<uint8_t>* whole, size_t offset,
+                           bool* handed) {
+  Napi::Env env = Env();
+  if (!reading_ || !held_.empty()) {
+    held_.emplace_back(Held::kData, std::vector<uint8_t>(data, data + len));
+    held_bytes_ += len;
+    return;
+  }
+  if (len >= kCopyBelow && whole) {
+    *handed = true;
+    Emit(Hook::kRead, {Num(env, static_cast<double>(len)), *whole, Num(env, static_cast<double>(offset))});
+    return;
+  }
+  void* copy_data;
+  napi_value copy;
+  if (napi_create_buffer_copy(env, len, data, &copy_data, &copy) != napi_ok) {
+    ReadFailed(-ENOMEM);
+    return;
+  }
+  Emit(Hook::kRead, {Num(env, static_cast<double>(len)), copy, Num(env, 0)});
+}
+
+// A chunk the peer wrote into our window: copied out and credited, or held
+// (uncredited, so the peer's writes wait) while the reader is paused.
+bool SocketHandle::DeliverRma(uint32_t pos, uint32_t len) {
+  stats_.received_rma += len;
+  if (!reading_ || !held_.empty()) {
+    Held h(Held::kRma);
+    h.pos = pos;
+    h.len = len;
+    held_.push_back(std::move(h));
+    return true;
+  }
+  return EmitWindow(pos, len);
+}
+
+// Copies a chunk out of our window and hands it out in read-sized Buffers
+// (below malloc's mmap threshold: larger ones cost fresh pages every time),
+// crediting the window once it is copied.
+bool SocketHandle::EmitWindow(uint32_t pos, uint32_t len) {
+  Napi::Env env = Env();
+  napi_value pieces[rma::kChunk / kReadSize + 1];
+  size_t count = 0;
+  for (uint32_t done = 0; done < len; count++) {
+    uint32_t take = std::min<uint32_t>(len - done, static_cast<uint32_t>(kReadSize));
+    void* data;
+    if (count == sizeof(pieces) / sizeof(pieces[0]) ||
+        napi_create_buffer(env, take, &data, &pieces[count]) != napi_ok)
+      return !ReadFailed(-ENOMEM);
+    std::memcpy(data, rx_win_mem_ + pos + done, take);
+    done += take;
+  }
+  Credit(len);
+  for (size_t i = 0; i < count && Connected(); i++) {
+    size_t piece_len = std::min<size_t>(len - i * kReadSize, kReadSize);
+    Emit(Hook::kRead, {Num(env, static_cast<double>(piece_len)), pieces[i], Num(env, 0)});
+  }
+  return true;
+}
+
+void SocketHandle::DeliverEnd() {
+  eof_ = true;
+  if (!reading_ || !held_.empty()) {
+    held_.emplace_back(Held::kEnd);
+    return;
+  }
+  reading_ = false;
+  Emit(Hook::kRead, {Num(Env(), kUvEof)});
+}
+
+// The queue failed (a reset, a stream that is not ours): the reader learns it
+// after what it holds, and a write waiting for the peer's word now fails.
+void SocketHandle::DeliverError(int err) {
+  rx_failed_ = true;
+  if (!reading_ || !held_.empty()) {
+    Held h(Held::kError);
+    h.err = err;
+    held_.push_back(std::move(h));
+  } else {
+    reading_ = false;
+    rx_events_++;
+    Emit(Hook::kRead, {Num(Env(), err)});
+  }
+  if (Connected() && TxPending() && !tx_ring_full_) FinishTx(err);
+}
+
+// Hands out what a paused reader held, until it pauses again.
+bool SocketHandle::DeliverHeld() {
+  Napi::Env env = Env();
+  bool acted = false;
+  while (reading_ && Connected() && !held_.empty()) {
+    Napi::HandleScope scope(env);
+    Held h = std::move(held_.front());
+    held_.pop_front();
+    acted = true;
+    rx_events_++;
+    switch (h.kind) {
+      case Held::kData: {
+        held_bytes_ -= h.bytes.size();
+        void* data;
+        napi_value out;
+        if (napi_create_buffer_copy(env, h.bytes.size(), h.bytes.data(), &data, &out) != napi_ok) {
+          ReadFailed(-ENOMEM);
+          return true;
+        }
+        Emit(Hook::kRead, {Num(env, static_cast<double>(h.bytes.size())), out, Num(env, 0)});
+        break;
+      }
+      case Held::kRma:
+        EmitWindow(h.pos, h.len);
+        break;
+      case Held::kEnd:
+        reading_ = false;
+        Emit(Hook::kRead, {Num(env, kUvEof)});
+        break;
+      case Held::kError:
+        reading_ = false;
+        Emit(Hook::kRead, {Num(env, h.err)});
+        break;
+    }
+  }
+  if (Connected()) {
+    FlushCredit();
+    // Held no more: the queue may hold more for the reader.
+    if (reading_ && held_.empty() && Watch() != 0) Schedule();
+  }
+  return acted;
+}
+
+// A Buffer could not be made: while JS runs, the reader learns why (and the
+// bytes read are lost with the connection); once it is gone, nobody is left.
+bool SocketHandle::ReadFailed(int err) {
+  reading_ = false;
+  if (!FailedButAlive(Env())) {
+    Unwatch();  // nobody left to tell (addon.h)
+    return true;
+  }
+  rx_events_++;
+  Emit(Hook::kRead, {Num(Env(), err)});
+  return true;
+}
+
+}  // namespace scifnet
