@@ -49,9 +49,13 @@ async function setup(tr, serverOptions = {}, onConnection = () => {}) {
   await new Promise((r) => tr.listen(server, r));
   const port = server.address().port;
   // Closes the server once every accepted socket has closed: which of two
-  // sockets in one process closes first is timing, not behaviour.
+  // sockets in one process closes first is timing, not behaviour. Nor is
+  // whether the server's 'connection' comes before the client has connected
+  // and gone (over SCIF the accept may finish on the threadpool, after the
+  // client heard of it): a connection the client made is waited for.
   const allClosed = () => Promise.all(closed);
-  const finish = async () => {
+  const finish = async (connections = 1) => {
+    while (accepted.length < connections) await once(server, 'connection');
     await allClosed();
     await new Promise((r) => server.close(r));
   };
