@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/socket_handle.cc",
+        "native/socket_write.cc",
         "native/rma_lane.cc",
         "native/socket_rma.cc",
         "native/socket_read.cc",
@@ -12,6 +13,7 @@
         "native/backend.cc",
         "native/scif_endpoint.cc",
         "native/loop_endpoint.cc",
+        "native/loop_accept.cc",
         "native/scif_rma.cc",
         "native/scif_mapping.cc",
         "native/cluster.cc",
