@@ -8,6 +8,10 @@ const path = require('node:path');
 const t = require('tap');
 
 const root = path.join(__dirname, '..');
+// MPSS's libscif has no scif_net_last_error(): through the 'hw' path the
+// error is the errno alone, its sentence unknown.
+const sentences = process.env.SCIF_NET_BACKEND !== 'hw';
+const says = (t, message, re) => (sentences ? t.match(message, re) : t.pass('no sentence on the hw path'));
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'scif-fabric-dirs-'));
 t.teardown(() => fs.rmSync(base, { recursive: true, force: true }));
 
@@ -28,7 +32,7 @@ t.test('a symbolic link is refused', async (t) => {
   fs.symlinkSync(real, link);
   const r = listenIn(link);
   t.equal(r.code, 'EACCES');
-  t.match(r.message, /symbolic link/);
+  says(t, r.message, /symbolic link/);
   t.same(fs.readdirSync(real), [], 'nothing was made through the link');
 });
 
@@ -38,7 +42,7 @@ t.test('a directory others may enter is refused', async (t) => {
   fs.chmodSync(open, 0o755);
   const r = listenIn(open);
   t.equal(r.code, 'EACCES');
-  t.match(r.message, /others may enter it.*mode 0755/);
+  says(t, r.message, /others may enter it.*mode 0755/);
 });
 
 t.test("another user's directory is refused", { skip: process.getuid() !== 0 && 'needs root to give a directory away' }, async (t) => {
@@ -47,7 +51,7 @@ t.test("another user's directory is refused", { skip: process.getuid() !== 0 && 
   fs.chownSync(theirs, 65534, 65534);
   const r = listenIn(theirs);
   t.equal(r.code, 'EACCES');
-  t.match(r.message, /another user owns it/);
+  says(t, r.message, /another user owns it/);
 });
 
 t.test('our own 0700 directory is used', async (t) => {

@@ -129,8 +129,9 @@ static inline void cpu_relax(void)
  * sides a wake-up, tens of microseconds, per message. */
 #define TOK_LOCK_TRIES 256
 
-/* 0 with the lock held, or -ECONNRESET (not held) when its last holder died:
- * the peer, in the middle of a settle, so the count means nothing now. */
+/* 0 with the lock held, -ECONNRESET (not held) when its last holder died:
+ * the peer, in the middle of a settle, so the count means nothing now; or
+ * -EPROTO when the peer kept it for seconds. */
 static int tok_lock(struct qp_tokens *t)
 {
 	struct timespec until;
@@ -140,16 +141,18 @@ static int tok_lock(struct qp_tokens *t)
 		cpu_relax();
 		err = pthread_mutex_trylock(&t->lock);
 	}
-	/* A settle holds the lock for a few system calls. A peer that keeps
-	 * it longer is stopped or hostile: rather than wait for ever (on an
-	 * event loop's thread, say), the connection is given up (EPROTO). */
 	if (err == EBUSY) {
+		/* A settle holds the lock for a few system calls. A peer that
+		 * keeps it longer is stopped or hostile: rather than wait for
+		 * ever (on an event loop's thread, say), the connection is
+		 * given up (EPROTO). */
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += TOK_LOCK_SECONDS;
 		err = pthread_mutex_timedlock(&t->lock, &until);
 		if (err == ETIMEDOUT)
 			return -EPROTO;
 	}
+
 	if (err == EOWNERDEAD) {
 		pthread_mutex_consistent(&t->lock);
 		pthread_mutex_unlock(&t->lock);

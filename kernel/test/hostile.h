@@ -94,14 +94,18 @@ static inline void write_back(struct endpoint *ep)
 	ring_victim(ep);
 }
 
-/* A byte sent as it should be, then a token count no settle could make:
- * the victim's settle would receive that many bytes into its buffer. */
+/* A byte in the ring with a token count no settle could make: the victim's
+ * settle after reading it would receive that many bytes into its buffer.
+ * The count is in place before the victim can see the byte (a settle of
+ * ours would refuse the count itself). */
 static inline void token_count(struct endpoint *ep)
 {
 	char byte = 'x';
 
-	CHECK(scif_send(ep->fd, &byte, 1, SCIF_SEND_BLOCK) == 1);
+	CHECK(rb_write(&ep->qp.tx, &byte, 1) == 1);
 	ep->qp.hdr->tokens[ep->qp.side].count = 1u << 30;
+	rb_commit(&ep->qp.tx);
+	ring_victim(ep);
 }
 
 /* Bytes on the socket itself, beyond any token: the victim's descriptor

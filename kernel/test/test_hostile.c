@@ -393,6 +393,12 @@ int main(int argc, char **argv)
 		printf("# fabric directory removed: a connect says so\n");
 	}
 	still_serving(PORT_BASE + 99);
-	table_truncated(PORT_BASE + 100);
+	/* Valgrind does not hand the program's SIGBUS handler a fault on a
+	 * truncated file mapping as the kernel does (it reports an invalid
+	 * read and kills): the case runs natively and under ASan. */
+	if (getenv("SCIF_TEST_WRAP") && strstr(getenv("SCIF_TEST_WRAP"), "valgrind"))
+		printf("# node table truncated: not under valgrind\n");
+	else
+		table_truncated(PORT_BASE + 100);
 	return 0;
 }
