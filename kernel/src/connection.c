@@ -13,6 +13,7 @@
 
 #include "channel.h"
 #include "connection.h"
+#include "listener.h"
 #include "scif.h"
 
 int conn_new_socket(void)

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "service.h"
+#include "thread.h"
 
 static pthread_mutex_t dma_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t dma_work = PTHREAD_COND_INITIALIZER;
@@ -88,7 +88,7 @@ int dma_queue(struct dma_job *job)
 	pthread_mutex_lock(&dma_lock);
 	if (!running) {
 		delay_us = env_delay();
-		err = service_start_thread(dma_main, NULL, "scif-dma");
+		err = thread_start(dma_main, NULL, "scif-dma");
 		running = err == 0;
 	}
 	if (!err) {

@@ -19,7 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "qp.h"
 
 #define TABLE_MAGIC 0x53434e46u	/* "SCNF" */
 #define TABLE_VERSION 1
@@ -297,10 +296,10 @@ static int fabric_open(struct fabric *f)
 		return -EINVAL;
 	}
 	f->ring_size = (uint32_t)ring;
-	err = env_number("SCIF_NET_RING_MEMORY", 0, LONG_MAX, (long)QP_MEMORY_DEFAULT, &cap);
+	err = env_number("SCIF_NET_RING_MEMORY", 0, LONG_MAX, (long)FABRIC_DEFAULT_RING_MEMORY, &cap);
 	if (err)
 		return err;
-	qp_set_memory_cap((uint64_t)cap);
+	f->ring_memory = (uint64_t)cap;
 	return fabric_ports_open(f);
 }
 

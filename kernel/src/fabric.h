@@ -20,6 +20,16 @@
 #define FABRIC_DEFAULT_NODES 4
 #define FABRIC_DEFAULT_RING 4096u	/* the driver's SCIF_ENDPT_QP_SIZE */
 
+/*
+ * Queue pairs count against a per-process cap on the shared memory they map
+ * (header and both rings, each side counting its own mapping), so that many
+ * connections with large rings (SCIF_NET_RING) cannot take the machine's
+ * memory: SCIF_NET_RING_MEMORY bytes, 1 GiB by default (about 87,000
+ * connections of 4 KiB rings), 0 for no cap. Past it, the acceptor refuses
+ * with ENOMEM and a caller's connect fails with ENOMEM.
+ */
+#define FABRIC_DEFAULT_RING_MEMORY (1ull << 30)
+
 /* The node table, mapped shared by every process of the fabric. */
 struct fabric_table {
 	uint32_t magic;
@@ -39,6 +49,7 @@ struct fabric {
 	uint16_t self;
 	uint32_t node_count;		/* the table's, read once when it was opened */
 	uint32_t ring_size;		/* bytes per direction for connections we accept */
+	uint64_t ring_memory;		/* queue-pair bytes we may map (SCIF_NET_RING_MEMORY), 0: no cap */
 	struct fabric_table *table;
 
 	/* Port registry of our node: an open file whose byte n is locked by the

@@ -28,6 +28,7 @@
 
 #include "channel.h"
 #include "connection.h"
+#include "listener.h"
 #include "reset.h"
 #include "scif.h"
 #include "service.h"

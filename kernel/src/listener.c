@@ -41,7 +41,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "connection.h"
+#include "listener.h"
 #include "scif.h"
 #include "tokens.h"
 
@@ -165,7 +165,11 @@ int scif_listen(scif_epd_t epd, int backlog)
 	err = ep_closing(ep) ? -EINTR : listen_locked(ep, backlog);
 	pthread_mutex_unlock(&ep->lock);
 	ep_put(ep);
-	return err ? FAIL(err) : 0;
+	if (err) {
+		errno = -err;
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- a listener's holders ---- */

@@ -18,17 +18,14 @@ static size_t qp_bytes(uint32_t ring_size)
 	return QP_HEADER_BYTES + 2 * (size_t)ring_size;
 }
 
-/* Queue-pair memory this process maps, and how much it may (qp.h). */
+/* Queue-pair memory this process maps; the fabric says how much it may
+ * (qp.h). */
 static _Atomic uint64_t mapped;
-static uint64_t mapped_cap = QP_MEMORY_DEFAULT;
-
-void qp_set_memory_cap(uint64_t bytes)
-{
-	mapped_cap = bytes;
-}
 
 static int reserve(size_t len)
 {
+	const struct fabric *f = fabric_get();	/* open: we are connecting */
+	uint64_t mapped_cap = f ? f->ring_memory : FABRIC_DEFAULT_RING_MEMORY;
 	uint64_t now = atomic_fetch_add_explicit(&mapped, len, memory_order_relaxed) + len;
 
 	if (mapped_cap && now > mapped_cap) {

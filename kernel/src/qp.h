@@ -113,16 +113,7 @@ struct qp_accept_msg {
 	uint32_t reserved;
 };
 
-/*
- * Queue pairs count against a per-process cap on the shared memory they map
- * (header and both rings, each side counting its own mapping), so that many
- * connections with large rings (SCIF_NET_RING) cannot take the machine's
- * memory: SCIF_NET_RING_MEMORY bytes, 1 GiB by default (about 87,000
- * connections of 4 KiB rings), 0 for no cap. Past it, the acceptor refuses
- * with ENOMEM and a caller's connect fails with ENOMEM.
- */
-#define QP_MEMORY_DEFAULT (1ull << 30)
-void qp_set_memory_cap(uint64_t bytes);
+/* Queue pairs count against the process's cap (fabric.h, FABRIC_DEFAULT_RING_MEMORY). */
 
 /* Acceptor: a new queue pair between ends, whose caller's sockets need
  * caller_full tokens to turn unwritable (its request says: tokens.h); *memfd

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "endpoint.h"
-#include "service.h"
+#include "thread.h"
 
 static uint32_t epoch_of(const struct fabric *f, uint16_t node)
 {
@@ -173,7 +173,7 @@ static int watch_start(struct fabric *f)
 	pthread_once(&atfork_once, watch_atfork);
 	pthread_mutex_lock(&watch_lock);
 	if (!watching) {
-		err = service_start_thread(watch_main, f, "scif-reset");
+		err = thread_start(watch_main, f, "scif-reset");
 		watching = err == 0;
 	}
 	pthread_mutex_unlock(&watch_lock);

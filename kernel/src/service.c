@@ -12,6 +12,7 @@
 
 #include "ctl.h"
 #include "endpoint.h"
+#include "thread.h"
 
 /* What an event is about: the connection (its endpoint's descriptor and a
  * number of the watch, as the descriptor may be another endpoint's by the
@@ -29,29 +30,6 @@ static pthread_mutex_t service_lock = PTHREAD_MUTEX_INITIALIZER;
 static int epfd = -1;		/* guarded by service_lock until the thread runs */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void (*_Atomic inbox_handler)(void);	/* what reads the inbox */
-
-int service_start_thread(void *(*fn)(void *), void *arg, const char *name)
-{
-	pthread_attr_t attr;
-	sigset_t all, old;
-	pthread_t t;
-	int err;
-
-	if (pthread_attr_init(&attr))
-		return -ENOMEM;
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);	/* they need little */
-	/* No signal of the process's is ever delivered to it. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = pthread_create(&t, &attr, fn, arg);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	if (err)
-		return -err;
-	pthread_setname_np(t, name);
-	return 0;
-}
 
 static void handle(uint64_t what)
 {
@@ -124,7 +102,7 @@ static int service_fd(void)
 		if (fd < 0) {
 			err = -errno;
 		} else {
-			err = service_start_thread(service_main, (void *)(intptr_t)fd, "scif-service");
+			err = thread_start(service_main, (void *)(intptr_t)fd, "scif-service");
 			if (err)
 				close(fd);
 			else

@@ -30,8 +30,4 @@ int service_watch_ctl(struct endpoint *ep);
 /* Watches the process's inbox: handler reads it whenever it holds messages. */
 int service_watch_inbox(int inbox, void (*handler)(void));
 
-/* Starts a detached helper thread of the fabric's, which no signal of the
- * process is ever delivered to: 0 or -errno. */
-int service_start_thread(void *(*fn)(void *), void *arg, const char *name);
-
 #endif

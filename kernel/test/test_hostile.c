@@ -298,8 +298,12 @@ static void ring_memory_cap(uint16_t port)
 	const uint64_t one = QP_HEADER_BYTES + 2 * 4096;	/* one side of one connection */
 	struct scif_portID to = { .node = 0, .port = port }, peer;
 	int c[2], s[2], l, extra, epd, flags;
+	struct fabric *f = fabric_get();
+	uint64_t cap;
 
-	qp_set_memory_cap(4 * one);
+	CHECK(f != NULL);
+	cap = f->ring_memory;
+	f->ring_memory = 4 * one;
 	connect_pair(port, &c[0], &s[0]);
 	connect_pair(port, &c[1], &s[1]);
 	l = listen_on(port, 1);
@@ -318,7 +322,7 @@ static void ring_memory_cap(uint16_t port)
 	connect_pair(port, &c[0], &s[0]);
 	for (int i = 0; i < 2; i++)
 		CHECK(scif_close(c[i]) == 0 && scif_close(s[i]) == 0);
-	qp_set_memory_cap(QP_MEMORY_DEFAULT);
+	f->ring_memory = cap;
 	printf("# ring memory cap: the third connection was refused with ENOMEM on both sides\n");
 }
 
