@@ -180,6 +180,43 @@ static inline double now_ms(void)
 	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
+/* Stops process pid (SIGSTOP) and returns once every thread of it is
+ * stopped: kill() returns before the group stop is through, and a thread
+ * still running meanwhile (a service thread, say) may do what a test
+ * counts on it not doing. */
+static inline void stop_process(pid_t pid)
+{
+	char path[64];
+	bool all;
+
+	CHECK(kill(pid, SIGSTOP) == 0);
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	do {
+		DIR *d = opendir(path);
+		struct dirent *de;
+
+		CHECK(d != NULL);
+		all = true;
+		while (all && (de = readdir(d))) {
+			char stat[400], buf[512], *paren;
+			FILE *f;
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(stat, sizeof(stat), "%s/%s/stat", path, de->d_name);
+			f = fopen(stat, "r");
+			if (!f)
+				continue;	/* a thread that has just ended */
+			if (fgets(buf, sizeof(buf), f) && (paren = strrchr(buf, ')')) && paren[1] == ' ')
+				all = paren[2] == 'T' || paren[2] == 't';
+			fclose(f);
+		}
+		closedir(d);
+		if (!all)
+			nanosleep(&(struct timespec){ .tv_nsec = 200000 }, NULL);
+	} while (!all);
+}
+
 /* Whether thread tid of this process sleeps in system call nr (-1: in poll,
  * epoll or on a futex). */
 static inline bool sleeps_in(pid_t tid, long nr)

@@ -120,7 +120,7 @@ static void stopped_then_dies(void)
 	double t0, killed;
 	off_t off, roff;
 
-	CHECK(kill(r.pid, SIGSTOP) == 0);
+	stop_process(r.pid);
 	/* Stopped: nothing of it runs, not even its service thread. */
 	t0 = now_ms();
 	off = scif_register(c, mine, P, 0, SCIF_PROT_READ | SCIF_PROT_WRITE, 0);
@@ -134,7 +134,7 @@ static void stopped_then_dies(void)
 	/* d: made here while the role is stopped; its ends are in the role's
 	 * inbox when it dies. An unregister waits for the role to hear of it,
 	 * and learns of the death instead. */
-	CHECK(kill(r.pid, SIGSTOP) == 0);
+	stop_process(r.pid);
 	b.off = scif_register(d, other, P, 0, SCIF_PROT_READ | SCIF_PROT_WRITE, 0);
 	CHECK(b.off >= 0);
 	CHECK(pthread_create(&t, NULL, unregister_main, &b) == 0);
@@ -218,7 +218,7 @@ static void closed_mid_way(void)
 	double t0;
 
 	CHECK(slow_register(c) == 0);
-	CHECK(kill(r.pid, SIGSTOP) == 0);
+	stop_process(r.pid);
 	register_blocked(&b, &t, c);
 	t0 = now_ms();
 	CHECK(scif_close(c) == 0);
