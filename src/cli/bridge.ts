@@ -19,17 +19,23 @@ export function bridge(listenSpec: string, targetSpec: string, options: BridgeOp
   return new Promise((resolve, reject) => {
     const server = listenOn(listenAt, (client: nodeNet.Socket) => {
       const upstream = connectTo(target);
-      upstream.once('connect', () => void splice(client, upstream));
-      upstream.once('error', (err) => {
-        if (upstream.connecting || !upstream.readyState || upstream.readyState === 'opening') {
-          // The target refused: the client is reset, as a relay that cannot
-          // connect onwards must not pretend the connection worked.
-          say(`${formatPlace(target)}: ${describe(err)}`);
-          reset(client);
-        }
+      let connected = false;
+      upstream.once('connect', () => {
+        connected = true;
+        void splice(client, upstream);
       });
-      client.once('error', () => {
-        if (upstream.connecting) reset(upstream);
+      upstream.once('error', (err) => {
+        if (connected) return;  // splice passes it on
+        // The target refused: the client is reset, as a relay that cannot
+        // connect onwards must not pretend the connection worked.
+        say(`${formatPlace(target)}: ${describe(err)}`);
+        reset(client);
+      });
+      // Its error (a reset while we connect onwards) shows as its close, below.
+      client.on('error', () => {});
+      // A client gone while we connect onwards takes the onward connection with it.
+      client.once('close', () => {
+        if (!connected) reset(upstream);
       });
     });
     server.once('error', reject);
