@@ -31,6 +31,9 @@ export function exec(command: string[], options: ExecOptions): Promise<number> {
     child.once('exit', (code, signal) => {
       process.off('SIGINT', pass).off('SIGTERM', pass).off('SIGHUP', pass);
       if (signal) {
+        // Die of the same signal, whoever else listens for it (a preloaded
+        // tool's handler would turn it into an exit status).
+        process.removeAllListeners(signal);
         process.kill(process.pid, signal);
         return;
       }
