@@ -8,7 +8,8 @@ const os = require('node:os');
 const path = require('node:path');
 const net = require('..');
 const { startPeer } = require('./fixtures/peer');
-const { run } = require('./fixtures/cli');
+const { execFile } = require('node:child_process');
+const { BIN, run, userEnv } = require('./fixtures/cli');
 const { once } = require('./helpers');
 
 t.test('nodes: this node, the online nodes, the backend and why', async (t) => {
@@ -190,6 +191,15 @@ t.test('errors name the cause and the fix', async (t) => {
   const nonode = await run(['cat', 'scif:9:4000'], { input: '' });
   t.equal(nonode.code, 1);
   t.match(nonode.stderr, /ENODEV/);
+  // A port below 1024 without CAP_SYS_ADMIN (root gives it up through setpriv).
+  const lowArgs = [process.execPath, BIN, 'cat', '-l', '80'];
+  const low = await new Promise((resolve) =>
+    execFile(process.getuid() === 0 ? 'setpriv' : lowArgs[0], process.getuid() === 0 ? ['--bounding-set', '-sys_admin', '--inh-caps', '-sys_admin', ...lowArgs] : lowArgs.slice(1),
+      { env: userEnv() }, (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stderr })),
+  );
+  t.equal(low.code, 1, low.stderr);
+  t.match(low.stderr, /listen EACCES: permission denied scif:0:80/);
+  t.match(low.stderr, /fix: SCIF ports below 1024 need root \(CAP_SYS_ADMIN\)/);
   // A bad SCIF_NET_NODE.
   const badnode = await run(['nodes'], { env: { SCIF_NET_NODE: 'x' } });
   t.equal(badnode.code, 1);
