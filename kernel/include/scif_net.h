@@ -95,7 +95,9 @@ int scif_net_rx_ready(scif_epd_t epd, int flags);
  * the end's queue pair as its process maps it: bytes its sends put into the
  * ring and its peer's sends put into the other one (a socket's framing
  * included), and RMAs it began; SCIF_NET_UNKNOWN where the process's memory
- * cannot be read. A listener's pid is one of its holders.
+ * cannot be read. A listener's pid is one of its holders. Reading a
+ * connection's header maps its page in, in the process holding it (an idle
+ * connection otherwise keeps none): one page per connection looked at.
  *
  * Fills out[0..max) and returns how many there are (more than max when out
  * was too small), or -1 with errno.

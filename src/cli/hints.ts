@@ -28,7 +28,7 @@ export function hintFor(err: Failure): string | undefined {
     return `nothing listens on ${err.address}:${err.port}: \`scif-net ports\` lists the fabric's listeners`;
   if (err.code === 'EADDRINUSE' && err.address?.startsWith('scif:'))
     return '`scif-net ports` shows which process holds the port';
-  if (err.code === 'ERR_ADDON')
-    return 'build it: `npm rebuild scif-net` (needs python3, make and a C/C++ compiler)';
+  if (err.code === 'ENOSYS' && err.syscall?.startsWith('scif_net_'))
+    return "this is the virtual fabric's own call, which Intel MPSS's libscif lacks: on hardware use MPSS's tools (micctrl, micinfo); on the fabric, unset SCIF_NET_BACKEND or set SCIF_NET_FABRIC";
   return undefined;
 }
