@@ -113,6 +113,22 @@ t.test('ports and stat list listeners and connections, with pids and traffic', a
   t.same(after.filter((e) => e.port === 4200 || e.peer?.port === 4200), [], 'nothing left once closed');
 });
 
+t.test('ports on MPSS\'s libscif alone: through the fabric, or a clear refusal on hardware', async (t) => {
+  const strict = path.join(__dirname, '..', 'kernel', 'out', 'strict', 'libscif.so.0');
+  const hw = { SCIF_NET_BACKEND: 'hw', SCIF_NET_LIBSCIF: strict };
+  const peer = startPeer(t, 2, 'echo', { port: 4250 });
+  await peer.next();
+  // A fabric named by SCIF_NET_FABRIC is listed by the fabric linked into the addon.
+  const listed = await run(['ports', '--json'], { env: hw });
+  t.equal(listed.code, 0, listed.stderr);
+  t.same(JSON.parse(listed.stdout).map((e) => [e.node, e.port, e.pid]), [[2, 4250, peer.child.pid]]);
+  // Without one, as on hardware, there is nothing to list: say so, and what to use.
+  const refused = await run(['ports'], { env: { ...hw, SCIF_NET_FABRIC: undefined } });
+  t.equal(refused.code, 1);
+  t.match(refused.stderr, /scif_net_census ENOSYS/);
+  t.match(refused.stderr, /fix: this is the virtual fabric's own call, which Intel MPSS's libscif lacks/);
+});
+
 t.test('cflags: where a C build finds scif.h and libscif', async (t) => {
   const kernel = path.join(__dirname, '..', 'kernel');
   const flags = await run(['cflags']);
