@@ -42,6 +42,7 @@ ScifApi Virtual() {
   api.fence_mark = scif_fence_mark;
   api.fence_wait = scif_fence_wait;
   api.fence_signal = scif_fence_signal;
+  api.get_fd = scif_get_fd;
   api.fabric_path = scif_net_fabric_path;
   api.self_node = scif_net_self_node;
   api.set_node_online = scif_net_set_node_online;
@@ -117,8 +118,10 @@ bool Hardware(const std::string& library, ScifApi* api, std::string* why) {
     dlclose(lib);
     return false;
   }
-  // Present only when the library is the virtual fabric built as libscif.
+  // MPSS 4's (MPSS 3 has none: its endpoint is the descriptor).
   std::string optional;
+  Need(lib, "scif_get_fd", &api->get_fd, &optional);
+  // Present only when the library is the virtual fabric built as libscif.
   Need(lib, "scif_net_fabric_path", &api->fabric_path, &optional);
   Need(lib, "scif_net_self_node", &api->self_node, &optional);
   Need(lib, "scif_net_set_node_online", &api->set_node_online, &optional);

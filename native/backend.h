@@ -52,6 +52,10 @@ struct ScifApi {
   int (*fence_mark)(scif_epd_t, int, int*);
   int (*fence_wait)(scif_epd_t, int);
   int (*fence_signal)(scif_epd_t, off_t, uint64_t, off_t, uint64_t, int);
+  // The descriptor to poll (MPSS 4 exports scif_get_fd; under MPSS 3 the
+  // endpoint is the descriptor): always the library's own, never the linked
+  // fabric's, which would take a foreign listener for one to adopt. FdOf().
+  int (*get_fd)(scif_epd_t) = nullptr;
 
   // The fabric's own calls (scif_net.h); null with MPSS's libscif.
   const char* (*fabric_path)(void) = nullptr;
@@ -66,10 +70,13 @@ struct ScifApi {
   // family fails on them with EOPNOTSUPP (scif_net.h). Null with MPSS's
   // libscif, whose connections have no such cost: skip the call then.
   int (*set_stream_only)(scif_epd_t) = nullptr;
-  // Whether a ring holds something for us, without a system call, lowering or
-  // raising our waiting flag (scif_net.h, busy_poll.h).
+  // Whether a ring holds something for us, without a system call (scif_net.h,
+  // busy_poll.h); its flags change nothing since the descriptor is level-triggered.
   int (*rx_ready)(scif_epd_t, int) = nullptr;
 };
+
+// The descriptor behind epd, by the library in use.
+inline int FdOf(const ScifApi* api, scif_epd_t epd) { return api->get_fd ? api->get_fd(epd) : epd; }
 
 // The process's backend, chosen on first use; null when the one asked for
 // cannot be had, with *why saying what was looked for.

@@ -9,10 +9,6 @@
 #include "addon.h"
 #include "backend.h"
 
-extern "C" {
-#include "scif_net.h"
-}
-
 namespace scifnet {
 
 namespace {
@@ -100,30 +96,17 @@ void BusyPoll::Heat(BusyPollable* ep) {
   if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&prepare_))) uv_prepare_start(&prepare_, OnPrepare);
 }
 
-void BusyPoll::Forget(BusyPollable* ep, bool rearm) {
+void BusyPoll::Forget(BusyPollable* ep) {
   if (ep->busy_slot < 0) return;
   hot_[static_cast<size_t>(ep->busy_slot)] = nullptr;
   ep->busy_slot = -1;
-  // Something came while its flag was down: no doorbell will say so.
-  if (rearm && ep->BusyLook(SCIF_NET_RX_ARM) > 0) ep->BusyWake();
 }
 
-// Raises every flag and stops; what came in the meantime is served first.
-// They leave the hot set before that, so serving does not lower their flags
-// again; but one it serves that wrote since it last read heats anew, its flag
-// down after the read, and the loop must not sleep before Spin() looks at it:
-// the kick makes this turn's poll a look, and the next turn's prepare spins.
 void BusyPoll::Cool() {
-  std::vector<BusyPollable*> cooling;
-  cooling.swap(hot_);
-  for (BusyPollable* ep : cooling)
+  for (BusyPollable* ep : hot_)
     if (ep) ep->busy_slot = -1;
+  hot_.clear();
   uv_prepare_stop(&prepare_);
-  for (BusyPollable* ep : cooling) {
-    if (closed_ || !JsAlive(env_)) return;
-    if (ep && ep->BusyLook(SCIF_NET_RX_ARM) > 0) ep->BusyServe();
-  }
-  if (!hot_.empty()) uv_idle_start(&kick_, OnKick);
 }
 
 void BusyPoll::OnPrepare(uv_prepare_t* handle) { static_cast<BusyPoll*>(handle->data)->Spin(); }
@@ -157,9 +140,9 @@ void BusyPoll::Spin() {
     for (size_t i = 0; i < hot_.size() && !closed_; i++) {
       BusyPollable* ep = hot_[i];
       if (!ep) continue;
-      int ready = ep->BusyLook(SCIF_NET_RX_QUIET);
+      int ready = ep->BusyLook();
       if (ready == 0) continue;
-      if (ready < 0 || !ep->BusyServe()) Forget(ep, true);  // not reading, or nothing it could use
+      if (ready < 0 || !ep->BusyServe()) Forget(ep);  // not reading, or nothing it could use
       served = true;
       if (!JsAlive(env_)) {
         uv_prepare_stop(&prepare_);  // a callback made the environment go away

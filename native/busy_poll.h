@@ -1,20 +1,19 @@
 // busy_poll.h - a short spin before the event loop sleeps, for the endpoints
 // that have just received.
 //
-// A request/response peer answers within microseconds, but a doorbell takes
-// tens of them to wake a sleeping loop (the socket, epoll, the scheduler and,
-// in a VM, a halted vCPU). So when the loop is about to sleep and some
-// endpoint is in a conversation (it wrote, then received), a prepare handle looks at those endpoints'
-// rings for up to SCIF_NET_BUSY_POLL microseconds (default 50, 0: never),
-// without a system call per look (scif_net_rx_ready; with MPSS's libscif,
-// scif_poll() with no timeout), and serves one that
-// turns ready at once. While it looks, their waiting flags are down, so the
-// peers' sends ring no doorbells (a system call on each side saved) either.
-// Nothing arriving in that time cools every endpoint: the flags go up again
-// (with the rings' fence, and a last look that serves what came meanwhile)
-// and the loop sleeps on its doorbells as usual until the next data heats
-// them again, so an idle process does not spin. Like Linux's SO_BUSY_POLL it trades
-// a bounded amount of CPU for latency; it never delays work the loop has ready
+// A request/response peer answers within microseconds, but waking a sleeping
+// loop takes tens of them (the descriptor, epoll, the scheduler and, in a VM,
+// a halted vCPU). So when the loop is about to sleep and some endpoint is in
+// a conversation (it wrote, then received), a prepare handle looks at those
+// endpoints for up to SCIF_NET_BUSY_POLL microseconds (default 50, 0: never)
+// and serves one that turns ready at once. A look is scif_net_rx_ready (the
+// fabric's ring, no system call) or, on MPSS's libscif, scif_poll() with no
+// timeout. Nothing arriving in that time cools them: the loop sleeps on the
+// descriptors as usual until the next data heats them again, so an idle
+// process does not spin. Nothing can be missed by cooling: SCIF's descriptor
+// is level-triggered, so data that came during the spin keeps it readable
+// and the loop's poll serves it. Like Linux's SO_BUSY_POLL it trades a
+// bounded amount of CPU for latency; it never delays work the loop has ready
 // (it only spins when the loop would block) and hands the loop back at least
 // every kTurnCapNs while it keeps serving.
 #ifndef SCIF_NET_BUSY_POLL_H
@@ -31,13 +30,11 @@ namespace scifnet {
 // What BusyPoll asks of an endpoint it spins for.
 class BusyPollable {
  public:
-  // 1 when the ring has something for a reader, 0 when not, -1 when there is
-  // nothing to spin for (flags: scif_net_rx_ready's).
-  virtual int BusyLook(int flags) = 0;
+  // 1 when there is something for a reader, 0 when not, -1 when there is
+  // nothing to spin for (not reading, not connected).
+  virtual int BusyLook() = 0;
   // Serves the endpoint; true on progress.
   virtual bool BusyServe() = 0;
-  // Something came that no doorbell will announce: look at it next turn.
-  virtual void BusyWake() = 0;
 
   int busy_slot = -1;  // where BusyPoll keeps it while hot; BusyPoll's alone
 
@@ -53,8 +50,8 @@ class BusyPoll {
 
   // ep received: spin for it the next times the loop is about to sleep.
   void Heat(BusyPollable* ep);
-  // Never look at ep again; rearm: raise its waiting flag (it stays open).
-  void Forget(BusyPollable* ep, bool rearm);
+  // Never look at ep again.
+  void Forget(BusyPollable* ep);
 
  private:
   static constexpr size_t kMaxHot = 64;          // endpoints looked at per spin

@@ -214,7 +214,7 @@ int ProbeSharing() {
     api->close(epd);
     return err;
   }
-  int copy = fcntl(scif_get_fd(epd), F_DUPFD_CLOEXEC, 0);
+  int copy = fcntl(FdOf(api, epd), F_DUPFD_CLOEXEC, 0);
   if (copy < 0) {
     int err = Errno();
     api->close(epd);

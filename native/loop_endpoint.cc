@@ -114,7 +114,7 @@ int LoopEndpoint::Connect(scif_portID dst) {
   if (state_ == State::kConnecting) return -EALREADY;
   if (!Usable()) return -EBADF;
   // Non-blocking: EINPROGRESS now, the answer when the descriptor says so.
-  int fd = scif_get_fd(epd_);
+  int fd = FdOf(api_, epd_);
   int flags = fcntl(fd, F_GETFL);
   if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return Errno();
   int port = api_->connect(epd_, &dst);
@@ -186,7 +186,8 @@ bool LoopEndpoint::CloseLoop(napi_value on_closed, bool with_descriptor) {
   // reset) was decided before.
   if (with_descriptor && epd_ >= 0 && !finalizing_) {
     if (accept_batch_) {
-      close_after_accept_ = true;  // AcceptDone() closes it
+      h->open++;  // 'close' waits for AcceptDone() to close the descriptor
+      close_after_accept_ = h;
     } else if (state_ == State::kConnected) {
       CloseOnThreadpool(env_, api_, epd_, std::move(linger_));
       epd_ = -1;
@@ -292,7 +293,7 @@ int LoopEndpoint::Watch() {
   if (!loop_->poll) {
     uv_loop_t* loop = uv_handle_get_loop(reinterpret_cast<uv_handle_t*>(&loop_->idle));
     auto* poll = new uv_poll_t;
-    int err = uv_poll_init(loop, poll, scif_get_fd(epd_));
+    int err = uv_poll_init(loop, poll, FdOf(api_, epd_));
     if (err) {
       delete poll;
       return err;
@@ -327,7 +328,7 @@ void LoopEndpoint::Schedule() {
 // status < 0: libuv met an error condition on the descriptor (EPOLLERR: on the
 // fabric, a killed peer's socket for a moment) and stopped the handle. The
 // endpoint itself says what happened: serve it, which watches again.
-void LoopEndpoint::OnPoll(uv_poll_t* handle, int status, int) {
+void LoopEndpoint::OnPoll(uv_poll_t* handle, int status, int events) {
   auto* h = static_cast<LoopHandles*>(handle->data);
   if (!h->owner) return;
   if (status < 0) h->owner->watching_ = false;
@@ -336,7 +337,13 @@ void LoopEndpoint::OnPoll(uv_poll_t* handle, int status, int) {
     h->owner->Unwatch();  // nobody left to tell; the environment's teardown closes us
     return;
   }
-  h->owner->Service();
+  // epoll has just said what the (level-triggered) descriptor holds: one
+  // scif_poll() fewer per wake-up. An error status is asked about anew.
+  int known = -1;
+  if (status == 0)
+    known = ((events & UV_READABLE) ? POLLIN : 0) | ((events & UV_WRITABLE) ? POLLOUT : 0) |
+            ((events & UV_DISCONNECT) ? POLLHUP : 0);
+  h->owner->Service(known);
 }
 
 void LoopEndpoint::OnIdle(uv_idle_t* handle) {
@@ -348,7 +355,7 @@ void LoopEndpoint::OnIdle(uv_idle_t* handle) {
   h->owner->Service();
 }
 
-void LoopEndpoint::Service() {
+void LoopEndpoint::Service(int known) {
   if (!Usable() || !JsAlive(env_)) return;
   if (connect_result_ != 1 && state_ == State::kConnecting) {
     int status = connect_result_;
@@ -358,17 +365,26 @@ void LoopEndpoint::Service() {
     // What the connect's callback set in motion is for the next turn, as
     // with libuv's: watch for it.
     if (Usable() && Watch() == 0) return;
+    known = -1;
   }
   for (int round = 0; round < kRoundsPerTurn; round++) {
     if (!Usable() || !JsAlive(env_)) return;
-    if (ReportWaiting()) continue;
+    if (ReportWaiting()) {
+      known = -1;
+      continue;
+    }
     short want = Wanted();
     if (want == 0) {
       Unwatch();
       return;
     }
     scif_pollepd pe = {epd_, want, 0};
-    int err = api_->poll(&pe, 1, 0) < 0 ? Errno() : 0;
+    int err = 0;
+    if (known >= 0)
+      pe.revents = static_cast<short>(known & (want | POLLHUP));
+    else if (api_->poll(&pe, 1, 0) < 0)
+      err = Errno();
+    known = -1;
     if (!err && (pe.revents & POLLNVAL)) err = -EBADF;
     bool acted = !err && pe.revents != 0 && DispatchState(pe.revents);
     if (!Usable()) return;
@@ -454,7 +470,7 @@ void LoopEndpoint::RunAccepts(AcceptBatch* b) {
       return;
     }
     // A driver's accepted descriptors are inheritable; ours are not.
-    int fd = scif_get_fd(b->epd[i]);
+    int fd = FdOf(b->api, b->epd[i]);
     int flags = fcntl(fd, F_GETFD);
     if (flags >= 0) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
     b->count++;
@@ -480,14 +496,18 @@ void LoopEndpoint::AcceptDone(AcceptBatch* b, bool ran) {
   }
   if (listening && b->err && state_ == State::kListening) Accepted(b->err, nullptr);
   delete b;
-  if (close_after_accept_) {
-    CloseOnThreadpool(env_, api_, epd_);
-    close_after_accept_ = false;
+  LoopHandles* closed = close_after_accept_;
+  if (closed) {
+    // A listener's close does not wait for a peer: here, so that its port
+    // is free by the time 'close' is emitted.
+    api_->close(epd_);
     epd_ = -1;
+    close_after_accept_ = nullptr;
   }
   WorkDrained();
   if (async && Usable()) Schedule();  // more may wait: look again (a sync batch's caller does)
   KeepAlive(false);
+  if (closed) ReleaseHandles(closed);  // last: it may call into JS
 }
 
 // The endpoint scif_accept() made, as a JS object of our class; null with
@@ -572,7 +592,7 @@ Napi::Value LoopEndpoint::JsUnref(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value LoopEndpoint::JsFd(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), epd_ >= 0 ? scif_get_fd(epd_) : -1);
+  return Napi::Number::New(info.Env(), epd_ >= 0 ? FdOf(api_, epd_) : -1);
 }
 
 Napi::Value LoopEndpoint::JsLocalPort(const Napi::CallbackInfo& info) {

@@ -54,7 +54,9 @@ class LoopEndpoint {
 
   // Asks the fabric what changed and acts on it until nothing is left (the
   // wake-ups that bring us back are armed then) or the budget is spent.
-  void Service();
+  // known: what the descriptor said this instant (poll events, from the
+  // loop's own epoll), so the first round need not ask again; -1: ask.
+  void Service(int known = -1);
   void Schedule();
 
   // For both classes' property lists (see LoopEndpointProperties below).
@@ -168,7 +170,9 @@ class LoopEndpoint {
 
   LoopHandles* loop_ = nullptr;
   AcceptBatch* accept_batch_ = nullptr;  // scif_accept() calls on the threadpool
-  bool close_after_accept_ = false;  // closed while they use the descriptor
+  // Closed while they use the descriptor: the handles whose 'close' waits
+  // until AcceptDone() closes it (a listener's port is free when 'close' comes).
+  LoopHandles* close_after_accept_ = nullptr;
   std::vector<uint8_t> linger_;
   int watch_events_ = 0;
   bool rewatch_ = false;  // the state changed since the poll handle was started

@@ -321,7 +321,7 @@ bool ScifEndpoint::RecvSome() {
       acted = true;
       continue;
     }
-    if (n == 0) return acted;  // drained; the fabric armed its doorbell
+    if (n == 0) return acted;  // drained
     acted = true;
   }
   return acted;

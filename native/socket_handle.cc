@@ -328,7 +328,7 @@ bool SocketHandle::ReportWaiting() {
   return false;
 }
 
-// Reads until the ring runs dry (true: api_->recv() armed the doorbell), the
+// Reads until the ring runs dry (true: the descriptor says when more comes), the
 // reader pauses, or the turn's budget is spent (false: come back).
 bool SocketHandle::ReadSome() {
   Napi::Env env = Env();
@@ -353,7 +353,7 @@ bool SocketHandle::ReadSome() {
       Emit(Hook::kRead, {Num(env, err)});
       return true;
     }
-    if (n == 0) return true;  // drained; scif_recv armed the doorbell
+    if (n == 0) return true;  // drained
     rx_events_++;
     if (!busy_looked_) {
       busy_looked_ = true;
@@ -364,11 +364,6 @@ bool SocketHandle::ReadSome() {
     // writer's process needs.
     if (busy_ && wrote_) busy_->Heat(this);
     wrote_ = false;
-    // Drained, so scif_recv raised our waiting flag; but a hot endpoint is
-    // looked at before the loop sleeps (busy_poll.h), so the peer need not
-    // ring while we are busy with what came.
-    if (busy_slot >= 0 && static_cast<size_t>(n) < kReadSize && api_->rx_ready)
-      api_->rx_ready(epd_, SCIF_NET_RX_QUIET);
     FrameDecoder::Result f = decoder_.Decode(buf.Data(), static_cast<size_t>(n));
     if (f.length > 0) {
       Napi::Value out;
@@ -535,7 +530,7 @@ bool SocketHandle::Teardown(bool reset, napi_value on_closed) {
   SetState(State::kClosed);
   reading_ = false;
   owner_.Reset();  // closed: no hook is called any more
-  if (busy_slot >= 0) busy_->Forget(this, false);  // hot: so the spinner is alive
+  if (busy_slot >= 0) busy_->Forget(this);  // hot: so the spinner is alive
   tx_ = Tx::kIdle;
   segs_.clear();
   send_buf_.clear();
@@ -547,10 +542,9 @@ bool SocketHandle::Teardown(bool reset, napi_value on_closed) {
 
 // ---- busy polling's questions ----
 
-int SocketHandle::BusyLook(int flags) {
-  if (!Connected() || epd_ < 0) return -1;
-  if (!reading_ && !(flags & SCIF_NET_RX_ARM)) return -1;
-  if (api_->rx_ready) return api_->rx_ready(epd_, flags) == 0 ? 0 : 1;  // an error: let Service() meet it
+int SocketHandle::BusyLook() {
+  if (!Connected() || epd_ < 0 || !reading_) return -1;
+  if (api_->rx_ready) return api_->rx_ready(epd_, 0) == 0 ? 0 : 1;  // an error: let Service() meet it
   // MPSS's libscif has no look without a system call: scif_poll() it is.
   scif_pollepd pe = {epd_, POLLIN, 0};
   return api_->poll(&pe, 1, 0) == 0 ? 0 : 1;

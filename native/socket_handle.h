@@ -73,9 +73,8 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   void KeepAlive(bool hold) override { hold ? ObjectWrap::Ref() : ObjectWrap::Unref(); }
 
   // Busy polling's questions (busy_poll.h).
-  int BusyLook(int flags) override;
+  int BusyLook() override;
   bool BusyServe() override;
-  void BusyWake() override { Schedule(); }
 
   // The stream.
   bool ReadSome();

@@ -10,9 +10,13 @@ const { execFileSync } = require('node:child_process');
 // The fabric's default ring, read from kernel/src/fabric.h so the two never drift apart.
 const FABRIC_DEFAULT_RING = (() => {
   const header = fs.readFileSync(path.join(__dirname, '..', '..', 'kernel', 'src', 'fabric.h'), 'utf8');
-  const m = /#define FABRIC_DEFAULT_RING \((\d+)u \* (\d+)\)/.exec(header);
-  if (!m) throw new Error('bench: cannot find FABRIC_DEFAULT_RING in kernel/src/fabric.h');
-  return Number(m[1]) * Number(m[2]);
+  // `4096u` or `(1024u * 1024)`: a product of unsigned literals.
+  const m = /#define FABRIC_DEFAULT_RING\s+\(?([\du *]+?)\)?\s*(?:\/\*|$)/m.exec(header);
+  const factors = m ? m[1].split('*').map((f) => Number(f.trim().replace(/u$/, ''))) : [];
+  if (!factors.length || factors.some((f) => !Number.isInteger(f) || f <= 0)) {
+    throw new Error('bench: cannot find FABRIC_DEFAULT_RING in kernel/src/fabric.h');
+  }
+  return factors.reduce((a, b) => a * b, 1);
 })();
 
 function parse(out) {

@@ -172,6 +172,10 @@ void chan_take_early_locked(struct endpoint *ep)
 
 	ep->chan_early.ctl = ep->chan_early.bell = -1;
 	ep->chan_early.lost = false;
+	/* Nothing came early (the usual case): the header, which is_for()
+	 * reads, stays untouched - an idle connection's page unmapped. */
+	if (ctl < 0 && !lost)
+		return;
 	if (!is_for(ep, ep->chan_early.conn, 0))
 		close_pair(ctl, bell);
 	else if (lost)

@@ -109,11 +109,34 @@ int tok_init(struct qp_tokens *t)
 	return shared_mutex_init(&t->lock);
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
+
+/* Tries before sleeping: a holder keeps the lock for one token's send or
+ * receive, a microsecond or two. The two sides meet here mostly when a
+ * reader that spins on the ring (busy polling) sees the bytes before their
+ * writer has finished settling, and sleeping in the futex then costs both
+ * sides a wake-up, tens of microseconds, per message. */
+#define TOK_LOCK_TRIES 256
+
 /* 0 with the lock held, or -ECONNRESET (not held) when its last holder died:
  * the peer, in the middle of a settle, so the count means nothing now. */
 static int tok_lock(struct qp_tokens *t)
 {
-	int err = pthread_mutex_lock(&t->lock);
+	int err = pthread_mutex_trylock(&t->lock);
+
+	for (int i = 1; err == EBUSY && i < TOK_LOCK_TRIES; i++) {
+		cpu_relax();
+		err = pthread_mutex_trylock(&t->lock);
+	}
+	if (err == EBUSY)
+		err = pthread_mutex_lock(&t->lock);
 
 	if (err == EOWNERDEAD) {
 		pthread_mutex_consistent(&t->lock);

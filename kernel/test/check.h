@@ -430,15 +430,9 @@ static inline bool is_inbox_socket(unsigned long ino)
 	return found;
 }
 
-/*
- * Descriptors of this process that are connections' (their sockets, control
- * channels and RMA bells) and endpoints': all but what the fabric holds once
- * per process - the service thread's epoll set, the process's inbox - and
- * what is not a connection's - window memfds (registrations' and the peer's,
- * which the service thread receives as they are announced), a listener's
- * wake-up for its blocked acceptors.
- */
-static inline int count_connection_fds(void)
+/* How many of this process's descriptors have a /proc/self/fd link that
+ * `counts` accepts. */
+static inline int count_fds(bool (*counts)(const char *target))
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *de;
@@ -447,7 +441,6 @@ static inline int count_connection_fds(void)
 	CHECK(d != NULL);
 	while ((de = readdir(d))) {
 		char path[300], target[300];
-		unsigned long ino;
 		ssize_t len;
 
 		if (de->d_name[0] == '.' || atoi(de->d_name) == dirfd(d))
@@ -457,14 +450,33 @@ static inline int count_connection_fds(void)
 		if (len <= 0)
 			continue;
 		target[len] = '\0';
-		if (strcmp(target, "anon_inode:[eventpoll]") == 0 ||
-		    strcmp(target, "anon_inode:[eventfd]") == 0 || strstr(target, WINDOW_MEMFD) ||
-		    (sscanf(target, "socket:[%lu]", &ino) == 1 && is_inbox_socket(ino)))
-			continue;
-		n++;
+		if (counts(target))
+			n++;
 	}
 	closedir(d);
 	return n;
+}
+
+/*
+ * Descriptors that are connections' (their sockets, control channels and RMA
+ * bells) and endpoints': all but what the fabric holds once per process -
+ * the service thread's epoll set, the process's inbox - and what is not a
+ * connection's - window memfds (registrations' and the peer's, which the
+ * service thread receives as they are announced), a listener's wake-up for
+ * its blocked acceptors.
+ */
+static inline bool is_connection_fd(const char *target)
+{
+	unsigned long ino;
+
+	return !(strcmp(target, "anon_inode:[eventpoll]") == 0 ||
+		 strcmp(target, "anon_inode:[eventfd]") == 0 || strstr(target, WINDOW_MEMFD) ||
+		 (sscanf(target, "socket:[%lu]", &ino) == 1 && is_inbox_socket(ino)));
+}
+
+static inline int count_connection_fds(void)
+{
+	return count_fds(is_connection_fd);
 }
 
 /* How many mappings of window memfds this process has. */
@@ -482,28 +494,15 @@ static inline int count_window_maps(void)
 	return n;
 }
 
+static inline bool is_window_fd(const char *target)
+{
+	return strstr(target, WINDOW_MEMFD) != NULL;
+}
+
 /* How many descriptors of window memfds this process holds. */
 static inline int count_window_fds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	CHECK(d != NULL);
-	while ((de = readdir(d))) {
-		char path[300], target[300];
-		ssize_t len;
-
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
-		len = readlink(path, target, sizeof(target) - 1);
-		if (len > 0) {
-			target[len] = '\0';
-			if (strstr(target, WINDOW_MEMFD))
-				n++;
-		}
-	}
-	closedir(d);
-	return n;
+	return count_fds(is_window_fd);
 }
 
 /* The inode of the window memfd mapped at p, or 0 if p is not in one. */

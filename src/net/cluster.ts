@@ -71,7 +71,7 @@ interface Reply {
 
 interface Release {
   cmd: typeof CMD;
-  act: 'scifClose';
+  act: 'close';
   key: string;
 }
 
@@ -82,7 +82,9 @@ const nodeCluster = (): Cluster => require('node:cluster') as Cluster;
 
 const ignore = (): void => {};
 
-const ACTS = new Set(['scifQueryServer', 'scifReply', 'scifClose']);
+// A release is node:cluster's own 'close' (its primary finds no handle of its
+// own under our key and does nothing), as a worker's server sends it.
+const ACTS = new Set(['scifQueryServer', 'scifReply', 'close']);
 const isOurs = (msg: unknown): msg is Message =>
   msg !== null && typeof msg === 'object' && (msg as Message).cmd === CMD && ACTS.has((msg as Message).act);
 
@@ -145,7 +147,7 @@ function attach(worker: Worker): void {
   worker.process.on('internalMessage', (msg: unknown) => {
     if (!isOurs(msg)) return;
     if (msg.act === 'scifQueryServer') answer(worker, msg);
-    else if (msg.act === 'scifClose') release(msg.key, worker.id);
+    else if (msg.act === 'close') release(msg.key, worker.id);
   });
   worker.once('exit', () => {
     for (const key of [...shared.keys()]) release(key, worker.id);
@@ -231,7 +233,7 @@ export function listenInCluster(node: number, port: number, backlog: number, the
         return void then.failed(reply.errno ?? -ENXIO);
       }
       const key = reply.key;
-      const releaseKey = () => process.send?.({ cmd: CMD, act: 'scifClose', key } satisfies Release, ignore);
+      const releaseKey = () => process.send?.({ cmd: CMD, act: 'close', key } satisfies Release, ignore);
       const fd = binding.receiveFd(receiver.fd, process.ppid);
       if (fd < 0) {
         releaseKey();

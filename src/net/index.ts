@@ -12,11 +12,16 @@ type CallableClass<C extends new (...args: any[]) => object> = C & ((...args: Co
  * A class that may also be called without `new`, as node:net's Socket and
  * Server may (`net.Socket()`, `net.Server(listener)`): it stays the class
  * for `new`, `instanceof` and `class X extends ...`, and is each instance's
- * `constructor`.
+ * `constructor`. What it builds is built with the class itself (or the
+ * subclass) as new.target: V8 keeps the initial hidden class of what a
+ * class constructs, but makes a new one for every object whose new.target is
+ * something else (a Proxy, a wrapper function), and each socket then had a
+ * chain of hidden classes of its own, some 3.5 KiB of heap per connection.
  */
 function callableWithoutNew<C extends new (...args: any[]) => object>(cls: C): CallableClass<C> {
   const callable: CallableClass<C> = new Proxy(cls, {
-    apply: (target, _self, args) => Reflect.construct(target, args, callable),
+    apply: (target, _self, args) => Reflect.construct(target, args),
+    construct: (target, args, newTarget) => Reflect.construct(target, args, newTarget === callable ? target : newTarget),
   }) as CallableClass<C>;
   Object.defineProperty(cls.prototype, 'constructor', { value: callable, writable: true, configurable: true });
   return callable;

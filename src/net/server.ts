@@ -161,10 +161,23 @@ export function listenOverSCIF(server: tcp.Server, args: unknown[]): boolean {
   // A node:cluster worker shares the port with its siblings (cluster.ts).
   const role = node === here && !options.exclusive ? clusterRole() : 'none';
   if (role === 'worker') {
+    // Closed before the primary answered: what it sends is let go, and the
+    // server never listens (node:net's worker does the same).
+    let closed = false;
+    const onClose = () => (closed = true);
+    server.once('close', onClose);
+    const settled = () => {
+      server.off('close', onClose);
+      return !closed;
+    };
     listenInCluster(node, port, backlog, {
-      shared: (listener, bound, release) => becomeListening(server, listener, node, bound, port, release),
-      alone: (why) => listenAlone(server, node, here, port, backlog, fail, why),
-      failed: (status) => fail(status),
+      shared: (listener, bound, release) => {
+        if (settled()) return becomeListening(server, listener, node, bound, port, release);
+        listener.close();
+        release();
+      },
+      alone: (why) => settled() && listenAlone(server, node, here, port, backlog, fail, why),
+      failed: (status) => settled() && fail(status),
     });
   } else {
     listenAlone(server, node, here, port, backlog, fail, role === 'none' ? undefined : role);

@@ -2,9 +2,10 @@
 // [category, why]. Only what is out of scif-net's scope belongs here: IP
 // addresses, DNS, IPv6, options only TCP has, and Node's internals (its
 // --expose-internals bindings, the libuv handle under a node:net socket),
-// plus the cluster tests, whose SCIF side is being built on another branch
-// (and until then differs, as the README says). A behaviour a Node developer
-// would expect from a drop-in net is a bug to fix, not an entry here.
+// and a SCIF server passed with child.send(), which child_process cannot
+// carry (it fails clearly instead: README, "Handing connections to other
+// processes"). A behaviour a Node developer would expect from a drop-in net
+// is a bug to fix, not an entry here.
 'use strict';
 
 const IP = 'IP';
@@ -12,7 +13,7 @@ const DNS = 'DNS';
 const IPV6 = 'IPv6';
 const TCP_OPTION = 'TCP-only option';
 const INTERNALS = 'Node internals';
-const CLUSTER = 'cluster (another branch)';
+const HANDOFF = 'a SCIF handle passed over IPC';
 
 module.exports = {
   // IP: addresses, families and their selection.
@@ -65,7 +66,6 @@ module.exports = {
   'test-net-socket-write-after-close.js': [INTERNALS, 'closes socket._handle, the libuv handle, under the socket'],
   'test-net-perf_hooks.js': [INTERNALS, '\'net\' performance entries, which lib/net.js makes for TCP connects through internal/perf/observe, out of a library\'s reach: SCIF connects make none (README)'],
 
-  // Cluster: a SCIF server in a worker, or sent to one.
-  'test-net-listen-handle-in-cluster-1.js': [CLUSTER, 'sends a listening server to a worker with child.send(msg, server): a SCIF listening endpoint is no libuv handle that child_process can pass (README)'],
-  'test-net-server-close-before-ipc-response.js': [CLUSTER, 'expects a worker\'s listen() to ask the primary for the handle; over SCIF a worker listens itself (README)'],
+  // A SCIF server sent to a worker (workers that listen share a port: they run).
+  'test-net-listen-handle-in-cluster-1.js': [HANDOFF, 'sends a listening server to a worker with child.send(msg, server): a SCIF listening endpoint is no libuv handle that child_process can pass; scif-net says so with ERR_INVALID_HANDLE_TYPE (README)'],
 };
