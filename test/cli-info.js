@@ -113,6 +113,27 @@ t.test('ports and stat list listeners and connections, with pids and traffic', a
   t.same(after.filter((e) => e.port === 4200 || e.peer?.port === 4200), [], 'nothing left once closed');
 });
 
+t.test('stat counts the RMAs each end began', async (t) => {
+  const { scif } = net;
+  const listener = scif.listen(4260);
+  const accepting = listener.accept();
+  const ep = await scif.connect({ node: 0, port: 4260 });
+  const conn = await accepting;
+  const win = await conn.register(scif.alloc(scif.pageSize));
+  await ep.vwriteTo(Buffer.from('one'), win.offset);
+  await ep.vwriteTo(Buffer.from('two'), win.offset + 8n);
+  await ep.vreadFrom(Buffer.alloc(3), win.offset);
+  const ends = JSON.parse((await run(['stat', '--json'])).stdout);
+  const writer = ends.find((e) => e.state === 'connected' && e.port === ep.localPort);
+  const owner = ends.find((e) => e.state === 'accepted' && e.peer.port === ep.localPort);
+  t.equal(writer.rmas, 3, 'two writes and a read');
+  t.equal(owner.rmas, 0, 'the window\'s owner began none');
+  t.equal(writer.bytesSent, 0, 'RMA moves no bytes through the rings');
+  await conn.close();
+  await ep.close();
+  await listener.close();
+});
+
 t.test('ports on MPSS\'s libscif alone: through the fabric, or a clear refusal on hardware', async (t) => {
   const strict = path.join(__dirname, '..', 'kernel', 'out', 'strict', 'libscif.so.0');
   const hw = { SCIF_NET_BACKEND: 'hw', SCIF_NET_LIBSCIF: strict };
