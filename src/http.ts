@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import type { Agent as UndiciAgent, buildConnector, Dispatcher } from 'undici';
 import { connect, Server, type Socket } from './net';
 import { listenOverSCIF } from './net/server';
+import { ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE } from './errors';
 
 /** Feeds every connection a separate scif-net Server accepts to the HTTP(S) server. */
 export function attach(httpServer: http.Server, scifServer: Server): Server {
@@ -98,45 +99,126 @@ export class HttpsAgent extends https.Agent {
   }
 }
 
+/** What bounds a connector's connects. */
+export interface ConnectorOptions {
+  /**
+   * Milliseconds a connect may take (TLS handshake included) before it fails
+   * with undici's ConnectTimeoutError (UND_ERR_CONNECT_TIMEOUT), as undici's
+   * own connector's: 10000 by default, 0 or null for none.
+   */
+  timeout?: number | null;
+  /** Aborts every connect under way (and refuses new ones) with its reason. */
+  signal?: AbortSignal;
+}
+
+function validateTimeout(value: unknown, name: string): number {
+  if (value === undefined || value === null) return DEFAULT_CONNECT_TIMEOUT;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw ERR_INVALID_ARG_VALUE(name, value, 'must be a finite number >= 0 (milliseconds; 0 for none)');
+  }
+  return value;
+}
+
+const DEFAULT_CONNECT_TIMEOUT = 10e3;  // undici's buildConnector()
+
 /**
  * An undici connector: a scif-net socket for each connection, and TLS over it
- * for https: origins (`tlsOptions` are passed to tls.connect()).
+ * for https: origins (`tlsOptions` are passed to tls.connect()). A connect
+ * that is not done within the timeout (a listener that never accepts, a
+ * stopped peer) fails with UND_ERR_CONNECT_TIMEOUT, as undici's TCP one does.
  */
-export function createConnector(tlsOptions: tls.ConnectionOptions = {}): buildConnector.connector {
+export function createConnector(tlsOptions: tls.ConnectionOptions = {}, options: ConnectorOptions = {}): buildConnector.connector {
+  if (options === null || typeof options !== 'object') throw ERR_INVALID_ARG_TYPE('options', 'of type object', options);
+  const timeout = validateTimeout(options.timeout, 'options.timeout');
+  const { signal } = options;
+  if (signal !== undefined && (signal === null || typeof signal !== 'object' || !('aborted' in signal))) {
+    throw ERR_INVALID_ARG_TYPE('options.signal', 'an instance of AbortSignal', signal);
+  }
   return (opts, callback) => {
     const secure = opts.protocol === 'https:';
     const { host, port } = target(opts as ConnectTarget, secure ? 443 : 80);
-    const raw = connect({ host, port });
+    if (signal?.aborted) {
+      callback(abortError(signal), null);
+      return;
+    }
+    let raw: Duplex;
+    try {
+      raw = connect({ host, port });
+    } catch (err) {
+      callback(err as Error, null);
+      return;
+    }
     const socket: Duplex = secure
       ? tls.connect({ servername: opts.servername ?? host, ALPNProtocols: ['http/1.1'], ...tlsOptions, socket: raw })
       : raw;
     let settled = false;
+    let timer: NodeJS.Timeout | undefined;
     const settle = (err: Error | null) => {
       if (settled) return;
       settled = true;
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       socket.off('error', onError);
       if (err) {
         socket.destroy();
+        raw.destroy();
         callback(err, null);
       } else {
         callback(null, socket as unknown as import('node:net').Socket);
       }
     };
     const onError = (err: Error) => settle(err);
+    const onAbort = () => settle(abortError(signal!));
     socket.once('error', onError);
     socket.once(secure ? 'secureConnect' : 'connect', () => settle(null));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (timeout > 0) {
+      timer = setTimeout(() => settle(connectTimeoutError(host, port, timeout)), timeout);
+      // The pending connect keeps the process alive, not its timer.
+      timer.unref();
+    }
   };
+}
+
+function undiciErrors(): typeof import('undici').errors {
+  return (require('undici') as typeof import('undici')).errors;
+}
+
+function connectTimeoutError(host: string, port: number, timeout: number): Error {
+  return new (undiciErrors().ConnectTimeoutError)(`Connect Timeout Error (attempted address: ${host}:${port}, timeout: ${timeout}ms)`);
+}
+
+function abortError(signal: AbortSignal): Error {
+  if (signal.reason instanceof Error) return signal.reason;
+  return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' });
 }
 
 export interface DispatcherOptions extends Omit<UndiciAgent.Options, 'connect'> {
   /** TLS options for https: origins. */
   tlsOptions?: tls.ConnectionOptions;
+  /** As undici's: milliseconds a connect may take (10000 by default, 0 for none). */
+  connectTimeout?: number;
+  /** Aborts the dispatcher's connects under way, and refuses new ones. */
+  connectSignal?: AbortSignal;
 }
 
 /** An undici Dispatcher (an undici Agent) whose connections are scif-net sockets. */
 export function createDispatcher(options: DispatcherOptions = {}): Dispatcher {
-  const { tlsOptions, ...rest } = options;
+  const { tlsOptions, connectTimeout, connectSignal, ...rest } = options;
+  // destroy() ends the connects under way too: undici waits for a pending
+  // connect before it calls a destroyed client's callbacks.
+  const destroyed = new AbortController();
+  if (connectSignal?.aborted) destroyed.abort(connectSignal.reason);
+  else connectSignal?.addEventListener('abort', () => destroyed.abort(connectSignal.reason), { once: true });
+  const connector = createConnector(tlsOptions, { timeout: connectTimeout, signal: destroyed.signal });
   // Loaded here, not at the top: a server (or a node:http client) never needs undici.
-  const { Agent } = require('undici') as typeof import('undici');
-  return new Agent({ ...rest, connect: createConnector(tlsOptions) });
+  const { Agent, errors } = require('undici') as typeof import('undici');
+  const agent = new Agent({ ...rest, connect: connector });
+  const destroy = agent.destroy.bind(agent) as (...args: unknown[]) => unknown;
+  (agent as unknown as { destroy: (...args: unknown[]) => unknown }).destroy = (...args: unknown[]) => {
+    const err = args.find((a) => a instanceof Error);
+    destroyed.abort(err ?? new errors.ClientDestroyedError());
+    return destroy(...args);
+  };
+  return agent;
 }

@@ -207,7 +207,7 @@ t.test('errors name the cause and the fix', async (t) => {
   fs.chmodSync(open, 0o755);
   const loose = await run(['nodes'], { env: { SCIF_NET_FABRIC: open } });
   t.equal(loose.code, 1);
-  t.match(loose.stderr, /must be owned by uid \d+ with mode 0700 \(it is uid \d+, mode 0755\)/);
+  t.match(loose.stderr, /fabric directory \S+ is refused: .*must be owned by uid \d+ with mode 0700; it is uid \d+, mode 0755/);
   t.match(loose.stderr, /fix: .*SCIF_NET_FABRIC/);
   // A fabric directory whose parent does not exist.
   const missing = await run(['nodes'], { env: { SCIF_NET_FABRIC: path.join(open, 'no', 'such', 'fabric') } });

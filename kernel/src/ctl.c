@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "endpoint.h"
+#include "reset.h"
 
 typedef int (*ctl_handler)(struct endpoint *ep, const struct ctl_msg *m, int *fds, int nfds);
 
@@ -105,15 +106,20 @@ static int handle_one(struct endpoint *ep)
 	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
 	    (size_t)n < CTL_MSG_BYTES(0) || m.nseg > WIN_MAX_SEGS ||
 	    (size_t)n != CTL_MSG_BYTES(m.nseg) || m.op == 0 || m.op >= CTL_NR_OPS) {
-		/* Not from a peer of ours: nothing to act on. */
+		/* Not from a peer of ours: the connection is reset, which also
+		 * ends a flood of them (the next read finds end of file). */
 		for (int i = 0; i < nfds; i++)
 			close(fds[i]);
+		conn_break(ep);
 		return 1;
 	}
 	/* A message that cannot be honoured (no memory to map the window,
 	 * say) leaves that window unknown here: RMAs to it fail with ENXIO,
-	 * which is what SCIF says of such ranges. */
-	handlers[m.op](ep, &m, fds, nfds);
+	 * which is what SCIF says of such ranges. One no peer of ours sends
+	 * (a window on a short or unsealed memfd, a range out of bounds)
+	 * resets the connection. */
+	if (handlers[m.op](ep, &m, fds, nfds) == -EPROTO)
+		conn_break(ep);
 	return 1;
 }
 

@@ -5,7 +5,10 @@
  */
 #include "fabric.h"
 
+#include <limits.h>
+
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +18,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "qp.h"
 
 #define TABLE_MAGIC 0x53434e46u	/* "SCNF" */
 #define TABLE_VERSION 1
@@ -91,18 +96,24 @@ static int open_dir(struct fabric *f)
 		fabric_set_error("cannot create fabric directory %s: %s", f->dir, strerror(err));
 		return -err;
 	}
-	f->dirfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Not through a symlink: whoever made it chose where our fabric is. */
+	f->dirfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (f->dirfd < 0) {
 		int err = errno;
-		fabric_set_error("cannot open fabric directory %s: %s", f->dir, strerror(err));
-		return -err;
+		if (err == ELOOP || err == ENOTDIR)
+			fabric_set_error("fabric directory %s is a symbolic link or not a directory: refused (remove it, or set SCIF_NET_FABRIC)",
+					 f->dir);
+		else
+			fabric_set_error("cannot open fabric directory %s: %s", f->dir, strerror(err));
+		return err == ELOOP || err == ENOTDIR ? -EACCES : -err;
 	}
 	if (fstat(f->dirfd, &st) < 0)
 		return -errno;
 	/* Anyone who can enter the directory can join the fabric: it must be ours alone. */
 	if (st.st_uid != geteuid() || (st.st_mode & 077)) {
-		fabric_set_error("fabric directory %s must be owned by uid %u with mode 0700 (it is uid %u, mode %04o)",
-				 f->dir, (unsigned)geteuid(), (unsigned)st.st_uid,
+		fabric_set_error("fabric directory %s is refused: %s (it must be owned by uid %u with mode 0700; it is uid %u, mode %04o)",
+				 f->dir, st.st_uid != geteuid() ? "another user owns it" :
+				 "others may enter it", (unsigned)geteuid(), (unsigned)st.st_uid,
 				 (unsigned)(st.st_mode & 07777));
 		return -EACCES;
 	}
@@ -153,6 +164,73 @@ out:
 	return err;
 }
 
+/*
+ * The node table is a plain file (every process of the fabric maps it, and
+ * waits on a futex in it), so seals cannot keep it whole: `truncate -s 0
+ * <fabric>/nodes` would make the next look at an epoch SIGBUS in every
+ * process of the fabric. A SIGBUS inside the table's mapping instead puts an
+ * anonymous page there saying every node is down and every epoch moved - a
+ * lost table is a lost fabric: connections reset, connects fail with ENODEV
+ * - and the access that faulted goes on. Any other SIGBUS goes to the
+ * handler that was there before, or kills as it would have.
+ */
+static void *guarded_table;
+static struct sigaction table_prev_bus;
+
+static void table_lost(int sig, siginfo_t *si, void *uc)
+{
+	uint8_t *addr = si->si_addr, *base = guarded_table;
+	struct fabric_table *t;
+
+	if (!base || addr < base || addr >= base + TABLE_BYTES) {
+		if (table_prev_bus.sa_flags & SA_SIGINFO) {
+			table_prev_bus.sa_sigaction(sig, si, uc);
+		} else if (table_prev_bus.sa_handler == SIG_IGN) {
+			return;
+		} else if (table_prev_bus.sa_handler != SIG_DFL) {
+			table_prev_bus.sa_handler(sig);
+		} else {
+			/* Fault again, and die of it as if we were not here. */
+			signal(SIGBUS, SIG_DFL);
+		}
+		return;
+	}
+	/* mmap is a system call: async-signal-safe in practice. */
+	t = mmap(base, TABLE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+		 -1, 0);
+	if (t == MAP_FAILED) {
+		signal(SIGBUS, SIG_DFL);
+		return;
+	}
+	t->magic = TABLE_MAGIC;
+	t->version = TABLE_VERSION;
+	t->node_count = 0;
+	atomic_store_explicit(&t->online, 0, memory_order_relaxed);
+	for (int i = 0; i < SCIF_NET_MAX_NODES; i++)
+		atomic_store_explicit(&t->epoch[i], UINT32_MAX, memory_order_relaxed);
+	/* Not a count any watcher has seen: it looks once more, finds
+	 * every epoch moved, and resets everything. */
+	atomic_store_explicit(&t->resets, UINT32_MAX, memory_order_release);
+}
+
+static int table_guard(struct fabric_table *t)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = table_lost;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	guarded_table = t;
+	if (sigaction(SIGBUS, &sa, &table_prev_bus) < 0) {
+		int err = errno;
+
+		fabric_set_error("cannot guard the node table against SIGBUS: %s", strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
 static int open_table(struct fabric *f)
 {
 	struct stat st;
@@ -182,12 +260,15 @@ static int open_table(struct fabric *f)
 		fabric_set_error("%s/nodes was written by an incompatible fabric version", f->dir);
 		return -ENXIO;
 	}
-	return 0;
+	/* Read once: the table is a file anyone of ours may scribble on, and
+	 * the count bounds every index into it. */
+	f->node_count = f->table->node_count;
+	return table_guard(f->table);
 }
 
 static int fabric_open(struct fabric *f)
 {
-	long self, ring;
+	long self, ring, cap;
 	int err;
 
 	f->dirfd = -1;
@@ -202,9 +283,9 @@ static int fabric_open(struct fabric *f)
 	err = env_number("SCIF_NET_NODE", 0, SCIF_NET_MAX_NODES - 1, 0, &self);
 	if (err)
 		return err;
-	if ((uint32_t)self >= f->table->node_count) {
+	if ((uint32_t)self >= f->node_count) {
 		fabric_set_error("SCIF_NET_NODE=%ld: the fabric in %s has nodes 0 to %u",
-				 self, f->dir, f->table->node_count - 1);
+				 self, f->dir, f->node_count - 1);
 		return -ENODEV;
 	}
 	f->self = (uint16_t)self;
@@ -216,6 +297,10 @@ static int fabric_open(struct fabric *f)
 		return -EINVAL;
 	}
 	f->ring_size = (uint32_t)ring;
+	err = env_number("SCIF_NET_RING_MEMORY", 0, LONG_MAX, (long)QP_MEMORY_DEFAULT, &cap);
+	if (err)
+		return err;
+	qp_set_memory_cap((uint64_t)cap);
 	return fabric_ports_open(f);
 }
 
@@ -243,9 +328,16 @@ struct fabric *fabric_get(void)
 	return &the_fabric;
 }
 
+bool fabric_dir_removed(const struct fabric *f)
+{
+	struct stat st;
+
+	return fstat(f->dirfd, &st) == 0 && st.st_nlink == 0;
+}
+
 bool fabric_node_exists(const struct fabric *f, uint16_t node)
 {
-	return node < f->table->node_count;
+	return node < f->node_count;
 }
 
 bool fabric_node_online(const struct fabric *f, uint16_t node)

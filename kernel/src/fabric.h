@@ -37,6 +37,7 @@ struct fabric {
 	int dirfd;
 	unsigned long long dev, ino;	/* names this fabric in socket addresses */
 	uint16_t self;
+	uint32_t node_count;		/* the table's, read once when it was opened */
 	uint32_t ring_size;		/* bytes per direction for connections we accept */
 	struct fabric_table *table;
 
@@ -63,6 +64,8 @@ struct fabric *fabric_get(void);
 int fabric_ports_open(struct fabric *f);
 
 bool fabric_node_exists(const struct fabric *f, uint16_t node);
+/* Whether the fabric's directory was removed since we opened it. */
+bool fabric_dir_removed(const struct fabric *f);
 bool fabric_node_online(const struct fabric *f, uint16_t node);
 
 /* Claim a port on our node: 0, -EADDRINUSE, -EACCES (below 1024 without
@@ -110,6 +113,8 @@ struct fabric_caller {
 	uint32_t flags;
 	int32_t epd;
 	uint32_t inbox;
+	int32_t pfd;		/* the caller's open port registry, holding its port's lock */
+	uint64_t nonce;		/* random: a name nobody can bind ahead of us */
 };
 
 void fabric_caller_addr(const struct fabric *f, const struct fabric_caller *c,
@@ -117,6 +122,12 @@ void fabric_caller_addr(const struct fabric *f, const struct fabric_caller *c,
 /* Whether sa is a request of this fabric's (and of this version's): *c. */
 bool fabric_parse_caller(const struct fabric *f, const struct sockaddr_un *sa,
 			 socklen_t len, struct fabric_caller *c);
+
+/* Whether the process that connected on fd (SO_PEERCRED) is the caller c
+ * claims to be: it holds c's port on c's node, and CAP_SYS_ADMIN for a port
+ * below 1024 (identity.c). 0, -EPROTO (a false claim), -EACCES, or what kept
+ * us from looking (-EMFILE, -ENFILE, -ENOMEM). */
+int fabric_verify_caller(const struct fabric *f, int fd, const struct fabric_caller *c);
 
 /* A process's inbox (inbox.h): an abstract name of this fabric's. */
 void fabric_inbox_addr(const struct fabric *f, uint32_t inbox, struct sockaddr_un *sa,

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,6 +32,9 @@
 #include "scif.h"
 #include "service.h"
 #include "scif_net.h"
+
+/* Names a caller tries before it gives up with EADDRINUSE. */
+#define NAME_TRIES 8
 
 /* Every bit a request may carry. */
 #define REQUEST_KNOWN (QP_FLAGS_KNOWN | (0xffu << QP_PREFILL_SHIFT))
@@ -114,9 +118,18 @@ static int dial(struct endpoint *ep, const struct scif_portID *dst, int flags)
 			err = tok_socket(ep->fd);
 		if (err)
 			return err;
-		fabric_caller_addr(f, &me, &sa, &len);
-		if (bind(ep->fd, (struct sockaddr *)&sa, len) < 0)
-			return errno == EADDRINUSE ? -EADDRINUSE : -errno;
+		me.pfd = f->ports_fd;
+		/* Another process (of any uid) may hold a name we chose: a
+		 * fresh nonce makes another name. */
+		err = -EADDRINUSE;
+		for (int i = 0; i < NAME_TRIES && err == -EADDRINUSE; i++) {
+			if (getrandom(&me.nonce, sizeof(me.nonce), 0) != (ssize_t)sizeof(me.nonce))
+				return -errno;
+			fabric_caller_addr(f, &me, &sa, &len);
+			err = bind(ep->fd, (struct sockaddr *)&sa, len) < 0 ? -errno : 0;
+		}
+		if (err)
+			return err;
 		ep->named = true;
 	}
 	err = fabric_listener_addr(f, dst->node, dst->port, &sa, &len);
@@ -133,6 +146,13 @@ static int dial(struct endpoint *ep, const struct scif_portID *dst, int flags)
 	case 0:
 		break;
 	case ENOENT:
+		/* The whole fabric directory gone under us says so: nobody
+		 * reaches anybody through it any more. */
+		if (fabric_dir_removed(f))
+			fabric_set_error("the fabric directory %s was removed while this process used it: "
+					 "its listeners are unreachable until the processes of the fabric start anew",
+					 f->dir);
+		return -ECONNREFUSED;
 	case ECONNREFUSED:
 	case EAGAIN:
 		/* No listener there, a stale one, or a full backlog. */
@@ -298,6 +318,13 @@ static int name_ends(const struct fabric_caller *c, int fd, struct qp_ends *ends
 	return 0;
 }
 
+/* What a caller is told when the acceptor ran out of something: descriptors
+ * by name (so both sides say EMFILE or ENFILE), anything else as ENOMEM. */
+static int out_of(int err)
+{
+	return err == -EMFILE || err == -ENFILE ? -err : ENOMEM;
+}
+
 /* Answers one caller from the listen queue: 1 with *out, 0 if none is
  * waiting, -errno. A caller that left meanwhile is skipped (-EAGAIN). */
 static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct endpoint **out)
@@ -318,6 +345,16 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 		conn_refuse(fd, EPROTO, request);
 		return -EAGAIN;
 	}
+	/* Who it is, as the fabric knows it: not what its name says. */
+	err = fabric_verify_caller(f, fd, &caller);
+	if (err == -EMFILE || err == -ENFILE || err == -ENOMEM) {
+		conn_refuse(fd, out_of(err), request);
+		return err;
+	}
+	if (err) {
+		conn_refuse(fd, err == -EACCES ? EACCES : EPROTO, request);
+		return -EAGAIN;
+	}
 	*peer = caller.id;
 	flags = (request & QP_FLAGS_KNOWN) | (lep->stream_only ? QP_STREAM_ONLY : 0);
 	err = tok_socket(fd);
@@ -326,7 +363,7 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 	if (!err)
 		err = ep_create(f, fd, &ep);
 	if (err) {
-		conn_refuse(fd, ENOMEM, request);
+		conn_refuse(fd, out_of(err), request);
 		return err;
 	}
 	ep->stream_only = flags & QP_STREAM_ONLY;
@@ -341,7 +378,7 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 	if (err) {
 		if (memfd >= 0)
 			close(memfd);
-		conn_answer_no(fd, err == -ENODEV ? ENODEV : ENOMEM, request);
+		conn_answer_no(fd, err == -ENODEV ? ENODEV : out_of(err), request);
 		conn_destroy(ep_remove(fd));
 		/* A node off line refuses this caller; the next may be another's. */
 		return err == -ENODEV ? -EAGAIN : err;

@@ -8,14 +8,14 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "qp.h"
 
-/* Numbers past any pid (pid_max is at most 2^22): tried when ours is taken,
- * by a process of another pid namespace. */
-#define ID_STEP (1u << 22)
+/* Random numbers tried before giving up: each taken one is a collision, or
+ * a squatter that guessed. */
 #define ID_TRIES 64
 
 int inbox_open(const struct fabric *f, uint32_t *id)
@@ -32,8 +32,11 @@ int inbox_open(const struct fabric *f, uint32_t *id)
 		close(fd);
 		return err;
 	}
+	/* Random, not the pid: abstract names are anyone's to bind, and one
+	 * nobody can guess cannot be taken ahead of us. */
 	for (uint32_t i = 0; i < ID_TRIES && err == -EADDRINUSE; i++) {
-		*id = (uint32_t)getpid() + i * ID_STEP;
+		if (getrandom(id, sizeof(*id), 0) != (ssize_t)sizeof(*id))
+			break;
 		fabric_inbox_addr(f, *id, &sa, &len);
 		err = bind(fd, (struct sockaddr *)&sa, len) == 0 ? 0 : -errno;
 	}

@@ -60,7 +60,9 @@ int conn_take_caller(struct endpoint *lep, int *fd, struct fabric_caller *caller
 	if (*fd < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED)
 			return 0;
-		return errno == EMFILE || errno == ENFILE ? -ENOMEM : -errno;
+		/* EMFILE and ENFILE as they are: MPSS's scif_accept opens the
+		 * device for the new endpoint first, and says what open says. */
+		return -errno;
 	}
 	if (!fabric_parse_caller(lep->fabric, &sa, len, caller))
 		*caller = (struct fabric_caller){ .flags = 0 };	/* not ours: nothing sent ahead */

@@ -26,6 +26,14 @@ static int connected(struct endpoint *ep)
 	return err;
 }
 
+/* The peer wrote an impossible offset or count into the queue pair: nothing
+ * more moves on the connection, the peer sees it hung up. */
+static int broken(struct endpoint *ep)
+{
+	conn_break(ep);
+	return -EPROTO;
+}
+
 int scif_send(scif_epd_t epd, void *msg, int len, int flags)
 {
 	struct endpoint *ep;
@@ -43,13 +51,22 @@ int scif_send(scif_epd_t epd, void *msg, int len, int flags)
 	if (!err) {
 		pthread_mutex_lock(&ep->send_lock);
 		if (conn_gone(ep))
-			err = -ECONNRESET;
+			err = conn_gone_err(ep);
 		while (!err) {
 			size_t n = rb_write(&ep->qp.tx, src + sent, (size_t)(len - sent));
 
+			if (rb_broken(&ep->qp.tx)) {
+				err = broken(ep);
+				break;
+			}
 			if (n) {
 				rb_commit(&ep->qp.tx);
 				err = qp_settle_tx(&ep->qp, ep->fd);
+				if (err == -EPROTO || err == -ENOBUFS) {
+					/* Token counts no settle of the peer's could make. */
+					err = broken(ep);
+					break;
+				}
 				if (err) {
 					/* The peer is gone: these bytes reach nobody. */
 					atomic_store_explicit(&ep->peer_gone, true, memory_order_release);
@@ -64,7 +81,7 @@ int scif_send(scif_epd_t epd, void *msg, int len, int flags)
 			if (ep_closing(ep))
 				err = -EINTR;
 			else if (ep_hung_up(ep) || conn_gone(ep))
-				err = -ECONNRESET;
+				err = conn_gone_err(ep);
 			else if (!(flags & SCIF_SEND_BLOCK))
 				break;
 			else
@@ -97,16 +114,25 @@ int scif_recv(scif_epd_t epd, void *msg, int len, int flags)
 			size_t n;
 
 			/* Our node was lost (a card reset): our rings went with it. */
-			if (reset_check(ep) & RESET_SELF) {
-				err = -ECONNRESET;
+			unsigned reset = reset_check(ep);
+
+			if (reset & (RESET_SELF | RESET_PROTO)) {
+				err = reset & RESET_PROTO ? -EPROTO : -ECONNRESET;
 				break;
 			}
 			n = rb_read(&ep->qp.rx, dst + got, (size_t)(len - got));
+			if (rb_broken(&ep->qp.rx)) {
+				err = broken(ep);
+				break;
+			}
 			got += (int)n;
 			if (n) {
 				rb_consume(&ep->qp.rx);
 				/* A peer gone needs no tokens taken: its bytes are ours still. */
-				(void)qp_settle_rx(&ep->qp, ep->fd);
+				if (qp_settle_rx(&ep->qp, ep->fd) == -EPROTO) {
+					err = broken(ep);
+					break;
+				}
 			}
 			if (got == len || (!(flags & SCIF_RECV_BLOCK) && got > 0))
 				break;
@@ -116,8 +142,13 @@ int scif_recv(scif_epd_t epd, void *msg, int len, int flags)
 			if (ep_closing(ep)) {
 				err = -EINTR;
 			} else if (ep_hung_up(ep) || conn_gone(ep)) {
-				if (rb_shared_used(ep->qp.rx.sh) == 0)
-					err = -ECONNRESET;
+				/* rb_used() checks what the peer left; a ring it
+				 * broke is broken above, on the next turn. */
+				if (rb_used(&ep->qp.rx) == 0 && !rb_broken(&ep->qp.rx))
+					err = conn_gone_err(ep);
+			} else if (qp_check_rx(&ep->qp, ep->fd) == -EPROTO) {
+				/* Readable with nothing to read: a flood. */
+				err = broken(ep);
 			} else if (!(flags & SCIF_RECV_BLOCK)) {
 				break;
 			} else {

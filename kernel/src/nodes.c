@@ -22,7 +22,7 @@ int scif_get_nodeIDs(uint16_t *nodes, int len, uint16_t *self)
 		return -1;
 	}
 	online = atomic_load_explicit(&f->table->online, memory_order_acquire);
-	for (uint16_t n = 0; n < f->table->node_count; n++) {
+	for (uint16_t n = 0; n < f->node_count; n++) {
 		if (!(online >> n & 1))
 			continue;
 		if (count < len)
@@ -51,7 +51,7 @@ int scif_net_node_count(void)
 {
 	struct fabric *f = fabric_get();
 
-	return f ? (int)f->table->node_count : -1;
+	return f ? (int)f->node_count : -1;
 }
 
 int scif_net_set_node_online(uint16_t node, int online)

@@ -302,10 +302,13 @@ int fabric_listener_addr(const struct fabric *f, uint16_t node, uint16_t port,
 }
 
 /* Fields: the fabric (its directory's device and inode), the caller's node
- * and port, then its flags, descriptor and inbox. Names of older builds
+ * and port, then its flags, descriptor and inbox, its open port registry
+ * (identity.c checks the port's lock there) and a random nonce (abstract
+ * names are anyone's to bind: one we cannot guess cannot be taken ahead of
+ * us, and bind tries again if it was). Names of older builds
  * (without the last three) do not parse: the acceptor refuses them with
  * EPROTO, as it refuses any caller that is not one of ours. */
-#define CALLER_FORMAT "scif-net/%llx/%llx/%u/%u/%x/%x/%x"
+#define CALLER_FORMAT "scif-net/%llx/%llx/%u/%u/%x/%x/%x/%x/%llx"
 
 /* An abstract name: gone with its socket, crash or not. */
 static socklen_t abstract_addr(struct sockaddr_un *sa, int n)
@@ -322,7 +325,8 @@ void fabric_caller_addr(const struct fabric *f, const struct fabric_caller *c,
 
 	memset(sa, 0, sizeof(*sa));
 	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, CALLER_FORMAT, f->dev, f->ino,
-		     c->id.node, c->id.port, c->flags, (unsigned)c->epd, c->inbox);
+		     c->id.node, c->id.port, c->flags, (unsigned)c->epd, c->inbox, (unsigned)c->pfd,
+		     (unsigned long long)c->nonce);
 	*len = abstract_addr(sa, n);
 }
 
@@ -332,7 +336,8 @@ bool fabric_parse_caller(const struct fabric *f, const struct sockaddr_un *sa,
 	size_t base = offsetof(struct sockaddr_un, sun_path);
 	char name[sizeof(sa->sun_path)];
 	unsigned long long dev, ino;
-	unsigned node, port, flags, epd, inbox;
+	unsigned node, port, flags, epd, inbox, pfd;
+	unsigned long long nonce;
 	size_t n;
 	int used = -1;
 
@@ -342,15 +347,18 @@ bool fabric_parse_caller(const struct fabric *f, const struct sockaddr_un *sa,
 	memcpy(name, sa->sun_path + 1, n);
 	name[n] = '\0';
 	if (sscanf(name, CALLER_FORMAT "%n", &dev, &ino, &node, &port, &flags, &epd, &inbox,
-		   &used) != 7 ||
+		   &pfd, &nonce, &used) != 9 ||
 	    (size_t)used != n || dev != f->dev || ino != f->ino ||
-	    node >= f->table->node_count || port == 0 || port > 65535 || epd > INT32_MAX)
+	    node >= f->node_count || port == 0 || port > 65535 || epd > INT32_MAX ||
+	    pfd > INT32_MAX)
 		return false;
 	c->id.node = (uint16_t)node;
 	c->id.port = (uint16_t)port;
 	c->flags = flags;
 	c->epd = (int32_t)epd;
 	c->inbox = inbox;
+	c->pfd = (int32_t)pfd;
+	c->nonce = nonce;
 	return true;
 }
 

@@ -3,6 +3,8 @@
  */
 #include "qp.h"
 
+#include "fabric.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -14,6 +16,33 @@
 static size_t qp_bytes(uint32_t ring_size)
 {
 	return QP_HEADER_BYTES + 2 * (size_t)ring_size;
+}
+
+/* Queue-pair memory this process maps, and how much it may (qp.h). */
+static _Atomic uint64_t mapped;
+static uint64_t mapped_cap = QP_MEMORY_DEFAULT;
+
+void qp_set_memory_cap(uint64_t bytes)
+{
+	mapped_cap = bytes;
+}
+
+static int reserve(size_t len)
+{
+	uint64_t now = atomic_fetch_add_explicit(&mapped, len, memory_order_relaxed) + len;
+
+	if (mapped_cap && now > mapped_cap) {
+		atomic_fetch_sub_explicit(&mapped, len, memory_order_relaxed);
+		fabric_set_error("queue pairs would map %llu bytes, past SCIF_NET_RING_MEMORY=%llu",
+				 (unsigned long long)now, (unsigned long long)mapped_cap);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void unreserve(size_t len)
+{
+	atomic_fetch_sub_explicit(&mapped, len, memory_order_relaxed);
 }
 
 /* Our side's rings. Nothing of the header is read: its page is touched
@@ -80,9 +109,14 @@ int qp_create(struct qp *qp, uint32_t ring_size, const struct qp_ends *ends,
 	err = init_header(&buf.h, ring_size, ends, caller_full);
 	if (err)
 		return err;
+	err = reserve(len);
+	if (err)
+		return err;
 	fd = memfd_create("scif-qp", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0)
+	if (fd < 0) {
+		unreserve(len);
 		return -errno;
+	}
 	errno = ENOSPC;		/* what a short write means, if pwrite() says nothing */
 	if (ftruncate(fd, (off_t)len) < 0 ||
 	    pwrite(fd, buf.page, QP_HEADER_BYTES, 0) != QP_HEADER_BYTES ||
@@ -99,7 +133,18 @@ int qp_create(struct qp *qp, uint32_t ring_size, const struct qp_ends *ends,
 fail:
 	err = -errno;
 	close(fd);
+	unreserve(len);
 	return err;
+}
+
+bool qp_sealed(int memfd)
+{
+	int seals = fcntl(memfd, F_GET_SEALS);
+	int need = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+
+	/* Unsealed, the peer could shrink the file under our mapping, and our
+	 * next access would be SIGBUS; F_SEAL_SEAL keeps it so. */
+	return seals >= 0 && (seals & need) == need;
 }
 
 int qp_attach(struct qp *qp, int memfd, uint32_t ring_size)
@@ -110,11 +155,16 @@ int qp_attach(struct qp *qp, int memfd, uint32_t ring_size)
 	/* The answer said what it is (its version is ours), and the acceptor
 	 * wrote our token count from our request: no need to read the header. */
 	if (ring_size < 4096 || (ring_size & (ring_size - 1)) ||
-	    fstat(memfd, &st) < 0 || (size_t)st.st_size != len)
+	    fstat(memfd, &st) < 0 || (size_t)st.st_size != len || !qp_sealed(memfd))
 		return -EPROTO;
+	if (reserve(len))
+		return -ENOMEM;
 	qp->hdr = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
-	if (qp->hdr == MAP_FAILED)
+	if (qp->hdr == MAP_FAILED) {
+		unreserve(len);
+		qp->hdr = NULL;
 		return -errno;
+	}
 	qp->map_len = len;
 	qp_bind_rings(qp, 0, ring_size);
 	return 0;
@@ -125,6 +175,7 @@ void qp_detach(struct qp *qp)
 	if (qp->hdr) {
 		atomic_store_explicit(&qp->hdr->closed[qp->side], 1, memory_order_release);
 		munmap(qp->hdr, qp->map_len);
+		unreserve(qp->map_len);
 		qp->hdr = NULL;
 	}
 }
@@ -133,6 +184,13 @@ int qp_settle_tx(struct qp *qp, int fd)
 {
 	int side = qp->side;
 
+	/* The settle reads the peer's offset too: checked first, so that a lie
+	 * there breaks the connection now rather than leave the descriptor
+	 * unwritable for ever (a non-blocking writer would wait for POLLOUT). */
+	(void)rb_space(&qp->tx);
+	if (rb_broken(&qp->tx))
+		return -EPROTO;
+
 	return tok_settle(&qp->hdr->tokens[side], &qp->hdr->ring[side], qp->tx.size, fd, 1);
 }
 
@@ -140,7 +198,16 @@ int qp_settle_rx(struct qp *qp, int fd)
 {
 	int side = 1 - qp->side;
 
+	(void)rb_used(&qp->rx);
+	if (rb_broken(&qp->rx))
+		return -EPROTO;
+
 	return tok_settle(&qp->hdr->tokens[side], &qp->hdr->ring[side], qp->rx.size, fd, 0);
+}
+
+int qp_check_rx(struct qp *qp, int fd)
+{
+	return tok_check_rx(&qp->hdr->tokens[1 - qp->side], fd);
 }
 
 int qp_ring_bell(int fd)

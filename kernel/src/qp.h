@@ -29,6 +29,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -112,19 +113,39 @@ struct qp_accept_msg {
 	uint32_t reserved;
 };
 
+/*
+ * Queue pairs count against a per-process cap on the shared memory they map
+ * (header and both rings, each side counting its own mapping), so that many
+ * connections with large rings (SCIF_NET_RING) cannot take the machine's
+ * memory: SCIF_NET_RING_MEMORY bytes, 1 GiB by default (about 87,000
+ * connections of 4 KiB rings), 0 for no cap. Past it, the acceptor refuses
+ * with ENOMEM and a caller's connect fails with ENOMEM.
+ */
+#define QP_MEMORY_DEFAULT (1ull << 30)
+void qp_set_memory_cap(uint64_t bytes);
+
 /* Acceptor: a new queue pair between ends, whose caller's sockets need
  * caller_full tokens to turn unwritable (its request says: tokens.h); *memfd
  * is to be sent, then closed. */
 int qp_create(struct qp *qp, uint32_t ring_size, const struct qp_ends *ends,
 	      unsigned caller_full, int *memfd);
-/* Caller: maps the queue pair received in the handshake. */
+/* Whether a memfd from a peer can never change size under a mapping of it
+ * (F_SEAL_SHRINK | F_SEAL_GROW, and F_SEAL_SEAL): rings and windows alike. */
+bool qp_sealed(int memfd);
+/* Caller: maps the queue pair received in the handshake: -EPROTO if the memfd
+ * is not one the acceptor made (its size, its seals). */
 int qp_attach(struct qp *qp, int memfd, uint32_t ring_size);
 void qp_detach(struct qp *qp);
 
 /* After our writes (tx) or reads (rx) are published: settles that ring's
- * tokens, on our socket fd (tokens.h). 0 or -ECONNRESET. */
+ * tokens, on our socket fd (tokens.h). 0, -ECONNRESET, or -EPROTO when the
+ * peer's offset or token count is one no peer of ours could publish. */
 int qp_settle_tx(struct qp *qp, int fd);
 int qp_settle_rx(struct qp *qp, int fd);
+
+/* Our ring to read found empty: -EPROTO if our socket holds bytes no token
+ * accounts for (tokens.h's tok_check_rx), else 0. */
+int qp_check_rx(struct qp *qp, int fd);
 
 /* Bells: one-byte wake-ups on the RMA bell (track.h). */
 int qp_ring_bell(int fd);

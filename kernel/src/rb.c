@@ -21,6 +21,7 @@ void rb_attach(struct rb *rb, struct rb_shared *sh, void *data, uint64_t size)
 	rb->size = size;
 	rb->local = 0;
 	rb->peer = 0;
+	rb->broken = false;
 }
 
 static void copy_in(struct rb *rb, uint64_t at, const uint8_t *src, size_t len)
@@ -45,8 +46,18 @@ static void copy_out(struct rb *rb, uint64_t at, uint8_t *dst, size_t len)
 
 size_t rb_space(struct rb *rb)
 {
+	uint64_t r;
+
+	if (rb->broken)
+		return 0;
 	/* Pairs with the release in rb_consume(): the reader is done with those bytes. */
-	rb->peer = atomic_load_explicit(&rb->sh->read, memory_order_acquire);
+	r = atomic_load_explicit(&rb->sh->read, memory_order_acquire);
+	/* The reader only moves forward, and never past what we wrote. */
+	if (r - rb->peer > rb->local - rb->peer) {
+		rb->broken = true;
+		return 0;
+	}
+	rb->peer = r;
 	return rb->size - 1 - (rb->local - rb->peer);
 }
 
@@ -56,6 +67,8 @@ size_t rb_write(struct rb *rb, const void *src, size_t len)
 	size_t space = rb->size - 1 - (rb->local - rb->peer);
 	size_t n;
 
+	if (rb->broken)
+		return 0;
 	if (space < len)
 		space = rb_space(rb);	/* the cache only ever understates the space */
 	n = len < space ? len : space;
@@ -77,8 +90,19 @@ void rb_commit(struct rb *rb)
 
 size_t rb_used(struct rb *rb)
 {
+	uint64_t w;
+
+	if (rb->broken)
+		return 0;
 	/* Pairs with the release in rb_commit(). */
-	rb->peer = atomic_load_explicit(&rb->sh->write, memory_order_acquire);
+	w = atomic_load_explicit(&rb->sh->write, memory_order_acquire);
+	/* The writer only moves forward, and never more than a full ring
+	 * past what we read. */
+	if (w - rb->peer > rb->local + (rb->size - 1) - rb->peer) {
+		rb->broken = true;
+		return 0;
+	}
+	rb->peer = w;
 	return rb->peer - rb->local;
 }
 
@@ -88,6 +112,8 @@ size_t rb_read(struct rb *rb, void *dst, size_t len)
 	size_t used = rb->peer - rb->local;
 	size_t n;
 
+	if (rb->broken)
+		return 0;
 	if (used < len)
 		used = rb_used(rb);	/* the cache only ever understates what is there */
 	n = len < used ? len : used;

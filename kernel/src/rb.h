@@ -10,6 +10,13 @@
  * sits alone on a cache line. Writing and publishing are separate steps, so
  * several writes cost one publication.
  *
+ * The other side's offset is shared memory, which a broken or hostile peer may
+ * write anything into: every load of it is checked before use (the reader's
+ * offset lies between the last one seen and our write offset, the writer's
+ * between the last one seen and a full ring past our read offset). A value
+ * out of range breaks the ring for good - it moves no byte more, and its
+ * owner resets the connection (EPROTO) - so no copy ever runs past the ring.
+ *
  * Wake-ups are not the ring's business: after publishing, each side settles
  * the tokens that make the descriptors' readiness follow the ring (tokens.h).
  */
@@ -36,11 +43,19 @@ struct rb {
 	uint64_t size;		/* power of two; holds size - 1 bytes */
 	uint64_t local;		/* writer: next write offset; reader: next read offset */
 	uint64_t peer;		/* cached copy of the other side's published offset */
+	bool broken;		/* the peer published an offset out of range */
 };
 
 void rb_init_shared(struct rb_shared *sh);
 /* One side's view of a new connection's ring (nothing read or written yet). */
 void rb_attach(struct rb *rb, struct rb_shared *sh, void *data, uint64_t size);
+
+/* Whether the peer published an impossible offset: the ring then moves
+ * nothing (its calls return 0), and the connection is to be reset. */
+static inline bool rb_broken(const struct rb *rb)
+{
+	return rb->broken;
+}
 
 /* Writer half. rb_space() looks at the reader's offset afresh. */
 size_t rb_space(struct rb *rb);
@@ -52,7 +67,9 @@ size_t rb_used(struct rb *rb);
 size_t rb_read(struct rb *rb, void *dst, size_t len);
 void rb_consume(struct rb *rb);
 
-/* Either side, any thread: bytes published and not yet consumed. */
+/* Either side, any thread: bytes published and not yet consumed, as the two
+ * offsets say - a hostile peer's may say anything, so this only ever decides
+ * whether to look (readiness), never how much to copy. */
 uint64_t rb_shared_used(const struct rb_shared *sh);
 
 #endif

@@ -81,6 +81,17 @@ bool conn_gone(struct endpoint *ep)
 	return reset_check(ep) != 0;
 }
 
+void conn_break(struct endpoint *ep)
+{
+	reset_now(ep, RESET_PROTO);
+}
+
+int conn_gone_err(struct endpoint *ep)
+{
+	return atomic_load_explicit(&ep->reset, memory_order_acquire) & RESET_PROTO ?
+	       -EPROTO : -ECONNRESET;
+}
+
 int reset_link_check_locked(struct endpoint *ep)
 {
 	const struct fabric *f = ep->fabric;

@@ -37,6 +37,7 @@ struct fabric;
 
 #define RESET_PEER 0x1u	/* the peer's node went down since the connection was made */
 #define RESET_SELF 0x2u	/* ours did: our rings went with it */
+#define RESET_PROTO 0x4u	/* the peer broke the protocol in shared memory (EPROTO here) */
 
 /* Links a connection being made (connect, accept) to its nodes, starting
  * this process's watcher first: 0, -ENODEV (either node is off line), or
@@ -57,6 +58,14 @@ unsigned reset_check(struct endpoint *ep);
  * node of it was lost (which this also notices, and resets). No system
  * call: a peer's death shows on the descriptor (endpoint.h's ep_hung_up). */
 bool conn_gone(struct endpoint *ep);
+
+/* The peer wrote something impossible into the queue pair: the connection
+ * is reset as on a node loss - the peer sees a hang-up (ECONNRESET) - and
+ * every later call on it here fails with EPROTO. */
+void conn_break(struct endpoint *ep);
+/* What a call finding the connection gone reports: -EPROTO once broken by
+ * the peer, else -ECONNRESET. */
+int conn_gone_err(struct endpoint *ep);
 
 /* After a node went down in the table: wakes every watcher of the fabric,
  * and resets this process's connections with an end on it. */

@@ -15,6 +15,10 @@
 
 #include "rb.h"
 
+/* How long a settle waits for the other side's settle before it takes the
+ * peer for a broken one. */
+#define TOK_LOCK_SECONDS 2
+
 /* More tokens than this in one queue would mean a kernel we do not understand. */
 #define MAX_TOKENS 16
 
@@ -129,15 +133,23 @@ static inline void cpu_relax(void)
  * the peer, in the middle of a settle, so the count means nothing now. */
 static int tok_lock(struct qp_tokens *t)
 {
+	struct timespec until;
 	int err = pthread_mutex_trylock(&t->lock);
 
 	for (int i = 1; err == EBUSY && i < TOK_LOCK_TRIES; i++) {
 		cpu_relax();
 		err = pthread_mutex_trylock(&t->lock);
 	}
-	if (err == EBUSY)
-		err = pthread_mutex_lock(&t->lock);
-
+	/* A settle holds the lock for a few system calls. A peer that keeps
+	 * it longer is stopped or hostile: rather than wait for ever (on an
+	 * event loop's thread, say), the connection is given up (EPROTO). */
+	if (err == EBUSY) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += TOK_LOCK_SECONDS;
+		err = pthread_mutex_timedlock(&t->lock, &until);
+		if (err == ETIMEDOUT)
+			return -EPROTO;
+	}
 	if (err == EOWNERDEAD) {
 		pthread_mutex_consistent(&t->lock);
 		pthread_mutex_unlock(&t->lock);
@@ -150,7 +162,7 @@ int tok_settle(struct qp_tokens *t, const struct rb_shared *sh, uint64_t size, i
 	       int writer)
 {
 	uint64_t used;
-	uint32_t want;
+	uint32_t want, full;
 	int err = tok_lock(t);
 
 	if (err)
@@ -158,7 +170,15 @@ int tok_settle(struct qp_tokens *t, const struct rb_shared *sh, uint64_t size, i
 	/* Under the lock, so this settle acts on offsets no older than the
 	 * other side's last one. */
 	used = rb_shared_used(sh);
-	want = used == 0 ? 0 : used >= size - 1 ? t->full : 1;
+	/* The peer can write every word here: the writer goes by its own
+	 * measure, and a count no settle could have made breaks the
+	 * connection instead of sizing a receive. */
+	full = writer ? tok_full() : t->full;
+	if (full > MAX_TOKENS || t->count > MAX_TOKENS) {
+		pthread_mutex_unlock(&t->lock);
+		return -EPROTO;
+	}
+	want = used == 0 ? 0 : used >= size - 1 ? full : 1;
 	while (writer && !err && t->count < want) {
 		err = send_token(fd);
 		if (!err)
@@ -172,6 +192,22 @@ int tok_settle(struct qp_tokens *t, const struct rb_shared *sh, uint64_t size, i
 		if (n > 0)
 			t->count -= (uint32_t)n;
 	}
+	pthread_mutex_unlock(&t->lock);
+	return err;
+}
+
+int tok_check_rx(struct qp_tokens *t, int fd)
+{
+	int queued = 0, err = tok_lock(t);
+
+	if (err)
+		return err;
+	/* Under the lock every byte in our socket is a token the writer
+	 * counted: more is a peer writing on the socket itself, which would
+	 * keep the descriptor readable with nothing to read - a busy loop for
+	 * whoever polls it. */
+	if (ioctl(fd, SIOCINQ, &queued) == 0 && (uint32_t)queued > t->count)
+		err = -EPROTO;
 	pthread_mutex_unlock(&t->lock);
 	return err;
 }

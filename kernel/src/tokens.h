@@ -61,6 +61,12 @@ int tok_init(struct qp_tokens *t);
  * -ECONNRESET when the peer is gone (it died holding the lock, or its
  * socket is closed).
  */
+/* The reader, finding its ring empty: -EPROTO if its socket holds more than
+ * the tokens counted (a peer flooding the socket), else 0 (-ECONNRESET if the
+ * peer died holding the lock). Both this and tok_settle() give up on a lock
+ * the peer holds for seconds: -EPROTO. */
+int tok_check_rx(struct qp_tokens *t, int fd);
+
 int tok_settle(struct qp_tokens *t, const struct rb_shared *sh, uint64_t size, int fd,
 	       int writer);
 

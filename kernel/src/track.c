@@ -23,14 +23,14 @@ int rma_verify(struct endpoint *ep)
 		err = -EOPNOTSUPP;	/* no control channel, no RMA bell: never, alive or not */
 	pthread_mutex_unlock(&ep->lock);
 	if (!err && conn_gone(ep))
-		err = -ECONNRESET;
+		err = conn_gone_err(ep);	/* EPROTO once the peer broke the protocol */
 	/* Gone: our RMAs still queued complete first (into our views, which
 	 * hold the pages), so that once a call has told of the departure
 	 * nothing of ours still copies. Then the peer's windows go - whoever
 	 * noticed the death may have read the control channel before it showed
 	 * end of file (a killed process's descriptors are released one by
 	 * one): at the first call that finds the end of file there. */
-	if (err == -ECONNRESET) {
+	if (err == -ECONNRESET || err == -EPROTO) {
 		rma_wait(ep, false, rma_started(ep, false));
 		(void)ctl_lock(ep);	/* waits for the service thread's drain, if it has one under way */
 		ctl_unlock(ep);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -219,6 +220,18 @@ static void close_all(int *fds, int n)
 		close(fds[i]);
 }
 
+/* Whether a run of the peer's pages can be mapped and stay mapped: whole
+ * pages inside its memfd, which is sealed so that it can never shrink under
+ * the view (a short or shrinkable file is SIGBUS in an RMA's copy). */
+static bool seg_sound(const struct win_seg *sg, size_t page)
+{
+	struct stat st;
+
+	return sg->len > 0 && !(sg->len & (page - 1)) && !(sg->file_off & (page - 1)) &&
+	       sg->file_off <= (uint64_t)INT64_MAX - sg->len && qp_sealed(sg->fd) &&
+	       fstat(sg->fd, &st) == 0 && sg->file_off + sg->len <= (uint64_t)st.st_size;
+}
+
 int win_recv_add(struct endpoint *ep, const struct ctl_msg *m, int *fds, int nfds)
 {
 	size_t page = reg_page();
@@ -237,13 +250,17 @@ int win_recv_add(struct endpoint *ep, const struct ctl_msg *m, int *fds, int nfd
 		close_all(fds, nfds);
 		return -ENOMEM;
 	}
+	err = 0;
 	for (unsigned i = 0; i < m->nseg; i++) {
 		w->seg[i] = (struct win_seg){
 			.fd = fds[i], .file_off = m->seg[i].file_off, .len = m->seg[i].len,
 		};
+		if (!err && !seg_sound(&w->seg[i], page))
+			err = -EPROTO;
 		total += m->seg[i].len;
 	}
-	err = total == m->len ? win_map_view(w, false) : -EPROTO;
+	if (!err)
+		err = total == m->len ? win_map_view(w, false) : -EPROTO;
 	if (!err)
 		err = wt_insert(&ep->rma.peer, w);
 	if (err)

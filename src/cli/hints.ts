@@ -12,12 +12,14 @@ interface Failure {
 /** The fix for a known failure, or undefined. */
 export function hintFor(err: Failure): string | undefined {
   const message = err.message ?? '';
-  if (/must be owned by uid/.test(message))
+  if (/must be owned by uid|is a symbolic link or not a directory/.test(message))
     return 'the fabric directory belongs to another user or is open to others: set SCIF_NET_FABRIC to a directory of your own (it is made with mode 0700), or chmod 700 it if it is yours';
   if (/cannot (create|open) fabric directory/.test(message))
     return 'the fabric directory cannot be made there: create its parent directory, or set SCIF_NET_FABRIC to a writable place (e.g. SCIF_NET_FABRIC=/tmp/scif-net-$(id -u))';
   if (/SCIF_NET_(NODE|NODES|RING)=/.test(message))
     return 'fix the variable named above, or unset it to use the default';
+  if (/nodes (is not a fabric node table|was written by an incompatible fabric version)/.test(message))
+    return 'the fabric directory holds another program\'s or another version\'s files: point SCIF_NET_FABRIC at a new directory (or remove this one once no process uses it)';
   if (err.code === 'ENODEV')
     return `the node is off line or does not exist in this fabric: \`scif-net nodes\` lists the online ones; \`scif-net fabric node N up\` brings one back after a drill`;
   if ((err.code === 'EACCES' || err.code === 'EPERM') && typeof err.port === 'number' && err.port > 0 && err.port < 1024)

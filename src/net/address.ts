@@ -7,8 +7,14 @@
 //   host 'micK'                        node K + 1 (MPSS's name for card K)
 //   host 'localhost' (or none)         this process's node, unless
 //                                      SCIF_NET_LOCALHOST=tcp sends it to TCP
+//
+// Anything else that starts with 'scif:' is a mistake, never a Unix socket
+// path or a host name: ERR_INVALID_ARG_VALUE ('scif::', 'scif:99:2001' - nodes
+// are 0 to 63 - 'scif:1:x'), or ERR_SOCKET_BAD_PORT for a port past 65535.
 import { binding } from '../binding';
-import { ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, ERR_SOCKET_BAD_PORT, errnoException } from '../errors';
+import {
+  ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE, ERR_SOCKET_BAD_PORT, errnoException,
+} from '../errors';
 
 export const FAMILY = 'SCIF';
 export const MAX_NODE = 63;
@@ -21,6 +27,12 @@ export interface Target {
 const FULL = /^scif:(?:\/\/)?(\d{1,5}):(\d{1,5})$/i;
 const HOST = /^scif:(?:\/\/)?(\d{1,5})$/i;
 const MIC = /^mic(\d{1,2})$/i;
+const SCHEME = /^\s*scif:/i;
+
+function malformed(text: string): TypeError {
+  return ERR_INVALID_ARG_VALUE('address', text,
+    `is not a SCIF address ('scif:NODE:PORT' or 'scif:NODE', NODE from 0 to ${MAX_NODE}, PORT from 0 to 65535)`);
+}
 
 /** Whether plain 'localhost' means this process's SCIF node (the default) or TCP. */
 export function localhostIsSCIF(): boolean {
@@ -39,11 +51,19 @@ function nodeNumber(text: string): number | null {
   return Number.isInteger(n) && n >= 0 && n <= MAX_NODE ? n : null;
 }
 
-/** The node a host string names, or null if it is not a SCIF host. */
+/** The node a host string names, or null if it is not a SCIF host; throws for a malformed 'scif:' one. */
 export function parseHost(host: string): number | null {
   const h = host.trim();
   let m = HOST.exec(h);
-  if (m) return nodeNumber(m[1]);
+  if (m) {
+    const node = nodeNumber(m[1]);
+    if (node === null) throw malformed(host);
+    return node;
+  }
+  if (SCHEME.test(h)) {
+    if (FULL.exec(h)) return null;  // a full address: parseAddress()'s
+    throw malformed(host);
+  }
   m = MIC.exec(h);
   if (m) return nodeNumber(String(Number(m[1]) + 1));
   const lower = h.toLowerCase();
@@ -52,19 +72,28 @@ export function parseHost(host: string): number | null {
   return null;
 }
 
-/** A full 'scif:N:P' / 'scif://N:P' address, or null. */
+/**
+ * A full 'scif:N:P' / 'scif://N:P' address, or null for anything that is not
+ * one ('scif:N' alone included: parseHost()'s); throws for a malformed one.
+ */
 export function parseAddress(text: string): Target | null {
-  const m = FULL.exec(text.trim());
-  if (!m) return null;
+  const t = text.trim();
+  const m = FULL.exec(t);
+  if (!m) {
+    if (SCHEME.test(t) && !HOST.test(t)) throw malformed(text);
+    return null;
+  }
   const node = nodeNumber(m[1]);
   const port = Number(m[2]);
-  return node === null || port > 65535 ? null : { node, port };
+  if (node === null) throw malformed(text);
+  if (port > 65535) throw ERR_SOCKET_BAD_PORT('Port', port);
+  return { node, port };
 }
 
 /** Whether input names a SCIF place: a full address, a SCIF host, or an object with a node. */
 export function isSCIF(input: unknown): boolean {
   if (typeof input === 'string') {
-    if (parseAddress(input)) return true;
+    if (SCHEME.test(input)) return true;  // well formed or not: never TCP or a path
     try {
       return parseHost(input) !== null;
     } catch {

@@ -1,0 +1,398 @@
+/*
+ * test_hostile - a peer that writes what no peer of ours would into the
+ * queue pair (ring offsets out of range, wrapping, moving back, racing;
+ * token counts; windows on short or unsealed memfds; an unsealed ring in
+ * the handshake) costs the victim that connection and nothing more: the
+ * victim's call fails with EPROTO, the hostile side sees ECONNRESET, nothing
+ * is copied past a mapping (ASan: make test-asan), and the victim goes on
+ * serving. Callers that claim a port they do not hold are refused. Then
+ * the node table truncated under a running process: its
+ * connections reset, nothing faults.
+ */
+#include "hostile.h"
+
+#define PORT_BASE 4100
+#define BIG (4u << 20)
+
+static void told_ready(void)
+{
+	report_ready(1);
+}
+
+/* The victim says when it holds the connection (a byte on this pipe): a
+ * connection reset before scif_accept returns is never seen by it, as a TCP
+ * connection reset in the backlog. */
+static int go_fd = -1;
+
+static void wait_go(void)
+{
+	char c;
+
+	CHECK(read(go_fd, &c, 1) == 1);
+}
+
+static void say_go(int go)
+{
+	CHECK(write(go, "g", 1) == 1);
+}
+
+/* The hostile side as a caller: connects to the victim's port, plays. */
+static int role_hostile(const char *arg)
+{
+	char name[64];
+	int port, epd;
+	const struct hostile_case *c;
+
+	CHECK(sscanf(arg, "%63[^:]:%d:%d", name, &port, &go_fd) == 3);
+	c = hostile_find(name);
+	CHECK(c != NULL);
+	epd = connect_to(0, (uint16_t)port);
+	return hostile_play(epd, c, wait_go, told_ready) == 0 ? 0 : 3;
+}
+
+/* The hostile side as the acceptor, on the port it is given: reports it
+ * listens, accepts, plays. */
+static int role_hostile_server(const char *arg)
+{
+	char name[64];
+	const struct hostile_case *c;
+	struct scif_portID peer;
+	int port, l, epd;
+
+	CHECK(sscanf(arg, "%63[^:]:%d:%d", name, &port, &go_fd) == 3);
+	c = hostile_find(name);
+	CHECK(c != NULL);
+	l = listen_on((uint16_t)port, 1);
+	report_ready(port);
+	CHECK(scif_accept(l, &peer, &epd, SCIF_ACCEPT_SYNC) == 0);
+	return hostile_play(epd, c, wait_go, told_ready) == 0 ? 0 : 3;
+}
+
+/* An acceptor answering with an unsealed ring. */
+static int role_unsealed(const char *arg)
+{
+	int l = listen_on((uint16_t)atoi(arg), 1);
+
+	report_ready(1);
+	hostile_answer_unsealed(l);
+	return 0;
+}
+
+/* A caller that names itself what it is not: node and port from arg
+ * ("victim-port:node:claimed-port"), with our own registry. It must be
+ * refused (EPROTO: it holds no such port; EACCES: an admin port without
+ * CAP_SYS_ADMIN), whatever it asked. */
+static int role_forge(const char *arg)
+{
+	struct fabric *f = fabric_get();
+	struct fabric_caller me = { .flags = tok_full() << QP_PREFILL_SHIFT, .inbox = 1 };
+	struct sockaddr_un sa;
+	socklen_t len;
+	unsigned victim, node, port;
+	uint32_t ring, flags;
+	int fd, memfd, err;
+
+	CHECK(f != NULL);
+	CHECK(sscanf(arg, "%u:%u:%u", &victim, &node, &port) == 3);
+	me.id.node = (uint16_t)node;
+	me.id.port = (uint16_t)port;
+	me.pfd = f->ports_fd;
+	me.nonce = 42;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(fd >= 0 && tok_socket(fd) == 0);
+	me.epd = fd;
+	fabric_caller_addr(f, &me, &sa, &len);
+	CHECK(bind(fd, (struct sockaddr *)&sa, len) == 0);
+	CHECK(fabric_listener_addr(f, 0, (uint16_t)victim, &sa, &len) == 0);
+	CHECK(connect(fd, (struct sockaddr *)&sa, len) == 0);
+	CHECK(tok_prefill(fd, tok_full()) == 0);
+	report_ready(1);
+	do {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		CHECK(poll(&p, 1, -1) == 1);
+		err = qp_recv_accept(fd, &ring, &flags, &memfd);
+	} while (err == -EAGAIN);
+	if (err == 0)
+		close(memfd);
+	return err == -EPROTO || err == -EACCES ? 0 : 3;
+}
+
+/* In a fabric of its own: the directory removed under a running process.
+ * Its connect says why it fails, not only ECONNREFUSED. */
+static int role_dir_removed(const char *arg)
+{
+	char dir[] = "/tmp/scif-fabric-removed.XXXXXX", cmd[64];
+	struct scif_portID to = { .node = 0, .port = 7000 };
+	int c, s, l, epd;
+
+	(void)arg;
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK(setenv("SCIF_NET_FABRIC", dir, 1) == 0 && setenv("SCIF_NET_NODE", "0", 1) == 0);
+	connect_pair(7000, &c, &s);
+	l = listen_on(7000, 1);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CHECK(system(cmd) == 0);
+	epd = scif_open();
+	CHECK(epd >= 0);
+	CHECK_ERR(scif_connect(epd, &to), ECONNREFUSED);
+	CHECK(strstr(scif_net_last_error(), "was removed") != NULL);
+	/* What was connected still is. */
+	CHECK(scif_send(c, "x", 1, SCIF_SEND_BLOCK) == 1);
+	CHECK(scif_close(epd) == 0 && scif_close(l) == 0 && scif_close(c) == 0 && scif_close(s) == 0);
+	return 0;
+}
+
+/* A peer as it should be: sends a line, reads it back. */
+static int role_good(const char *arg)
+{
+	char buf[6];
+	int epd = connect_to(0, (uint16_t)atoi(arg));
+
+	CHECK(scif_send(epd, "hello", 6, SCIF_SEND_BLOCK) == 6);
+	CHECK(scif_recv(epd, buf, 6, SCIF_RECV_BLOCK) == 6 && strcmp(buf, "hello") == 0);
+	CHECK(scif_close(epd) == 0);
+	return 0;
+}
+
+/* The victim meets what the hostile side did: EPROTO. */
+static void meet(int epd, const struct hostile_case *c)
+{
+	static char *big;
+	int n;
+
+	if (!big) {
+		big = calloc(1, BIG);
+		CHECK(big != NULL);
+	}
+	switch (c->meet) {
+	case MEET_SEND:
+		/* A send that stopped short of the whole may return what went;
+		 * the next one must fail. */
+		n = scif_send(epd, big, BIG, SCIF_SEND_BLOCK);
+		if (n >= 0)
+			CHECK_ERR(scif_send(epd, big, BIG, SCIF_SEND_BLOCK), EPROTO);
+		else
+			CHECK(errno == EPROTO);
+		break;
+	case MEET_RECV:
+		/* Bytes the hostile side sent as it should come first. */
+		do
+			n = scif_recv(epd, big, 1, SCIF_RECV_BLOCK);
+		while (n > 0);
+		CHECK(n == -1 && errno == EPROTO);
+		break;
+	case MEET_RMA:
+		/* The first RMA may find the window refused (ENXIO) before the
+		 * reset shows; the next one finds the connection reset. */
+		if (scif_vwriteto(epd, big, 2 * 4096, HOSTILE_WINDOW_OFF, SCIF_RMA_SYNC) == 0)
+			CHECK(!"an RMA into a refused window succeeded");
+		CHECK_ERR(scif_vwriteto(epd, big, 2 * 4096, HOSTILE_WINDOW_OFF, SCIF_RMA_SYNC),
+			  EPROTO);
+		break;
+	}
+	/* Every later call says so too. */
+	CHECK_ERR(scif_send(epd, "x", 1, 0), EPROTO);
+	CHECK_ERR(scif_recv(epd, big, 1, 0), EPROTO);
+}
+
+/* The victim accepts the hostile caller. */
+static void victim_server(const struct hostile_case *c, uint16_t port)
+{
+	char arg[96], gofd[16];
+	struct scif_portID peer;
+	int l = listen_on(port, 1), epd, ready, rd, go = go_pipe(gofd, sizeof(gofd), &rd);
+	pid_t pid;
+
+	snprintf(arg, sizeof(arg), "%s:%u:%s", c->name, port, gofd);
+	pid = spawn_role(1, "hostile", arg, &ready);
+	close(rd);
+	CHECK(scif_accept(l, &peer, &epd, SCIF_ACCEPT_SYNC) == 0);
+	say_go(go);
+	CHECK(await_ready(ready) == 1);
+	meet(epd, c);
+	expect_exit(pid, 0);
+	close(ready);
+	close(go);
+	CHECK(scif_close(epd) == 0);
+	CHECK(scif_close(l) == 0);
+	printf("# %s: the victim's call failed with EPROTO, the hostile caller saw ECONNRESET\n",
+	       c->name);
+}
+
+/* The victim connects to the hostile acceptor. */
+static void victim_client(const struct hostile_case *c, uint16_t port)
+{
+	char arg[96], gofd[16];
+	int epd, ready, rd, go = go_pipe(gofd, sizeof(gofd), &rd);
+	pid_t pid;
+
+	snprintf(arg, sizeof(arg), "%s:%u:%s", c->name, port, gofd);
+	pid = spawn_role(1, "hostile-server", arg, &ready);
+	close(rd);
+	CHECK(await_ready(ready) == port);
+	epd = connect_to(1, port);
+	say_go(go);
+	CHECK(await_ready(ready) == 1);
+	meet(epd, c);
+	expect_exit(pid, 0);
+	close(ready);
+	close(go);
+	CHECK(scif_close(epd) == 0);
+	printf("# %s (hostile acceptor): EPROTO here, ECONNRESET there\n", c->name);
+}
+
+/* An acceptor whose ring memfd could shrink: the connect fails, EPROTO. */
+static void victim_unsealed_ring(uint16_t port)
+{
+	struct scif_portID to = { .node = 1, .port = port };
+	char arg[16];
+	int epd, ready;
+	pid_t pid;
+
+	snprintf(arg, sizeof(arg), "%u", port);
+	pid = spawn_role(1, "unsealed", arg, &ready);
+	CHECK(await_ready(ready) == 1);
+	epd = scif_open();
+	CHECK(epd >= 0);
+	CHECK_ERR(scif_connect(epd, &to), EPROTO);
+	expect_exit(pid, 0);
+	close(ready);
+	CHECK(scif_close(epd) == 0);
+	printf("# unsealed ring: the connect failed with EPROTO before mapping it\n");
+}
+
+/* Callers claiming ports they do not hold are refused; the listener takes
+ * the next caller as if they had not come. */
+static void forged_callers(uint16_t port)
+{
+	static const char *const claims[] = {
+		"1:22",		/* an admin port on another node */
+		"1:5000",	/* a port nobody holds */
+		"0:%u",		/* the listener's own port: held, but not by the caller */
+	};
+	int l = listen_on(port, 4);
+
+	for (size_t i = 0; i < sizeof(claims) / sizeof(claims[0]); i++) {
+		char claim[32], arg[48];
+		struct scif_portID peer;
+		int epd, ready;
+		pid_t pid;
+
+		snprintf(claim, sizeof(claim), claims[i], port);
+		snprintf(arg, sizeof(arg), "%u:%s", port, claim);
+		pid = spawn_role(1, "forge", arg, &ready);
+		CHECK(await_ready(ready) == 1);
+		CHECK_ERR(scif_accept(l, &peer, &epd, 0), EAGAIN);
+		expect_exit(pid, 0);
+		close(ready);
+	}
+	CHECK(scif_close(l) == 0);
+	printf("# forged callers (an admin port, a port nobody holds, another's port) were refused\n");
+}
+
+/* The cap on queue-pair memory: past it the acceptor refuses (ENOMEM on
+ * both sides), and what a closed connection gave back is there again. */
+static void ring_memory_cap(uint16_t port)
+{
+	const uint64_t one = QP_HEADER_BYTES + 2 * 4096;	/* one side of one connection */
+	struct scif_portID to = { .node = 0, .port = port }, peer;
+	int c[2], s[2], l, extra, epd, flags;
+
+	qp_set_memory_cap(4 * one);
+	connect_pair(port, &c[0], &s[0]);
+	connect_pair(port, &c[1], &s[1]);
+	l = listen_on(port, 1);
+	extra = scif_open();
+	CHECK(extra >= 0);
+	flags = fcntl(extra, F_GETFL);
+	CHECK(flags >= 0 && fcntl(extra, F_SETFL, flags | O_NONBLOCK) == 0);
+	CHECK_ERR(scif_connect(extra, &to), EINPROGRESS);
+	CHECK_ERR(scif_accept(l, &peer, &epd, SCIF_ACCEPT_SYNC), ENOMEM);
+	CHECK(strstr(scif_net_last_error(), "SCIF_NET_RING_MEMORY") != NULL);
+	CHECK_ERR(scif_connect(extra, &to), ENOMEM);
+	CHECK(scif_close(extra) == 0);
+	CHECK(scif_close(l) == 0);
+	/* A connection closed gives its memory back. */
+	CHECK(scif_close(c[0]) == 0 && scif_close(s[0]) == 0);
+	connect_pair(port, &c[0], &s[0]);
+	for (int i = 0; i < 2; i++)
+		CHECK(scif_close(c[i]) == 0 && scif_close(s[i]) == 0);
+	qp_set_memory_cap(QP_MEMORY_DEFAULT);
+	printf("# ring memory cap: the third connection was refused with ENOMEM on both sides\n");
+}
+
+/* A healthy peer is still served, after every hostile one. */
+static void still_serving(uint16_t port)
+{
+	struct scif_portID peer;
+	char buf[6], arg[16];
+	int l = listen_on(port, 1), epd, ready;
+	pid_t pid;
+
+	snprintf(arg, sizeof(arg), "%u", port);
+	pid = spawn_role(1, "good", arg, &ready);
+	CHECK(scif_accept(l, &peer, &epd, SCIF_ACCEPT_SYNC) == 0);
+	CHECK(scif_recv(epd, buf, 6, SCIF_RECV_BLOCK) == 6);
+	CHECK(scif_send(epd, buf, 6, SCIF_SEND_BLOCK) == 6);
+	expect_exit(pid, 0);
+	close(ready);
+	CHECK(scif_close(epd) == 0);
+	CHECK(scif_close(l) == 0);
+}
+
+/* `truncate -s 0 <fabric>/nodes` under a running process: no SIGBUS; its
+ * connections reset, new ones find no node. Last: the fabric is lost. */
+static void table_truncated(uint16_t port)
+{
+	char path[4200], c;
+	int client, server;
+
+	connect_pair(port, &client, &server);
+	CHECK(scif_send(client, "x", 1, SCIF_SEND_BLOCK) == 1);
+	snprintf(path, sizeof(path), "%s/nodes", scif_net_fabric_path());
+	CHECK(truncate(path, 0) == 0);
+	CHECK_ERR(scif_send(client, "y", 1, SCIF_SEND_BLOCK), ECONNRESET);
+	CHECK_ERR(scif_recv(server, &c, 1, SCIF_RECV_BLOCK), ECONNRESET);
+	/* Our own node is off line in a lost table. */
+	CHECK_ERR(scif_open(), ENODEV);
+	CHECK(scif_close(client) == 0);
+	CHECK(scif_close(server) == 0);
+	printf("# node table truncated: connections reset, scif_open ENODEV, no SIGBUS\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 2) {
+		if (strcmp(argv[1], "hostile") == 0)
+			return role_hostile(argv[2]);
+		if (strcmp(argv[1], "hostile-server") == 0)
+			return role_hostile_server(argv[2]);
+		if (strcmp(argv[1], "unsealed") == 0)
+			return role_unsealed(argv[2]);
+		if (strcmp(argv[1], "good") == 0)
+			return role_good(argv[2]);
+		if (strcmp(argv[1], "forge") == 0)
+			return role_forge(argv[2]);
+		if (strcmp(argv[1], "dir-removed") == 0)
+			return role_dir_removed(argv[2]);
+		return 2;
+	}
+	for (size_t i = 0; i < HOSTILE_NCASES; i++) {
+		victim_server(&hostile_cases[i], (uint16_t)(PORT_BASE + 2 * i));
+		victim_client(&hostile_cases[i], (uint16_t)(PORT_BASE + 2 * i + 1));
+	}
+	victim_unsealed_ring(PORT_BASE + 98);
+	forged_callers(PORT_BASE + 97);
+	ring_memory_cap(PORT_BASE + 96);
+	{
+		int ready;
+
+		expect_exit(spawn_role(0, "dir-removed", "-", &ready), 0);
+		close(ready);
+		printf("# fabric directory removed: a connect says so\n");
+	}
+	still_serving(PORT_BASE + 99);
+	table_truncated(PORT_BASE + 100);
+	return 0;
+}

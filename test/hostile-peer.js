@@ -1,0 +1,190 @@
+// A hostile peer (kernel/test/hostile_peer.c: a C process of the fabric that
+// writes into the shared queue pair what no peer of ours would - ring offsets
+// out of range, wrapping, moving back or racing, token counts, windows on
+// short or unsealed memfds, an unsealed ring in the handshake) against Node
+// sockets and scif endpoints, as their server and as their client. Each case
+// must end with EPROTO on that connection alone, ECONNRESET at the hostile
+// side, and a process that still serves others.
+require('./fixtures/fabric');
+const { spawn, spawnSync } = require('node:child_process');
+const path = require('node:path');
+const t = require('tap');
+const net = require('..');
+const scif = require('scif-net/scif');
+const { once } = require('./helpers');
+
+const kernel = path.join(__dirname, '..', 'kernel');
+const program = path.join(kernel, 'out', 'hostile_peer');
+const WINDOW_OFF = 0x100000n;
+const BIG = 4 << 20;
+
+t.before(() => {
+  const made = spawnSync('make', ['-s', '-C', kernel, 'out/hostile_peer'], { encoding: 'utf8' });
+  if (made.status !== 0) throw new Error(`building hostile_peer: ${made.stderr}`);
+});
+
+function cases() {
+  const r = spawnSync(program, ['cases'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`hostile_peer cases: ${r.stderr}`);
+  return r.stdout.trim().split('\n').map((l) => {
+    const [name, meet] = l.split(' ');
+    return { name, meet };
+  });
+}
+
+// The hostile program on node 1: its stdout lines, one at a time, and its exit.
+function hostile(t, args) {
+  const child = spawn(program, args, {
+    env: { ...process.env, SCIF_NET_NODE: '1' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const lines = [];
+  const waiting = [];
+  let buf = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (waiting.length) waiting.shift()(line);
+      else lines.push(line);
+    }
+  });
+  child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+  const exit = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stderr })));
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    return exit;
+  });
+  return {
+    next: () => (lines.length ? Promise.resolve(lines.shift()) : new Promise((r) => waiting.push(r))),
+    // Once connected it waits for this: the victim holds the connection.
+    go: () => child.stdin.write('go\n'),
+    exit,
+  };
+}
+
+// Watches the victim socket from the start: it may meet the corruption (and
+// fail) as soon as the hostile side acts, before the test looks.
+function watch(sock) {
+  sock.failed = once(sock, 'error');
+  sock.on('data', () => {});
+  return sock;
+}
+
+// The victim socket meets the corruption: its 'error' is EPROTO.
+async function meetSocket(sock, meet) {
+  if (meet === 'send') sock.write(Buffer.alloc(BIG, 7));
+  return sock.failed;
+}
+
+// A server that echoes, for the connections after the hostile one.
+function echoServer() {
+  const server = net.createServer();
+  const accepted = [];
+  server.on('connection', (sock) => {
+    if (accepted.length === 0) {
+      accepted.push(sock);
+      server.emit('hostile', watch(sock));
+      return;
+    }
+    sock.pipe(sock);
+  });
+  return server;
+}
+
+async function stillServes(t, port) {
+  const c = net.connect({ node: 0, port });
+  const back = [];
+  c.on('data', (d) => back.push(d));
+  c.end('still here');
+  await once(c, 'close');
+  t.equal(Buffer.concat(back).toString(), 'still here', 'the server still serves a healthy peer');
+}
+
+for (const { name, meet } of cases().filter((c) => c.meet !== 'rma')) {
+  t.test(`${name}: a hostile client against a Node server`, async (t) => {
+    const server = echoServer();
+    await new Promise((r) => server.listen(0, r));
+    const port = server.address().port;
+    const victim = once(server, 'hostile');
+    const h = hostile(t, ['client', '0', String(port), name]);
+    const sock = await victim;
+    t.equal(await h.next(), 'connected');
+    h.go();
+    t.equal(await h.next(), 'acted');
+    const err = await meetSocket(sock, meet);
+    t.match(err, { code: 'EPROTO' }, 'that connection fails with EPROTO');
+    const exit = await h.exit;
+    t.same({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, `the hostile side saw ECONNRESET ${exit.stderr}`);
+    await stillServes(t, port);
+    await new Promise((r) => server.close(r));
+  });
+
+  t.test(`${name}: a hostile server against a Node client`, async (t) => {
+    const h = hostile(t, ['server', name]);
+    const port = Number((await h.next()).split(' ')[1]);
+    const sock = watch(net.connect({ node: 1, port }));
+    await once(sock, 'connect');
+    t.equal(await h.next(), 'connected');
+    h.go();
+    t.equal(await h.next(), 'acted');
+    const err = await meetSocket(sock, meet);
+    t.match(err, { code: 'EPROTO' }, 'the client fails with EPROTO');
+    const exit = await h.exit;
+    t.same({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, `the hostile side saw ECONNRESET ${exit.stderr}`);
+  });
+}
+
+// RMA into a window the hostile side announced on a bad memfd: refused, and
+// the connection reset; no SIGBUS in the copy.
+async function meetRma(t, ep) {
+  const buf = Buffer.alloc(2 * scif.pageSize, 1);
+  await t.rejects(ep.vwriteTo(buf, WINDOW_OFF, scif.RMA_SYNC), 'an RMA into the refused window fails');
+  await t.rejects(ep.vwriteTo(buf, WINDOW_OFF, scif.RMA_SYNC), { code: 'EPROTO' }, 'then the connection says EPROTO');
+}
+
+for (const { name } of cases().filter((c) => c.meet === 'rma')) {
+  t.test(`${name}: a hostile client against a scif listener`, async (t) => {
+    const l = scif.listen(0);
+    const h = hostile(t, ['client', '0', String(l.localPort), name]);
+    const ep = await l.accept();
+    t.equal(await h.next(), 'connected');
+    h.go();
+    t.equal(await h.next(), 'acted');
+    await meetRma(t, ep);
+    t.same((await h.exit).code, 0, 'the hostile side saw ECONNRESET');
+    await ep.close();
+    // Served still: another connection moves bytes.
+    const [c, s] = await Promise.all([scif.connect({ node: 0, port: l.localPort }), l.accept()]);
+    await c.send(Buffer.from('fine'));
+    t.equal((await s.recv(4)).toString(), 'fine');
+    await Promise.all([c.close(), s.close(), l.close()]);
+  });
+
+  t.test(`${name}: a hostile acceptor against a scif client`, async (t) => {
+    const h = hostile(t, ['server', name]);
+    const port = Number((await h.next()).split(' ')[1]);
+    const ep = await scif.connect({ node: 1, port });
+    t.equal(await h.next(), 'connected');
+    h.go();
+    t.equal(await h.next(), 'acted');
+    await meetRma(t, ep);
+    t.same((await h.exit).code, 0, 'the hostile side saw ECONNRESET');
+    await ep.close();
+  });
+}
+
+t.test('an acceptor answering with an unsealed ring: the connect fails with EPROTO', async (t) => {
+  const h = hostile(t, ['unsealed']);
+  const port = Number((await h.next()).split(' ')[1]);
+  const sock = net.connect({ node: 1, port });
+  t.match(await once(sock, 'error'), { code: 'EPROTO' });
+  t.same((await h.exit).code, 0);
+  const h2 = hostile(t, ['unsealed']);
+  const port2 = Number((await h2.next()).split(' ')[1]);
+  await t.rejects(scif.connect({ node: 1, port: port2 }), { code: 'EPROTO' });
+  t.same((await h2.exit).code, 0);
+});
