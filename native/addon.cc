@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <string>
+#include <vector>
 
 #include "addon.h"
 #include "backend.h"
@@ -74,6 +75,59 @@ Napi::Value SetNodeOnline(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), 0);
 }
 
+// How many nodes the fabric has, online or not; or -errno.
+Napi::Value NodeCount(const Napi::CallbackInfo& info) {
+  if (!Api()) return Fail(info.Env(), ENXIO);
+  const ScifApi* api = FabricControl();
+  if (!api || !api->node_count) return Fail(info.Env(), ENOSYS);
+  int n = api->node_count();
+  return n < 0 ? Fail(info.Env()) : Napi::Number::New(info.Env(), n);
+}
+
+// The fabric's endpoints (scif_net_census), as objects; or -errno. Counts
+// that cannot be read are -1.
+Napi::Value Census(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Api()) return Fail(env, ENXIO);
+  const ScifApi* api = FabricControl();
+  if (!api || !api->census) return Fail(env, ENOSYS);
+  std::vector<scif_net_endpoint_info> v(64);
+  for (;;) {
+    int n = api->census(v.data(), static_cast<int>(v.size()));
+    if (n < 0) return Fail(env);
+    if (static_cast<size_t>(n) <= v.size()) {
+      v.resize(static_cast<size_t>(n));
+      break;
+    }
+    v.resize(static_cast<size_t>(n) + 16);  // more came since we counted
+  }
+  auto count = [&](uint64_t c) { return Napi::Number::New(env, c == SCIF_NET_UNKNOWN ? -1.0 : static_cast<double>(c)); };
+  Napi::Array out = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); i++) {
+    const scif_net_endpoint_info& e = v[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("state", e.state == SCIF_NET_EP_LISTENING ? "listening" : e.state == SCIF_NET_EP_CONNECTED ? "connected" : "accepted");
+    o.Set("pid", Napi::Number::New(env, e.pid));
+    o.Set("fd", Napi::Number::New(env, e.fd));
+    o.Set("node", Napi::Number::New(env, e.node));
+    o.Set("port", Napi::Number::New(env, e.port));
+    if (e.state == SCIF_NET_EP_LISTENING) {
+      o.Set("peer", env.Null());
+    } else {
+      Napi::Object peer = Napi::Object::New(env);
+      peer.Set("node", Napi::Number::New(env, e.peer_node));
+      peer.Set("port", Napi::Number::New(env, e.peer_port));
+      o.Set("peer", peer);
+    }
+    o.Set("connection", Napi::String::New(env, e.conn ? std::to_string(e.conn) : ""));
+    o.Set("bytesSent", count(e.bytes_sent));
+    o.Set("bytesReceived", count(e.bytes_received));
+    o.Set("rmas", count(e.rmas));
+    out.Set(static_cast<uint32_t>(i), o);
+  }
+  return out;
+}
+
 // Why the last failing call on this thread failed, when errno alone does not
 // say: the backend that could not be had, or the fabric's own sentence.
 Napi::Value LastError(const Napi::CallbackInfo& info) {
@@ -109,6 +163,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("selfNode", Napi::Function::New<SelfNode>(env, "selfNode"));
   exports.Set("fabricPath", Napi::Function::New<FabricPath>(env, "fabricPath"));
   exports.Set("setNodeOnline", Napi::Function::New<SetNodeOnline>(env, "setNodeOnline"));
+  exports.Set("nodeCount", Napi::Function::New<NodeCount>(env, "nodeCount"));
+  exports.Set("census", Napi::Function::New<Census>(env, "census"));
   exports.Set("lastError", Napi::Function::New<LastError>(env, "lastError"));
   exports.Set("backend", Napi::Function::New<Backend>(env, "backend"));
   exports.Set("UV_EOF", Napi::Number::New(env, kUvEof));

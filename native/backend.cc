@@ -46,6 +46,8 @@ ScifApi Virtual() {
   api.fabric_path = scif_net_fabric_path;
   api.self_node = scif_net_self_node;
   api.set_node_online = scif_net_set_node_online;
+  api.node_count = scif_net_node_count;
+  api.census = scif_net_census;
   api.last_error = scif_net_last_error;
   api.set_stream_only = scif_net_set_stream_only;
   api.rx_ready = scif_net_rx_ready;
@@ -123,6 +125,8 @@ bool Hardware(const std::string& library, ScifApi* api, std::string* why) {
   Need(lib, "scif_net_fabric_path", &api->fabric_path, &optional);
   Need(lib, "scif_net_self_node", &api->self_node, &optional);
   Need(lib, "scif_net_set_node_online", &api->set_node_online, &optional);
+  Need(lib, "scif_net_node_count", &api->node_count, &optional);
+  Need(lib, "scif_net_census", &api->census, &optional);
   Need(lib, "scif_net_last_error", &api->last_error, &optional);
   Need(lib, "scif_net_set_stream_only", &api->set_stream_only, &optional);
   Need(lib, "scif_net_rx_ready", &api->rx_ready, &optional);

@@ -16,6 +16,7 @@
 
 extern "C" {
 #include "scif.h"
+#include "scif_net.h"
 }
 
 namespace scifnet {
@@ -60,6 +61,9 @@ struct ScifApi {
   const char* (*fabric_path)(void) = nullptr;
   int (*self_node)(void) = nullptr;
   int (*set_node_online)(uint16_t, int) = nullptr;
+  int (*node_count)(void) = nullptr;
+  // The fabric's listeners and connections, for `scif-net ports`.
+  int (*census)(struct scif_net_endpoint_info*, int) = nullptr;
   const char* (*last_error)(void) = nullptr;
   // Makes an endpoint stream-only before it connects or listens: its
   // connections hold one descriptor a side instead of three, and the RMA

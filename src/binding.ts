@@ -127,6 +127,25 @@ export interface NativeScifClass {
   readonly constants: Readonly<Record<string, number>>;
 }
 
+/** One end on the fabric, as `scif-net ports` lists it (scif_net_census). */
+export interface EndpointInfo {
+  /** 'listening'; 'connected' (the end that connected) or 'accepted'. */
+  state: 'listening' | 'connected' | 'accepted';
+  /** The process holding it (0: not found) and its descriptor there. */
+  pid: number;
+  fd: number;
+  node: number;
+  port: number;
+  /** The other end; null for a listener. */
+  peer: { node: number; port: number } | null;
+  /** The connection's number in the fabric ('' when unknown): both ends say the same. */
+  connection: string;
+  /** Bytes this end put into its ring and its peer into the other (a socket's framing included), RMAs it began; -1 when unknown. */
+  bytesSent: number;
+  bytesReceived: number;
+  rmas: number;
+}
+
 export interface Binding {
   SocketHandle: NativeSocketHandleClass;
   ScifEndpoint: NativeScifClass;
@@ -134,6 +153,10 @@ export interface Binding {
   selfNode(): number;
   fabricPath(): string | number;
   setNodeOnline(node: number, online: boolean): number;
+  /** How many nodes the fabric has, online or not (or -errno). */
+  nodeCount(): number;
+  /** The fabric's listeners and connections, every process's (or -errno). */
+  census(): EndpointInfo[] | number;
   lastError(): string;
   backend(): { name: string; library: string; note: string } | string;
   UV_EOF: number;

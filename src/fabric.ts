@@ -1,5 +1,8 @@
 // The fabric this process is on: its nodes, and taking one off line.
 import { binding } from './binding';
+import type { EndpointInfo } from './binding';
+
+export type { EndpointInfo };
 import { errnoException } from './errors';
 
 export interface NodeIds {
@@ -27,6 +30,24 @@ export function fabricPath(): string {
 export function setNodeOnline(node: number, online: boolean): void {
   const r = binding.setNodeOnline(node, online);
   if (r < 0) throw errnoException(r, 'scif_net_set_node_online');
+}
+
+/** How many nodes the fabric has, online or not (the host is node 0). */
+export function fabricNodeCount(): number {
+  const r = binding.nodeCount();
+  if (r < 0) throw errnoException(r, 'scif_net_node_count');
+  return r;
+}
+
+/**
+ * Every listener and connected end on the fabric, in every process of this
+ * user (what `scif-net ports` shows): read from the kernel's socket tables,
+ * changing nothing.
+ */
+export function endpoints(): EndpointInfo[] {
+  const r = binding.census();
+  if (typeof r === 'number') throw errnoException(r, 'scif_net_census');
+  return r;
 }
 
 export interface BackendInfo {

@@ -4,9 +4,9 @@
 // connects the same way (TLS on top for https: URLs). URLs name SCIF nodes by
 // host: http://mic0:8080/ (node 1), http://host:8080/ (node 0),
 // http://localhost:8080/ (this node); other hosts go over TCP as usual.
-import http from 'node:http';
-import https from 'node:https';
-import tls from 'node:tls';
+import http = require('node:http');
+import https = require('node:https');
+import tls = require('node:tls');
 import type { Duplex } from 'node:stream';
 import type { Agent as UndiciAgent, buildConnector, Dispatcher } from 'undici';
 import { connect, Server, type Socket } from './net';

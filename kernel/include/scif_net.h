@@ -86,6 +86,37 @@ const char *scif_net_last_error(void);
 #define SCIF_NET_RX_ARM 0x2
 int scif_net_rx_ready(scif_epd_t epd, int flags);
 
+/*
+ * The fabric's endpoints, as `ss` lists sockets (`scif-net ports`): every
+ * listener and every connected end, in every process of the user, read from
+ * the kernel's socket tables and /proc without touching the fabric. A
+ * connection shows twice, once per end (the connecting end
+ * SCIF_NET_EP_CONNECTED, the accepted one SCIF_NET_EP_ACCEPTED). Traffic is
+ * the end's queue pair as its process maps it: bytes its sends put into the
+ * ring and its peer's sends put into the other one (a socket's framing
+ * included), and RMAs it began; SCIF_NET_UNKNOWN where the process's memory
+ * cannot be read. A listener's pid is one of its holders. Reading a
+ * connection's header maps its page in, in the process holding it (an idle
+ * connection otherwise keeps none): one page per connection looked at.
+ *
+ * Fills out[0..max) and returns how many there are (more than max when out
+ * was too small), or -1 with errno.
+ */
+#define SCIF_NET_EP_LISTENING 1
+#define SCIF_NET_EP_CONNECTED 2
+#define SCIF_NET_EP_ACCEPTED 3
+#define SCIF_NET_NO_PEER 0xffffu
+#define SCIF_NET_UNKNOWN UINT64_MAX
+struct scif_net_endpoint_info {
+	uint32_t state;			/* SCIF_NET_EP_* */
+	int32_t pid, fd;		/* who holds it (pid 0 and fd -1: unknown) */
+	uint16_t node, port;
+	uint16_t peer_node, peer_port;	/* SCIF_NET_NO_PEER for a listener */
+	uint64_t conn;			/* the connection's number in the fabric, 0 unknown */
+	uint64_t bytes_sent, bytes_received, rmas;
+};
+int scif_net_census(struct scif_net_endpoint_info *out, int max);
+
 #ifdef __cplusplus
 }
 #endif

@@ -31,7 +31,7 @@ static const char *const mpss_calls[] = {
 static const char *const extensions[] = {
 	"scif_net_fabric_path", "scif_net_self_node", "scif_net_node_count",
 	"scif_net_set_node_online", "scif_net_set_stream_only", "scif_net_last_error",
-	"scif_net_rx_ready",
+	"scif_net_rx_ready", "scif_net_census",
 };
 #define N_EXTENSIONS (sizeof(extensions) / sizeof(extensions[0]))
 

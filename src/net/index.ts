@@ -1,6 +1,6 @@
 // The node:net look-alike, a superset of node:net: SCIF places go over the
 // fabric, everything else (IP addresses, host names, paths) to node:net.
-import tcp from 'node:net';
+import tcp = require('node:net');
 import { installClusterPrimary } from './cluster';
 import { installSendGuard } from './handoff';
 import { listensOverSCIF, Server as ServerClass, type ServerOptions } from './server';

@@ -3,7 +3,7 @@
 // path. For SCIF the listening endpoint sits where node:net keeps its handle
 // (behind a small adapter), so node:net's own close(), address(), ref(),
 // getConnections() and 'close' bookkeeping run unchanged.
-import tcp from 'node:net';
+import tcp = require('node:net');
 import os from 'node:os';
 import { binding, type NativeSocketHandle } from '../binding';
 import { FAMILY, formatHost, localhostIsSCIF, parseAddress, parseHost, selfNode, validatePort } from './address';

@@ -7,7 +7,7 @@
 // close, destroy order) and the native endpoint only moves bytes and reports
 // readiness (native/endpoint.h). node:net's own code still runs wherever it
 // does not touch a handle: timeouts, address getters, end(), destroySoon().
-import tcp from 'node:net';
+import tcp = require('node:net');
 import os from 'node:os';
 import { binding, type NativeSocketHandle, type ScifStats, type SocketHooks } from '../binding';
 import {
