@@ -261,6 +261,11 @@ int main(int argc, char **argv)
 	stopped_then_dies();
 	dies_mid_way();
 	closed_mid_way();
-	no_descriptors();
+	/* Valgrind keeps descriptors of its own above the program's limit and
+	 * fakes RLIMIT_NOFILE, so the role cannot be left without any. */
+	if (getenv("SCIF_TEST_WRAP") && strstr(getenv("SCIF_TEST_WRAP"), "valgrind"))
+		printf("# no descriptors: not under valgrind\n");
+	else
+		no_descriptors();
 	return 0;
 }

@@ -47,13 +47,19 @@ struct cmd {
 
 static void send_cmd(int sock, char op, int arg, int fd)
 {
-	struct cmd c = { .op = op, .arg = arg };
+	struct cmd c;
 	struct iovec iov = { .iov_base = &c, .iov_len = sizeof(c) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} cm;
+
+	/* Its padding too: every byte sent is defined (valgrind). */
+	memset(&c, 0, sizeof(c));
+	memset(&cm, 0, sizeof(cm));
+	c.op = op;
+	c.arg = arg;
 
 	if (fd >= 0) {
 		struct cmsghdr *h;
