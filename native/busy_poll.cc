@@ -13,7 +13,11 @@ namespace scifnet {
 
 namespace {
 
-constexpr uint64_t kDefaultBudgetUs = 50;
+// Off unless asked for: on the driver-faithful fabric (a system call per
+// message each way, as the driver's interrupt) a 50 µs spin measured about
+// twice a Unix socket's round trip, and no spin about 1.1-1.3 times it
+// (bench section 2, 2026-12-01): the spinner takes the core its peer needs.
+constexpr uint64_t kDefaultBudgetUs = 0;
 
 // SCIF_NET_BUSY_POLL: microseconds, a whole number; anything else keeps the default.
 uint64_t BudgetNs() {

@@ -5,7 +5,7 @@
 // loop takes tens of them (the descriptor, epoll, the scheduler and, in a VM,
 // a halted vCPU). So when the loop is about to sleep and some endpoint is in
 // a conversation (it wrote, then received), a prepare handle looks at those
-// endpoints for up to SCIF_NET_BUSY_POLL microseconds (default 50, 0: never)
+// endpoints for up to SCIF_NET_BUSY_POLL microseconds (default 0: never)
 // and serves one that turns ready at once. A look is scif_net_rx_ready (the
 // fabric's ring, no system call) or, on MPSS's libscif, scif_poll() with no
 // timeout. Nothing arriving in that time cools them: the loop sleeps on the

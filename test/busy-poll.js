@@ -2,6 +2,8 @@
 // arrive intact, an idle process still exits, and a connection kept hot never
 // keeps the loop from timers, TCP sockets or other SCIF connections. (Keep-alive
 // HTTP under load, the lost wake-up hunt: test/slow/busy-poll-load.js.)
+// The spinner is off by default: these tests ask for it (children inherit it).
+process.env.SCIF_NET_BUSY_POLL ??= '50';
 require('./fixtures/fabric');
 const crypto = require('node:crypto');
 const nodeNet = require('node:net');

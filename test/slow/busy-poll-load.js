@@ -1,6 +1,8 @@
 // Soak: busy polling (native/busy_poll.h) under keep-alive HTTP load, 16
 // connections x 1200 requests, each answer checked against its request. A
 // lost wake-up stalls a connection and fails a request.
+// The spinner is off by default: these tests ask for it (children inherit it).
+process.env.SCIF_NET_BUSY_POLL ??= '50';
 require('../fixtures/fabric');
 const t = require('tap');
 const { startPeer } = require('../fixtures/peer');
