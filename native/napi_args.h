@@ -69,6 +69,8 @@ inline Napi::Value Status(Napi::Env env, int64_t status) {
   return Napi::Number::New(env, static_cast<double>(status));
 }
 
+inline Napi::Value Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
+
 }  // namespace napi_args
 }  // namespace scifnet
 

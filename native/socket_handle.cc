@@ -17,12 +17,7 @@ extern "C" {
 namespace scifnet {
 
 using napi_args::Errno;
-
-namespace {
-
-Napi::Value Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
-
-}  // namespace
+using napi_args::Num;
 
 Napi::Function SocketHandle::Define(Napi::Env env) {
   std::vector<PropertyDescriptor> props = {

@@ -15,12 +15,7 @@ extern "C" {
 namespace scifnet {
 
 using napi_args::Errno;
-
-namespace {
-
-Napi::Value Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
-
-}  // namespace
+using napi_args::Num;
 
 // Reads until the ring runs dry (true: the descriptor says when more comes), the
 // reader pauses, or the turn's budget is spent (false: come back). A paused

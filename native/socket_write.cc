@@ -14,12 +14,12 @@
 namespace scifnet {
 
 using napi_args::Errno;
+using napi_args::Num;
 
 namespace {
 
 constexpr size_t kDirectFrom = 8 * 1024;  // segments this large skip the staging copy
 
-Napi::Value Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
 
 }  // namespace
 
