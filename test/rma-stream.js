@@ -6,7 +6,6 @@
 require('./fixtures/fabric');
 const crypto = require('node:crypto');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
 const t = require('tap');
 const net = require('..');
 const { startPeer } = require('./fixtures/peer');
@@ -17,36 +16,8 @@ const MiB = 1 << 20;
 
 // A role from rma-roles.js in a child on `node`, optionally behind a command
 // prefix (prlimit, setpriv) and with extra environment.
-function spawnRole(t, node, role, args, { prefix = [], env = {} } = {}) {
-  const argv = [...prefix, process.execPath, ROLES, role, JSON.stringify(args)];
-  const child = spawn(argv[0], argv.slice(1), {
-    env: { ...process.env, ...env, SCIF_NET_NODE: String(node) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const queue = [];
-  const waiters = [];
-  child.on('message', (m) => {
-    const i = waiters.findIndex((w) => w.pred(m));
-    if (i >= 0) waiters.splice(i, 1)[0].resolve(m);
-    else queue.push(m);
-  });
-  let exited = false;
-  const exit = new Promise((r) => child.on('exit', () => {
-    exited = true;
-    for (const w of waiters.splice(0)) w.reject(new Error(`${role} exited before answering`));
-    r();
-  }));
-  t.teardown(() => {
-    if (!exited) child.kill('SIGKILL');
-    return exit;
-  });
-  const until = (pred) => {
-    const i = queue.findIndex(pred);
-    if (i >= 0) return Promise.resolve(queue.splice(i, 1)[0]);
-    return new Promise((resolve, reject) => waiters.push({ pred, resolve, reject }));
-  };
-  return { child, until, exit };
-}
+const spawnRole = (t, node, role, args, { prefix = [], env = {} } = {}) =>
+  startPeer(t, node, role, args, { roles: ROLES, prefix, env });
 
 async function sendAndCheck(t, port, data, writes) {
   const sock = net.connect({ node: 1, port });
