@@ -90,6 +90,46 @@ t.test("a malformed 'scif:' string is refused by listen() and connect(), and no 
   t.same(fs.readdirSync(cwd), [], 'nothing was created in the working directory');
 });
 
+t.test("'scif:N' where a path is taken names no port: an error, never a file called 'scif:N'", async (t) => {
+  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'scif-fuzz-cwd-'));
+  const before = process.cwd();
+  process.chdir(cwd);
+  t.teardown(() => {
+    process.chdir(before);
+    fs.rmSync(cwd, { recursive: true, force: true });
+  });
+  const hostOnly = fc.tuple(node, fc.constantFrom('scif:', 'scif://', 'SCIF:', ' scif:')).map(([n, s]) => `${s}${n}`);
+  fc.assert(fc.property(hostOnly, (text) => {
+    for (const call of [() => net.createServer().listen(text), () => net.connect(text), () => net.createConnection(text, () => {}),
+      () => net.connect({ path: text }), () => net.createServer().listen({ path: text })]) {
+      let thrown = null;
+      try {
+        const r = call();
+        if (r && typeof r.destroy === 'function') r.destroy();
+        if (r && typeof r.close === 'function') r.close();
+      } catch (err) {
+        thrown = err;
+      }
+      if (!coded(thrown) || thrown.code !== 'ERR_INVALID_ARG_VALUE' || !/no port/.test(thrown.message)) return false;
+    }
+    return true;
+  }), { numRuns: Math.min(RUNS, 100) });
+  t.same(fs.readdirSync(cwd), [], 'nothing was created in the working directory');
+});
+
+t.test("{ path: 'scif:N:P' } is a SCIF address for connect() as for listen()", async (t) => {
+  const server = net.createServer((s) => s.end('over scif'));
+  await new Promise((resolve) => server.listen({ path: 'scif:0:0' }, resolve));
+  t.teardown(() => server.close());
+  const { port } = server.address();
+  const sock = net.connect({ path: `scif:0:${port}` });
+  let got = '';
+  sock.on('data', (d) => { got += d; });
+  await new Promise((resolve, reject) => { sock.on('end', resolve); sock.on('error', reject); });
+  t.equal(got, 'over scif');
+  t.equal(sock.remoteFamily, 'SCIF');
+});
+
 t.test('connect() and listen() options: a socket or a coded error, for any values', async (t) => {
   const value = fc.oneof(fc.anything(), fc.integer(), fc.double(), fc.string(), node, port, fc.constant(undefined));
   await fc.assert(fc.asyncProperty(value, value, async (n, p) => {

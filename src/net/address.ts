@@ -11,6 +11,8 @@
 // Anything else that starts with 'scif:' is a mistake, never a Unix socket
 // path or a host name: ERR_INVALID_ARG_VALUE ('scif::', 'scif:99:2001' - nodes
 // are 0 to 63 - 'scif:1:x'), or ERR_SOCKET_BAD_PORT for a port past 65535.
+// Where node:net takes a path, 'scif:N:P' is an address and 'scif:N' (no
+// port) an ERR_INVALID_ARG_VALUE.
 import { binding } from '../binding';
 import {
   ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE, ERR_SOCKET_BAD_PORT, errnoException,
@@ -88,6 +90,19 @@ export function parseAddress(text: string): Target | null {
   if (node === null) throw malformed(text);
   if (port > 65535) throw ERR_SOCKET_BAD_PORT('Port', port);
   return { node, port };
+}
+
+/**
+ * A string given where node:net takes a path (connect('...'), listen('...'),
+ * { path }): a full SCIF address, or null for a real path. 'scif:N' alone
+ * names no port, so it is an error here, never a file called 'scif:N'.
+ */
+export function parsePathAddress(text: string): Target | null {
+  const full = parseAddress(text);
+  if (!full && HOST.test(text.trim())) {
+    throw ERR_INVALID_ARG_VALUE('address', text, "names a SCIF node but no port ('scif:NODE:PORT')");
+  }
+  return full;
 }
 
 /** Whether input names a SCIF place: a full address, a SCIF host, or an object with a node. */

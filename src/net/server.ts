@@ -6,7 +6,7 @@
 import tcp = require('node:net');
 import os from 'node:os';
 import { binding, type NativeSocketHandle } from '../binding';
-import { FAMILY, formatHost, localhostIsSCIF, parseAddress, parseHost, selfNode, validatePort } from './address';
+import { FAMILY, formatHost, localhostIsSCIF, parseAddress, parseHost, parsePathAddress, selfNode, validatePort } from './address';
 import { ERR_INVALID_ARG_TYPE, errnoException, uvExceptionWithHostPort } from '../errors';
 import { clusterRole, listenInCluster, type ShareFailure } from './cluster';
 import { Socket } from './socket';
@@ -86,7 +86,7 @@ function scifListenArgs(args: unknown[]): Listen | null {
     options = { ...(first as ListenOptions) };
     if (options._handle || options.handle || (typeof options.fd === 'number' && options.fd >= 0)) return null;
   } else if (typeof first === 'string' && toNumber(first) === false) {
-    const full = parseAddress(first);
+    const full = parsePathAddress(first);
     if (!full) return null;  // a path
     options = { host: formatHost(full.node), port: full.port };
   } else {
@@ -99,7 +99,7 @@ function scifListenArgs(args: unknown[]): Listen | null {
     options.port = 0;
   }
   if (typeof options.port !== 'number' && typeof options.port !== 'string') {
-    const full = typeof options.path === 'string' ? parseAddress(options.path) : null;
+    const full = typeof options.path === 'string' ? parsePathAddress(options.path) : null;
     if (!full) return null;
     options = { ...options, host: formatHost(full.node), port: full.port, path: undefined };
   }

@@ -11,7 +11,7 @@ import tcp = require('node:net');
 import os from 'node:os';
 import { binding, type NativeSocketHandle, type ScifStats, type SocketHooks } from '../binding';
 import {
-  FAMILY, formatHost, isSCIF, localhostIsSCIF, parseAddress, parseHost, selfNode, validateNode, validatePort,
+  FAMILY, formatHost, isSCIF, localhostIsSCIF, parseAddress, parseHost, parsePathAddress, selfNode, validateNode, validatePort,
   type Target,
 } from './address';
 import {
@@ -96,8 +96,8 @@ export function normalizeConnectArgs(args: unknown[]): [ConnectOptions, (() => v
   let options: ConnectOptions;
   if (first !== null && typeof first === 'object') {
     options = first as ConnectOptions;
-  } else if (typeof first === 'string' && parseAddress(first)) {
-    const t = parseAddress(first)!;
+  } else if (typeof first === 'string' && parsePathAddress(first)) {
+    const t = parsePathAddress(first)!;
     options = { node: t.node, port: t.port };
   } else if (typeof first === 'string' && Number.isNaN(Number(first))) {
     options = { path: first };
@@ -111,6 +111,7 @@ export function normalizeConnectArgs(args: unknown[]): [ConnectOptions, (() => v
 /** Whether connect options point into the SCIF fabric rather than at TCP or a path. */
 export function goesOverSCIF(options: ConnectOptions): boolean {
   if (options.node !== undefined) return true;
+  if (typeof options.path === 'string') return parsePathAddress(options.path) !== null;
   if (options.path !== undefined && options.path !== null) return false;
   if (options.host === undefined || options.host === null) return localhostIsSCIF();
   if (typeof options.host !== 'string') return false;  // node:net reports the bad type
@@ -121,8 +122,12 @@ export function goesOverSCIF(options: ConnectOptions): boolean {
 export function resolveTarget(options: ConnectOptions): Target {
   let node: number | null;
   let port: unknown = options.port;
+  const viaPath = typeof options.path === 'string' ? parsePathAddress(options.path) : null;
   if (options.node !== undefined) {
     node = validateNode(options.node);
+  } else if (viaPath) {
+    node = viaPath.node;
+    if (port === undefined) port = viaPath.port;
   } else {
     const host = options.host ?? 'localhost';
     if (typeof host !== 'string') throw ERR_INVALID_ARG_TYPE('options.host', 'of type string', host);
