@@ -83,6 +83,67 @@ async function pingpong({ address, iters, warmup }) {
   });
 }
 
+/**
+ * 8-byte round trips on one connection while (flood) another connection to
+ * the same server writes 64-byte chunks as fast as backpressure allows and
+ * reads what comes back: every round trip's µs (p50, p99, max), and the
+ * flooding connection's bytes meanwhile.
+ */
+async function flooded({ address, iters, warmup, flood }) {
+  let flooder = null;
+  let flooded = 0;
+  if (flood) {
+    flooder = await T.connect(transport, address);
+    flooder.on('error', () => {});
+    flooder.resume();
+    const chunk = Buffer.alloc(64, 0x66);
+    // A socket whose writes complete at once (TCP, Unix) never says false:
+    // a turn of the loop after every 256 writes lets the round trips run.
+    const pump = () => {
+      for (let i = 0; i < 256 && !flooder.destroyed; i++) {
+        flooded += chunk.length;
+        if (!flooder.write(chunk)) {
+          flooder.once('drain', pump);
+          return;
+        }
+      }
+      if (!flooder.destroyed) setImmediate(pump);
+    };
+    pump();
+  }
+  const sock = await T.connect(transport, address);
+  if (typeof sock.setNoDelay === 'function') sock.setNoDelay(true);
+  const msg = Buffer.alloc(8, 0x70);
+  const rtts = [];
+  const startFlooded = flooded;
+  await new Promise((resolve, reject) => {
+    let got = 0;
+    let done = 0;
+    let t = now();
+    sock.once('error', reject);
+    sock.on('data', (chunk) => {
+      got += chunk.length;
+      if (got < 8) return;
+      got -= 8;
+      done++;
+      const t1 = now();
+      if (done > warmup) rtts.push(Number(t1 - t) / 1e3);
+      if (done === warmup + iters) {
+        resolve();
+        return;
+      }
+      t = t1;
+      sock.write(msg);
+    });
+    sock.write(msg);
+  });
+  sock.destroy();
+  if (flooder) flooder.destroy();
+  rtts.sort((a, b) => a - b);
+  const at = (q) => rtts[Math.min(rtts.length - 1, Math.floor(q * rtts.length))];
+  return { p50: at(0.5), p99: at(0.99), max: rtts[rtts.length - 1], floodBytes: flooded - startFlooded };
+}
+
 /** `requests` GETs through undici, `concurrency` in flight, keep-alive: ns for them (after a warm-up). */
 async function httpRequests({ address, requests, concurrency, warmup }) {
   const undici = T.undici();
@@ -158,6 +219,7 @@ async function closeAll() {
 serve({
   throughput,
   pingpong,
+  flooded,
   http: httpRequests,
   open,
   closeAll,

@@ -11,9 +11,12 @@
 //   http     a node:http server answering every request with a short body.
 //   hold     accepts connections and keeps them open, idle.
 //
+// Every peer watches its event loop's delay (perf_hooks): 'lag' returns the
+// delay since the last 'lag' (p50, p99, max in µs) and starts over.
 // A scif peer runs on the node SCIF_NET_NODE names (the orchestrator sets 1).
 // Commands from the orchestrator: stats (memory, descriptors, connections), gc.
 const http = require('node:http');
+const { monitorEventLoopDelay } = require('node:perf_hooks');
 const { serve } = require('./lib/proc');
 const T = require('./lib/transports');
 
@@ -90,7 +93,14 @@ async function main() {
     });
     address = await T.listenOn(server, transport, kind);
   }
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
   serve({
+    lag: () => {
+      const r = { p50: delay.percentile(50) / 1e3, p99: delay.percentile(99) / 1e3, max: delay.max / 1e3 };
+      delay.reset();
+      return r;
+    },
     stats: () => ({ ...T.stats(), open: sockets.size, ...totals }),
     gc: () => {
       if (global.gc) {

@@ -13,6 +13,7 @@ const ceiling = require('./lib/ceiling');
 const stream = require('./sections/stream');
 const httpSection = require('./sections/http');
 const conns = require('./sections/conns');
+const flood = require('./sections/flood');
 const { throughputSvg } = require('./lib/chart');
 
 const RESULTS = path.join(__dirname, 'results');
@@ -28,7 +29,7 @@ function machine() {
     fabricRing: Number(process.env.SCIF_NET_RING) || ceiling.FABRIC_DEFAULT_RING,
     backend: process.env.SCIF_NET_BACKEND || 'auto',
     // native/busy_poll.h: microseconds; the library's default is 50.
-    busyPoll: process.env.SCIF_NET_BUSY_POLL ? `${process.env.SCIF_NET_BUSY_POLL} µs` : '50 µs (default)',
+    busyPoll: process.env.SCIF_NET_BUSY_POLL ? `${process.env.SCIF_NET_BUSY_POLL} µs` : 'off (default)',
   };
 }
 
@@ -88,6 +89,8 @@ async function main() {
     }
     const pp = await section('pingpong', () => stream.pingpong(ctx));
     if (pp) console.log(stream.renderPingpong(pp, ceil));
+    const fl = await section('flood', () => flood.run(ctx));
+    if (fl) console.log(flood.render(fl));
     const http = await section('http', () => httpSection.run(ctx));
     if (http) console.log(httpSection.render(http));
     const cn = await section('conns', () => conns.run(ctx));

@@ -22,7 +22,7 @@ function flag(name, def) {
   return !['0', 'false', 'no', 'off'].includes(v.toLowerCase());
 }
 
-const SECTIONS = ['throughput', 'pingpong', 'http', 'conns', 'ceiling'];
+const SECTIONS = ['throughput', 'pingpong', 'flood', 'http', 'conns', 'ceiling'];
 
 function load() {
   const quick = flag('BENCH_QUICK', false);
@@ -45,6 +45,7 @@ function load() {
     repeat: int('BENCH_REPEAT', quick ? 1 : 5),
     throughput,
     pingpong: { iters: int('BENCH_PINGPONG', quick ? 500 : 20000), warmup: quick ? 100 : 2000 },
+    flood: { iters: int('BENCH_FLOOD_ROUNDS', quick ? 200 : 5000), warmup: quick ? 50 : 500 },
     http: {
       requests: int('BENCH_HTTP_REQUESTS', quick ? 300 : 10000),
       concurrency: int('BENCH_HTTP_CONCURRENCY', 16),
