@@ -121,6 +121,10 @@ static inline bool ep_has_channel(const struct endpoint *ep)
 	return atomic_load_explicit(&ep->has_channel, memory_order_acquire);
 }
 
+/* Whether a connected endpoint's POLLIN was only tokens in flight when its
+ * reader settled (tokens.h): its ring is empty, and they are taken now. */
+bool ep_rx_stray(int epd);
+
 /* Sleeps in poll(2) on the descriptor until it shows one of events, or the
  * peer leaves (POLLHUP): 0; -EINTR once the endpoint is closing. The
  * descriptor is level-triggered (tokens.h): threads sleeping here take

@@ -160,3 +160,23 @@ int scif_recv(scif_epd_t epd, void *msg, int len, int flags)
 	ep_put(ep);
 	return got > 0 || len == 0 || !err ? got : FAIL(err);
 }
+
+bool ep_rx_stray(int epd)
+{
+	struct endpoint *ep = ep_get(epd);
+	bool stray = false;
+
+	if (!ep)
+		return false;
+	/* A thread reading meanwhile settles for itself; a connection that
+	 * is gone or broken keeps its POLLIN, for the read that says so. */
+	if (connected(ep) == 0 && !atomic_load_explicit(&ep->peer_gone, memory_order_acquire) &&
+	    pthread_mutex_trylock(&ep->recv_lock) == 0) {
+		stray = rb_used(&ep->qp.rx) == 0 && !rb_broken(&ep->qp.rx) &&
+			qp_check_rx(&ep->qp, ep->fd) == 0;
+		pthread_mutex_unlock(&ep->recv_lock);
+	}
+	ep_put(ep);
+	errno = 0;
+	return stray;
+}

@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "endpoint.h"
 #include "scif.h"
@@ -42,6 +43,25 @@ int scif_get_fd(scif_epd_t epd)
 	return epd;
 }
 
+/* Clears the POLLIN that only tokens still in flight at the reader's last
+ * settle raised (tokens.h), so that poll() says readable only over a ring
+ * holding data, as the driver's does: how many descriptors it left with
+ * nothing to report. */
+static int strays(struct scif_pollepd *epds, unsigned int nepds)
+{
+	int cleared = 0;
+
+	for (unsigned i = 0; i < nepds; i++) {
+		if (!(epds[i].revents & POLLIN) || (epds[i].revents & (POLLHUP | POLLERR)) ||
+		    !ep_rx_stray(epds[i].epd))
+			continue;
+		epds[i].revents &= (short)~POLLIN;
+		if (!epds[i].revents)
+			cleared++;
+	}
+	return cleared;
+}
+
 int scif_poll(struct scif_pollepd *epds, unsigned int nepds, long timeout)
 {
 	int n, saved;
@@ -54,8 +74,22 @@ int scif_poll(struct scif_pollepd *epds, unsigned int nepds, long timeout)
 		timeout = INT_MAX;
 	else if (timeout < 0)
 		timeout = -1;
-	n = poll((struct pollfd *)epds, nepds, (int)timeout);
-	saved = errno;
+	for (;;) {
+		struct timespec t0, t1;
+		long spent;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		n = poll((struct pollfd *)epds, nepds, (int)timeout);
+		saved = errno;
+		if (n <= 0 || (n -= strays(epds, nepds)) > 0 || timeout == 0)
+			break;
+		/* Only strays: sleep again for what is left of the timeout. */
+		if (timeout > 0) {
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			spent = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+			timeout = spent >= timeout ? 0 : timeout - spent;
+		}
+	}
 	/* After the poll, not before: a thread on its way to sleep takes no
 	 * lock, so one that closes the descriptor meanwhile finds it asleep. */
 	for (unsigned i = 0; i < nepds; i++)

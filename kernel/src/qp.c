@@ -204,7 +204,9 @@ int qp_settle_rx(struct qp *qp, int fd)
 
 int qp_check_rx(struct qp *qp, int fd)
 {
-	return tok_check_rx(&qp->hdr->tokens[1 - qp->side], fd);
+	int side = 1 - qp->side;
+
+	return tok_check_rx(&qp->hdr->tokens[side], &qp->hdr->ring[side], fd);
 }
 
 int qp_ring_bell(int fd)

@@ -135,7 +135,8 @@ int qp_settle_tx(struct qp *qp, int fd);
 int qp_settle_rx(struct qp *qp, int fd);
 
 /* Our ring to read found empty: -EPROTO if our socket holds bytes no token
- * accounts for (tokens.h's tok_check_rx), else 0. */
+ * accounts for, else takes tokens that came after our last settle, and 0
+ * (tokens.h's tok_check_rx). */
 int qp_check_rx(struct qp *qp, int fd);
 
 /* Bells: one-byte wake-ups on the RMA bell (track.h). */

@@ -161,6 +161,17 @@ static int tok_lock(struct qp_tokens *t)
 	return -err;
 }
 
+/* The reader, with the lock held: takes up to n of the tokens in its queue,
+ * fewer when some are still in flight (counted, not yet sent). */
+static void take_tokens(struct qp_tokens *t, int fd, uint32_t n)
+{
+	char buf[MAX_TOKENS];
+	ssize_t got = recv(fd, buf, n < MAX_TOKENS ? n : MAX_TOKENS, MSG_DONTWAIT);
+
+	if (got > 0)
+		t->count -= (uint32_t)got;
+}
+
 int tok_settle(struct qp_tokens *t, const struct rb_shared *sh, uint64_t size, int fd,
 	       int writer)
 {
@@ -182,24 +193,28 @@ int tok_settle(struct qp_tokens *t, const struct rb_shared *sh, uint64_t size, i
 		return -EPROTO;
 	}
 	want = used == 0 ? 0 : used >= size - 1 ? full : 1;
-	while (writer && !err && t->count < want) {
-		err = send_token(fd);
-		if (!err)
-			t->count++;
-	}
-	if (!writer && t->count > want) {
-		char buf[MAX_TOKENS];
-		/* Counted once sent, so they are all in our queue. */
-		ssize_t n = recv(fd, buf, t->count - want, MSG_DONTWAIT);
+	if (writer) {
+		/* Counted here, sent once the lock is let go: the send wakes
+		 * the reader, which comes straight here to settle and must not
+		 * find the lock still held by its waker - on two CPUs it did,
+		 * at nearly every message, costing each side a futex sleep or
+		 * wake-up and a context switch. So the count may run ahead of
+		 * the reader's queue by tokens in flight, never behind it. */
+		uint32_t add = t->count < want ? want - t->count : 0;
 
-		if (n > 0)
-			t->count -= (uint32_t)n;
+		t->count += add;
+		pthread_mutex_unlock(&t->lock);
+		while (!err && add--)
+			err = send_token(fd);
+		return err;
 	}
+	if (t->count > want)
+		take_tokens(t, fd, t->count - want);
 	pthread_mutex_unlock(&t->lock);
 	return err;
 }
 
-int tok_check_rx(struct qp_tokens *t, int fd)
+int tok_check_rx(struct qp_tokens *t, const struct rb_shared *sh, int fd)
 {
 	int queued = 0, err = tok_lock(t);
 
@@ -211,6 +226,11 @@ int tok_check_rx(struct qp_tokens *t, int fd)
 	 * whoever polls it. */
 	if (ioctl(fd, SIOCINQ, &queued) == 0 && (uint32_t)queued > t->count)
 		err = -EPROTO;
+	else if (queued > 0 && rb_shared_used(sh) == 0)
+		/* Tokens that landed after the settle that should have taken
+		 * them. Looked at under the lock: a writer that has put bytes
+		 * in since counts its token after this. */
+		take_tokens(t, fd, (uint32_t)queued);
 	pthread_mutex_unlock(&t->lock);
 	return err;
 }

@@ -18,7 +18,13 @@
  * take them (it receives them), so each side *settles* the count after its
  * own ring operation, recomputing what it should be from the shared offsets
  * under a small process-shared robust lock: whichever settles last sees both
- * operations and leaves the queue right. System calls happen only on
+ * operations and leaves the queue right. The writer counts its tokens under
+ * the lock and sends them after it (the send wakes the reader, which must
+ * not find the lock held), so the count may run ahead of the queue by tokens
+ * in flight, never behind it; a token that lands after the reader's settle
+ * would leave the descriptor readable over an empty ring, a few
+ * microseconds' stray, which the reader's next look takes (scif_recv,
+ * scif_poll: tok_check_rx) so that poll() never reports it. System calls happen only on
  * transitions: empty <-> not empty, full <-> not full.
  *
  * A caller's non-blocking connect stays unwritable until it is accepted: the
@@ -61,11 +67,12 @@ int tok_init(struct qp_tokens *t);
  * -ECONNRESET when the peer is gone (it died holding the lock, or its
  * socket is closed).
  */
-/* The reader, finding its ring empty: -EPROTO if its socket holds more than
- * the tokens counted (a peer flooding the socket), else 0 (-ECONNRESET if the
- * peer died holding the lock). Both this and tok_settle() give up on a lock
- * the peer holds for seconds: -EPROTO. */
-int tok_check_rx(struct qp_tokens *t, int fd);
+/* The reader, finding its ring sh empty: -EPROTO if its socket holds more
+ * than the tokens counted (a peer flooding the socket); else takes the tokens
+ * that landed after its last settle, and 0 (-ECONNRESET if the peer died
+ * holding the lock). Both this and tok_settle() give up on a lock the peer
+ * holds for seconds: -EPROTO. */
+int tok_check_rx(struct qp_tokens *t, const struct rb_shared *sh, int fd);
 
 int tok_settle(struct qp_tokens *t, const struct rb_shared *sh, uint64_t size, int fd,
 	       int writer);
