@@ -1,7 +1,9 @@
 /*
  * fabric.c - opening the fabric: its directory, its node table, and what
- * the environment says (the node, the ring size); errors in words. Our
- * node's port registry and the sockets' names are ports.c's.
+ * the environment says (the node, the ring size); errors in words; opening
+ * it anew once its directory was removed (lost.h), and keeping the fabrics
+ * a process had. Our node's port registry and the sockets' names are
+ * ports.c's.
  */
 #include "fabric.h"
 
