@@ -174,6 +174,8 @@ export interface Binding {
   /** A listening endpoint for other processes to accept on: { epd, port } or -errno. */
   openListener(port: number, backlog: number): { epd: number; port: number } | number;
   closeEndpoint(epd: number): number;
+  /** Whether a listener can accept nothing more (its fabric directory was removed). */
+  listenerGone(epd: number): boolean;
   /** Whether the backend accepts on a listener's descriptor held by another process (or -errno). */
   sharesListeners(): boolean | number;
 }
