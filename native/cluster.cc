@@ -201,6 +201,18 @@ Napi::Value CloseEndpoint(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), api->close(Int(info[0])) < 0 ? Errno() : 0);
 }
 
+// listenerGone(epd) -> whether a listener can accept nothing more (its
+// descriptor hung up: the fabric directory it was in was removed; a
+// driver's says POLLERR), so a new one must take its place.
+Napi::Value ListenerGone(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const ScifApi* api = Scif();
+  if (!api || !info[0].IsNumber()) return Napi::Boolean::New(env, false);
+  scif_pollepd pe = {Int(info[0]), POLLIN, 0};
+  bool gone = api->poll(&pe, 1, 0) == 1 && (pe.revents & (POLLERR | POLLHUP | POLLNVAL));
+  return Napi::Boolean::New(env, gone);
+}
+
 // Whether the backend accepts on a listening endpoint's descriptor that
 // another process holds: asked once, with a listener of our own whose
 // descriptor is dup()ed (what SCM_RIGHTS would give another process).
@@ -243,6 +255,7 @@ void RegisterCluster(Napi::Env env, Napi::Object exports) {
   exports.Set("closeFd", Napi::Function::New<CloseFd>(env, "closeFd"));
   exports.Set("openListener", Napi::Function::New<OpenListener>(env, "openListener"));
   exports.Set("closeEndpoint", Napi::Function::New<CloseEndpoint>(env, "closeEndpoint"));
+  exports.Set("listenerGone", Napi::Function::New<ListenerGone>(env, "listenerGone"));
   exports.Set("sharesListeners", Napi::Function::New<SharesListeners>(env, "sharesListeners"));
 }
 

@@ -3,6 +3,7 @@
 // threadpool where a driver's does, and the accepted endpoints adopted as JS
 // objects of the listener's class.
 #include <fcntl.h>
+#include <poll.h>
 
 #include <algorithm>
 
@@ -24,6 +25,7 @@ struct LoopEndpoint::AcceptBatch {
   int quota;
   int count = 0;
   int err = 0;
+  bool gone = false;  // the listener can accept nothing more
   scif_epd_t epd[kCallsPerRound];
   scif_portID peer[kCallsPerRound];
 };
@@ -76,7 +78,13 @@ void LoopEndpoint::RunAccepts(AcceptBatch* b) {
   while (b->count < b->quota) {
     int i = b->count;
     if (b->api->accept(b->listener, &b->peer[i], &b->epd[i], 0) < 0) {
-      if (errno != EAGAIN) b->err = Errno();
+      if (errno == EAGAIN) return;
+      b->err = Errno();
+      // A listener that no longer listens says so on its descriptor: the
+      // driver's POLLERR, the fabric's hang-up once its directory went
+      // (ENODEV). Any other failure is one caller's, as node:net's.
+      scif_pollepd pe = {b->listener, POLLIN, 0};
+      b->gone = b->api->poll(&pe, 1, 0) == 1 && (pe.revents & (POLLERR | POLLHUP));
       return;
     }
     // A driver's accepted descriptors are inheritable; ours are not.
@@ -104,6 +112,7 @@ void LoopEndpoint::AcceptDone(AcceptBatch* b, bool ran) {
     napi_value child = Adopt(b->epd[i], b->peer[i], &status);
     Accepted(status, child);
   }
+  if (listening && b->gone && state_ == State::kListening) listen_gone_ = b->err;  // never watched again
   if (listening && b->err && state_ == State::kListening) Accepted(b->err, nullptr);
   delete b;
   LoopHandles* closed = work_in_flight_ == 0 ? CloseDeferred() : nullptr;

@@ -50,7 +50,7 @@ bool LoopEndpoint::Usable() const {
 
 short LoopEndpoint::Wanted() const {
   short want = Want();
-  if (state_ == State::kListening && accept_batch_) want &= ~POLLIN;
+  if (state_ == State::kListening && (accept_batch_ || listen_gone_ != 0)) want &= ~POLLIN;
   return want;
 }
 

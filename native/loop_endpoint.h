@@ -162,6 +162,10 @@ class LoopEndpoint {
   scif_portID peer_ = {0, 0};
   int connect_result_ = 1;   // 1: no result waiting to be reported
   bool watching_ = false;
+  // A listener whose accept failed for good (its descriptor says it listens
+  // no more: a fabric directory removed): that failure (-errno), reported
+  // (Accepted), after which it is no longer watched; 0 otherwise.
+  int listen_gone_ = 0;
 
  private:
   struct LoopHandles;

@@ -97,6 +97,7 @@ Napi::Value ScifEndpoint::Accept(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Usable()) return Status(env, -EBADF);
   if (state_ != State::kListening) return Status(env, -EINVAL);  // as scif_accept says
+  if (listen_gone_ != 0) return Status(env, listen_gone_);  // as it said last
   accepts_.push_back(Napi::Persistent(info[0].As<Napi::Function>()));
   Schedule();
   return Status(env, 0);
@@ -287,6 +288,13 @@ void ScifEndpoint::ConnectDone(int status) {
 
 void ScifEndpoint::Accepted(int status, napi_value child) {
   Napi::Env env = Env();
+  if (status < 0 && listen_gone_ != 0) {
+    // It accepts nothing more: every accept waiting learns why.
+    auto accepts = std::move(accepts_);
+    accepts_.clear();
+    for (auto& a : accepts) Emit(a, {Status(env, status)});
+    return;
+  }
   if (accepts_.empty()) return;  // an error with nobody waiting to hear it
   Napi::FunctionReference cb = std::move(accepts_.front());
   accepts_.pop_front();

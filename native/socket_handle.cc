@@ -243,8 +243,13 @@ bool SocketHandle::DispatchConnected(short revents) {
 
 void SocketHandle::ConnectDone(int status) { Emit(Hook::kConnect, {Num(Env(), status)}); }
 
+// onconnection(status, handle) as node:net's; onconnection(status,
+// undefined, true) when the listener can accept nothing more.
 void SocketHandle::Accepted(int status, napi_value child) {
-  if (status < 0)
+  Napi::Env env = Env();
+  if (status < 0 && listen_gone_ != 0)
+    Emit(Hook::kConnection, {Num(env, status), env.Undefined(), Napi::Boolean::New(env, true)});
+  else if (status < 0)
     Emit(Hook::kConnection, {Num(Env(), status)});
   else
     Emit(Hook::kConnection, {Num(Env(), 0), child});

@@ -52,8 +52,11 @@ export interface ScifStats {
 
 /** The functions SocketHandles call on their owners; linked once per environment. */
 export interface SocketHooks<Owner> {
-  /** A listener accepted `handle` (its peer: handle.peerNode, handle.peerPort), or failed to. */
-  onconnection(this: Owner, status: number, handle?: NativeSocketHandle): void;
+  /**
+   * A listener accepted `handle` (its peer: handle.peerNode, handle.peerPort), or failed to;
+   * `gone`: for good (it listens no more: its fabric directory was removed), and it is no longer watched.
+   */
+  onconnection(this: Owner, status: number, handle?: NativeSocketHandle, gone?: boolean): void;
   onconnect(this: Owner, status: number): void;
   /** nread > 0: bytes at buffer[offset..]; UV_EOF: the peer ended; else -errno. */
   onread(this: Owner, nread: number, buffer?: Buffer, offset?: number): void;
@@ -171,6 +174,8 @@ export interface Binding {
   /** A listening endpoint for other processes to accept on: { epd, port } or -errno. */
   openListener(port: number, backlog: number): { epd: number; port: number } | number;
   closeEndpoint(epd: number): number;
+  /** Whether a listener can accept nothing more (its fabric directory was removed). */
+  listenerGone(epd: number): boolean;
   /** Whether the backend accepts on a listener's descriptor held by another process (or -errno). */
   sharesListeners(): boolean | number;
 }

@@ -17,11 +17,12 @@
 
 /* ---- the process's inbox ---- */
 
-/* Guards the inbox: opening it, and reading it - one reader at a time, so a
- * thread that takes the lock after a message was sent finds it handled. */
+/* Guards the inboxes - one per fabric of the process (a fabric opened anew
+ * after its directory went names its sockets anew, and the lost one's
+ * connections still send to the old one): opening them, and reading them -
+ * one reader at a time, so a thread that takes the lock after a message
+ * was sent finds it handled. */
 static pthread_mutex_t inbox_lock = PTHREAD_MUTEX_INITIALIZER;
-static int inbox_fd = -1;
-static uint32_t inbox_id;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 /* A fork copies no thread: the child's inbox is its own, made when it
@@ -38,9 +39,11 @@ static void inbox_parent(void)
 
 static void inbox_child(void)
 {
-	if (inbox_fd >= 0)
-		close(inbox_fd);
-	inbox_fd = -1;
+	for (struct fabric *f = fabric_newest(); f; f = f->older) {
+		if (f->inbox_fd >= 0)
+			close(f->inbox_fd);
+		f->inbox_fd = -1;
+	}
 	pthread_mutex_unlock(&inbox_lock);
 }
 
@@ -51,38 +54,37 @@ static void inbox_atfork(void)
 
 static void deliver(const struct inbox_msg *m, int ctl, int bell);
 
-/* Handles every message waiting: the service thread's, as they come, and
- * chan_ensure()'s for a channel the peer made. */
+/* Handles every message waiting, in every inbox: the service thread's, as
+ * they come (all inboxes wake it alike), and chan_ensure()'s for a channel
+ * the peer made. */
 static void read_inbox(void)
 {
 	struct inbox_msg m;
 	int fds[INBOX_FDS];
 
 	pthread_mutex_lock(&inbox_lock);
-	while (inbox_fd >= 0 && inbox_recv(inbox_fd, &m, fds) > 0)
-		deliver(&m, fds[0], fds[1]);
+	for (struct fabric *f = fabric_newest(); f; f = f->older)
+		while (f->inbox_fd >= 0 && inbox_recv(f->inbox_fd, &m, fds) > 0)
+			deliver(&m, fds[0], fds[1]);
 	pthread_mutex_unlock(&inbox_lock);
 }
 
-int chan_inbox(uint32_t *id)
+int chan_inbox(struct fabric *f, uint32_t *id)
 {
-	struct fabric *f = fabric_get();
 	int err = 0;
 
-	if (!f)
-		return -errno;
 	pthread_once(&atfork_once, inbox_atfork);
 	pthread_mutex_lock(&inbox_lock);
-	if (inbox_fd < 0) {
-		int fd = inbox_open(f, &inbox_id);
+	if (f->inbox_fd < 0) {
+		int fd = inbox_open(f, &f->inbox_id);
 
 		err = fd < 0 ? fd : service_watch_inbox(fd, read_inbox);
 		if (!err)
-			inbox_fd = fd;
+			f->inbox_fd = fd;
 		else if (fd >= 0)
 			close(fd);
 	}
-	*id = inbox_id;
+	*id = f->inbox_id;
 	pthread_mutex_unlock(&inbox_lock);
 	return err;
 }

@@ -47,11 +47,12 @@
 #include <stdint.h>
 
 struct endpoint;
+struct fabric;
 
-/* This process's inbox, opened and watched by the service thread on first
- * use (before the process's first connection names it): 0 with *id, or
- * -errno. */
-int chan_inbox(uint32_t *id);
+/* This process's inbox in fabric f, opened and watched by the service
+ * thread on first use (before the process's first connection there names
+ * it): 0 with *id, or -errno. */
+int chan_inbox(struct fabric *f, uint32_t *id);
 
 /* A connected endpoint's RMA channel, made or attached if it has none yet:
  * 0; -ECONNRESET (the peer is gone, or died making it), -EINTR (closing),

@@ -14,6 +14,7 @@
 #include "channel.h"
 #include "connection.h"
 #include "listener.h"
+#include "lost.h"
 #include "scif.h"
 
 int conn_new_socket(void)
@@ -23,7 +24,9 @@ int conn_new_socket(void)
 
 scif_epd_t scif_open(void)
 {
-	struct fabric *f = fabric_get();
+	/* A fabric whose directory went is no place for a new endpoint: it
+	 * joins the directory made anew (lost.h). */
+	struct fabric *f = fabric_fresh();
 	struct endpoint *ep;
 	int fd, err;
 

@@ -1,7 +1,9 @@
 /*
  * fabric.c - opening the fabric: its directory, its node table, and what
- * the environment says (the node, the ring size); errors in words. Our
- * node's port registry and the sockets' names are ports.c's.
+ * the environment says (the node, the ring size); errors in words; opening
+ * it anew once its directory was removed (lost.h), and keeping the fabrics
+ * a process had. Our node's port registry and the sockets' names are
+ * ports.c's.
  */
 #include "fabric.h"
 
@@ -173,15 +175,28 @@ out:
  * - and the access that faulted goes on. Any other SIGBUS goes to the
  * handler that was there before, or kills as it would have.
  */
-static void *guarded_table;
+static struct fabric *_Atomic current;	/* the newest fabric opened; older ones follow */
 static struct sigaction table_prev_bus;
+
+/* Whether addr is in the table of some fabric of ours: async-signal-safe. */
+static struct fabric_table *table_of(const void *addr)
+{
+	const uint8_t *a = addr;
+
+	for (struct fabric *f = atomic_load_explicit(&current, memory_order_acquire); f; f = f->older) {
+		const uint8_t *base = (const uint8_t *)f->table;
+
+		if (a >= base && a < base + TABLE_BYTES)
+			return f->table;
+	}
+	return NULL;
+}
 
 static void table_lost(int sig, siginfo_t *si, void *uc)
 {
-	uint8_t *addr = si->si_addr, *base = guarded_table;
-	struct fabric_table *t;
+	struct fabric_table *base = table_of(si->si_addr), *t;
 
-	if (!base || addr < base || addr >= base + TABLE_BYTES) {
+	if (!base) {
 		if (table_prev_bus.sa_flags & SA_SIGINFO) {
 			table_prev_bus.sa_sigaction(sig, si, uc);
 		} else if (table_prev_bus.sa_handler == SIG_IGN) {
@@ -212,21 +227,26 @@ static void table_lost(int sig, siginfo_t *si, void *uc)
 	atomic_store_explicit(&t->resets, UINT32_MAX, memory_order_release);
 }
 
-static int table_guard(struct fabric_table *t)
+/* Once per process, for every table it will map (table_of): a second
+ * sigaction would take our own handler for the one before it. */
+static int table_guard(void)
 {
+	static bool guarded;	/* under the opening's serialization (fabric_get) */
 	struct sigaction sa;
 
+	if (guarded)
+		return 0;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = table_lost;
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
 	sigemptyset(&sa.sa_mask);
-	guarded_table = t;
 	if (sigaction(SIGBUS, &sa, &table_prev_bus) < 0) {
 		int err = errno;
 
 		fabric_set_error("cannot guard the node table against SIGBUS: %s", strerror(err));
 		return -err;
 	}
+	guarded = true;
 	return 0;
 }
 
@@ -262,7 +282,7 @@ static int open_table(struct fabric *f)
 	/* Read once: the table is a file anyone of ours may scribble on, and
 	 * the count bounds every index into it. */
 	f->node_count = f->table->node_count;
-	return table_guard(f->table);
+	return table_guard();
 }
 
 static int fabric_open(struct fabric *f)
@@ -272,6 +292,8 @@ static int fabric_open(struct fabric *f)
 
 	f->dirfd = -1;
 	f->ports_fd = -1;
+	f->inbox_fd = -1;
+	f->table = MAP_FAILED;
 	err = default_dir(f->dir, sizeof(f->dir));
 	if (!err)
 		err = open_dir(f);
@@ -303,20 +325,100 @@ static int fabric_open(struct fabric *f)
 	return fabric_ports_open(f);
 }
 
+/* What a failed opening leaves: nothing (it may be tried again). */
+static void fabric_close(struct fabric *f)
+{
+	if (f->table != MAP_FAILED)
+		munmap(f->table, TABLE_BYTES);
+	if (f->ports_fd >= 0)
+		close(f->ports_fd);
+	if (f->dirfd >= 0)
+		close(f->dirfd);
+}
+
 static struct fabric the_fabric;
 static int the_error;
 static char the_error_text[512];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+/* Serializes opening a fabric anew, and fork with it. */
+static pthread_mutex_t renew_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fabric *forking;	/* the newest when fork began */
+
+/* Every fabric's port registry around fork (ports.c), newest first. */
+static void fabric_prepare(void)
+{
+	pthread_mutex_lock(&renew_lock);
+	forking = fabric_newest();
+	for (struct fabric *f = forking; f; f = f->older)
+		fabric_ports_prepare(f);
+}
+
+static void fabric_parent(void)
+{
+	for (struct fabric *f = forking; f; f = f->older)
+		fabric_ports_parent(f);
+	pthread_mutex_unlock(&renew_lock);
+}
+
+static void fabric_child(void)
+{
+	for (struct fabric *f = forking; f; f = f->older)
+		fabric_ports_child(f);
+	pthread_mutex_unlock(&renew_lock);
+}
 
 static void fabric_init(void)
 {
 	the_error = fabric_open(&the_fabric);
-	if (the_error)
+	if (the_error) {
 		snprintf(the_error_text, sizeof(the_error_text), "%s", last_error);
+		fabric_close(&the_fabric);
+		return;
+	}
+	pthread_atfork(fabric_prepare, fabric_parent, fabric_child);
+	atomic_store_explicit(&current, &the_fabric, memory_order_release);
+}
+
+/*
+ * The fabric in place of lost one, whose directory went: made anew, as by
+ * a process starting now (open_dir's checks; a new node table and port
+ * registry if nobody made them yet), and from then on the one new
+ * endpoints join. The lost one stays as it is for the endpoints holding
+ * it: their connections go on, their listeners are taken down (lost.c).
+ * Threads inside the fabric meanwhile use whichever their endpoint holds.
+ */
+static struct fabric *renew(struct fabric *lost)
+{
+	struct fabric *f;
+	int err = 0;
+
+	pthread_mutex_lock(&renew_lock);
+	f = atomic_load_explicit(&current, memory_order_acquire);
+	if (f == lost) {
+		f = calloc(1, sizeof(*f));
+		err = f ? fabric_open(f) : -ENOMEM;
+		if (err && f) {
+			fabric_close(f);
+			free(f);
+		}
+		if (!err) {
+			f->older = lost;
+			atomic_store_explicit(&current, f, memory_order_release);
+		}
+	}
+	pthread_mutex_unlock(&renew_lock);
+	if (err) {
+		/* Tried again by the next call: the directory may be fixed. */
+		errno = -err;
+		return NULL;
+	}
+	return f;
 }
 
 struct fabric *fabric_get(void)
 {
+	struct fabric *f;
+
 	pthread_once(&once, fabric_init);
 	if (the_error) {
 		/* Every thread that asks learns why, not only the first. */
@@ -324,7 +426,13 @@ struct fabric *fabric_get(void)
 		errno = -the_error;
 		return NULL;
 	}
-	return &the_fabric;
+	f = atomic_load_explicit(&current, memory_order_acquire);
+	return fabric_lost(f) ? renew(f) : f;
+}
+
+struct fabric *fabric_newest(void)
+{
+	return atomic_load_explicit(&current, memory_order_acquire);
 }
 
 bool fabric_dir_removed(const struct fabric *f)

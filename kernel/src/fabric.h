@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/un.h>
 
 #include "scif.h"
@@ -65,18 +66,45 @@ struct fabric {
 		uint32_t holds;
 	} *held;
 	size_t nheld, held_cap;
+
+	/* Its directory was removed (or renamed) under us (lost.c): it stays
+	 * for the endpoints that hold it, as memory and descriptors nobody
+	 * frees - one per removal the process lives through - and a fabric
+	 * opened anew takes its place for new ones. */
+	_Atomic bool lost;
+	struct fabric *older;		/* the fabric this one replaced, or NULL */
+	/* This process's inbox in this fabric (channel.c, under its lock). */
+	int inbox_fd;
+	uint32_t inbox_id;
+	bool reset_watched;		/* reset.c: its watcher runs (under its lock) */
+	pid_t dir_watcher;		/* lost.c: the process watching its directory */
 };
 
-/* The process's fabric, opened on first use; NULL with errno (and a sentence
- * for scif_net_last_error()) when it cannot be. */
+/* The process's fabric, opened on first use, and opened anew (a new
+ * directory, node table and port registry) once the one it had is known to
+ * be lost; NULL with errno (and a sentence for scif_net_last_error()) when
+ * it cannot be. */
 struct fabric *fabric_get(void);
+/* The newest fabric this process opened, or NULL; never opens one. Older
+ * ones follow through ->older: for what every fabric of the process has
+ * (inboxes, watchers), and for fork. */
+struct fabric *fabric_newest(void);
 
-/* Opens our node's port registry (ports.c): 0 or -errno. */
+/* Opens our node's port registry (ports.c): 0 or -errno. Around fork, with
+ * every fabric's in turn (fabric.c): the child opens registries of its own. */
 int fabric_ports_open(struct fabric *f);
+void fabric_ports_prepare(struct fabric *f);
+void fabric_ports_parent(struct fabric *f);
+void fabric_ports_child(struct fabric *f);
 
 bool fabric_node_exists(const struct fabric *f, uint16_t node);
 /* Whether the fabric's directory was removed since we opened it. */
 bool fabric_dir_removed(const struct fabric *f);
+
+static inline bool fabric_lost(const struct fabric *f)
+{
+	return atomic_load_explicit(&f->lost, memory_order_acquire);
+}
 bool fabric_node_online(const struct fabric *f, uint16_t node);
 
 /* Claim a port on our node: 0, -EADDRINUSE, -EACCES (below 1024 without
@@ -113,6 +141,10 @@ uint32_t fabric_listener_flags(struct fabric *f, uint16_t port);
 /* Where a listener on (node, port) waits for connections. */
 int fabric_listener_addr(const struct fabric *f, uint16_t node, uint16_t port,
 			 struct sockaddr_un *sa, socklen_t *len);
+/* Removes the name of our listener on port from this fabric's directory -
+ * through the descriptor we hold, never the path, which may name another
+ * fabric's directory by now. */
+void fabric_listener_unlink(const struct fabric *f, uint16_t port);
 /* A connect request, which is the abstract name a connecting endpoint binds
  * before it connects: the acceptor reads it with the connection itself,
  * without waiting for a message. Who is calling, the flags it asks for

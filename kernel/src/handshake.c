@@ -29,6 +29,7 @@
 #include "channel.h"
 #include "connection.h"
 #include "listener.h"
+#include "lost.h"
 #include "reset.h"
 #include "scif.h"
 #include "service.h"
@@ -114,7 +115,7 @@ static int dial(struct endpoint *ep, const struct scif_portID *dst, int flags)
 
 		/* The inbox first: the acceptor may make the channel and send
 		 * our ends there as soon as it has answered. */
-		err = chan_inbox(&me.inbox);
+		err = chan_inbox(f, &me.inbox);
 		if (!err)
 			err = tok_socket(ep->fd);
 		if (err)
@@ -133,6 +134,13 @@ static int dial(struct endpoint *ep, const struct scif_portID *dst, int flags)
 			return err;
 		ep->named = true;
 	}
+	/* An endpoint opened before its fabric directory went reaches nobody
+	 * (the path may name a directory made anew, whose listeners would
+	 * refuse a caller of ours). */
+	if (fabric_check(f)) {
+		fabric_refused_error(f, dst->node, dst->port);
+		return -ECONNREFUSED;
+	}
 	err = fabric_listener_addr(f, dst->node, dst->port, &sa, &len);
 	if (err)
 		return err;
@@ -147,12 +155,10 @@ static int dial(struct endpoint *ep, const struct scif_portID *dst, int flags)
 	case 0:
 		break;
 	case ENOENT:
-		/* The whole fabric directory gone under us says so: nobody
-		 * reaches anybody through it any more. */
-		if (fabric_dir_removed(f))
-			fabric_set_error("the fabric directory %s was removed while this process used it: "
-					 "its listeners are unreachable until the processes of the fabric start anew",
-					 f->dir);
+		/* Nobody ever listened there, or the directory went (or is new):
+		 * the second says so. */
+		(void)fabric_check(f);
+		fabric_refused_error(f, dst->node, dst->port);
 		return -ECONNREFUSED;
 	case ECONNREFUSED:
 	case EAGAIN:
@@ -302,11 +308,12 @@ int scif_connect(scif_epd_t epd, struct scif_portID *dst)
  * inbox's number, which no other live process has. */
 static _Atomic uint32_t connections;
 
-/* Who the ends of the connection with caller c, accepted as fd, are. */
-static int name_ends(const struct fabric_caller *c, int fd, struct qp_ends *ends)
+/* Who the ends of the connection with caller c, accepted as fd in f, are. */
+static int name_ends(struct fabric *f, const struct fabric_caller *c, int fd,
+		     struct qp_ends *ends)
 {
 	uint32_t inbox;
-	int err = chan_inbox(&inbox);
+	int err = chan_inbox(f, &inbox);
 
 	if (err)
 		return err;
@@ -360,7 +367,7 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 	flags = (request & QP_FLAGS_KNOWN) | (lep->stream_only ? QP_STREAM_ONLY : 0);
 	err = tok_socket(fd);
 	if (!err)
-		err = name_ends(&caller, fd, &ends);
+		err = name_ends(f, &caller, fd, &ends);
 	if (!err)
 		err = ep_create(f, fd, &ep);
 	if (err) {
@@ -421,10 +428,14 @@ int scif_accept(scif_epd_t epd, struct scif_portID *peer, scif_epd_t *newepd, in
 	if (lep->state != EP_LISTENING)
 		err = -EINVAL;
 	while (!err) {
-		int got = ep_closing(lep) ? -EINTR : accept_one(lep, &who, &ep);
+		int got = ep_closing(lep) ? -EINTR : listener_lost_locked(lep, false);
 
+		if (!got)
+			got = accept_one(lep, &who, &ep);
 		if (got == -EAGAIN)
 			continue;
+		if (!got)
+			got = listener_lost_locked(lep, true);
 		if (got != 0) {
 			err = got < 0 ? got : 0;
 			fd = got > 0 ? ep->fd : -1;

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "listener.h"
+#include "lost.h"
 #include "scif.h"
 #include "tokens.h"
 
@@ -114,6 +115,15 @@ int listener_wait_locked(struct endpoint *lep)
 	return n < 0 && errno != EINTR ? -errno : 0;
 }
 
+/* Whether the listener's last holder took it down (listener_leave_locked),
+ * or lost.c did. */
+static bool taken_down(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = 0 };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
+}
+
 /* ---- listening ---- */
 
 static int listen_locked(struct endpoint *ep, int backlog)
@@ -133,19 +143,27 @@ static int listen_locked(struct endpoint *ep, int backlog)
 	case EP_CONNECTED:
 		return -EISCONN;
 	}
+	/* Watched first, then looked at: a directory that goes from here on
+	 * is news, one gone before is found now. */
+	(void)fabric_watch_dir(f);
+	if (fabric_check(f)) {
+		fabric_set_error("the fabric directory %s was removed after this endpoint was opened: "
+				 "it cannot listen there (a new endpoint joins the directory made anew)", f->dir);
+		return -ENODEV;
+	}
 	err = fabric_listener_addr(f, f->self, ep->port, &sa, &len);
 	if (!err)
 		err = fabric_listener_record(f, ep->port, ep->stream_only ? QP_STREAM_ONLY : 0);
 	if (err)
 		return err;
 	/* A file left by a listener that died; the port is ours now, so is the name. */
-	unlink(sa.sun_path);
+	fabric_listener_unlink(f, ep->port);
 	/* accept4() must not wait: scif_accept() decides whether to sleep. */
 	if (fcntl(ep->fd, F_SETFL, fcntl(ep->fd, F_GETFL) | O_NONBLOCK) < 0 ||
 	    bind(ep->fd, (struct sockaddr *)&sa, len) < 0 ||
 	    listen(ep->fd, backlog < 0 ? 0 : backlog) < 0) {
 		err = -errno;
-		unlink(sa.sun_path);
+		fabric_listener_unlink(f, ep->port);
 		return err;
 	}
 	ep->named = true;
@@ -176,9 +194,6 @@ int scif_listen(scif_epd_t epd, int backlog)
 
 void listener_leave_locked(struct endpoint *ep)
 {
-	struct sockaddr_un sa;
-	socklen_t len;
-
 	if (ep->left)
 		return;
 	ep->left = true;
@@ -190,8 +205,37 @@ void listener_leave_locked(struct endpoint *ep)
 	 * released with the endpoint (conn_destroy). */
 	shutdown(ep->fd, SHUT_RDWR);
 	refuse_pending(ep);
-	if (fabric_listener_addr(ep->fabric, ep->fabric->self, ep->port, &sa, &len) == 0)
-		unlink(sa.sun_path);
+	fabric_listener_unlink(ep->fabric, ep->port);
+}
+
+/*
+ * ENODEV, as the driver's scif_accept says when the node a connection would
+ * come from is lost ("the requesting node is lost or existed, but is not
+ * currently in the network", include/linux/scif.h): a listener whose fabric
+ * directory went hears from no node any more. Its descriptor says POLLIN |
+ * POLLHUP (lost.c shut it down), as a socket shut down does; the driver's,
+ * for an endpoint no longer listening, says POLLERR (__scif_pollfd).
+ */
+int listener_lost_locked(struct endpoint *lep, bool idle)
+{
+	struct fabric *f = lep->fabric;
+
+	if (!fabric_lost(f)) {
+		/* Shut under us with nobody waiting: another holder found
+		 * the directory gone first, or we have not heard yet. */
+		if (!idle || !taken_down(lep->fd))
+			return 0;
+		if (!fabric_check(f)) {
+			fabric_set_error("listener on port %u was taken down by another process holding it",
+					 lep->port);
+			return -ENODEV;
+		}
+	}
+	shutdown(lep->fd, SHUT_RDWR);	/* as every holder's: pollers see it */
+	fabric_set_error("the fabric directory %s was %s while this process listened in it: "
+			 "port %u can no longer be reached (close the listener; a new one joins the directory made anew)",
+			 f->dir, fabric_dir_removed(f) ? "removed" : "moved away", lep->port);
+	return -ENODEV;
 }
 
 /* The port of a listener of our node's in this fabric, from its name
@@ -226,14 +270,6 @@ static uint16_t listener_port(const struct fabric *f, int fd)
 	return (uint16_t)port;
 }
 
-/* Whether the listener's last holder took it down (listener_leave_locked). */
-static bool taken_down(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = 0 };
-
-	return poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
-}
-
 static pthread_mutex_t adopt_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* A new endpoint for listener fd on port: a hold on the port, with a
@@ -259,6 +295,8 @@ static struct endpoint *adopt(struct fabric *f, int fd, uint16_t port)
 	ep->named = true;
 	ep->stream_only = fabric_listener_flags(f, port) & QP_STREAM_ONLY;
 	ep_hold(ep);
+	/* Its holders hear of the directory going, this one too. */
+	(void)fabric_watch_dir(f);
 	return ep;
 }
 

@@ -6,6 +6,7 @@
 #ifndef SCIF_NET_LISTENER_H
 #define SCIF_NET_LISTENER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "endpoint.h"
@@ -33,5 +34,9 @@ int listener_wait_locked(struct endpoint *lep);
  * callers refused, as SCIF does; its name gone) and keeps the port, which
  * conn_destroy() then releases. */
 void listener_leave_locked(struct endpoint *ep);
+/* scif_accept, with lep->lock held: -ENODEV (and a sentence) once lep's
+ * fabric directory went (lost.h), else 0. idle: nothing was waiting, so its
+ * socket is looked at too (a poll), in case another holder shut it. */
+int listener_lost_locked(struct endpoint *lep, bool idle);
 
 #endif

@@ -55,23 +55,23 @@ static int lock_on(int fd, uint16_t port, short type)
  * locks would be its parent's: it gets one of its own. Its parent's claims
  * stay its parent's; the listeners it inherited (their descriptors are its
  * too) it holds as any other holder does, shared, so that its close or its
- * death is one holder leaving, not the listener going.
+ * death is one holder leaving, not the listener going. (A lost fabric's
+ * registry cannot be opened again: the child keeps its parent's, for
+ * listeners that are taken down anyway.) fabric.c calls these for every
+ * fabric of the process.
  */
-static struct fabric *forked;	/* the fabric whose registry is open */
-
-static void ports_prepare(void)
+void fabric_ports_prepare(struct fabric *f)
 {
-	pthread_mutex_lock(&forked->ports_lock);
+	pthread_mutex_lock(&f->ports_lock);
 }
 
-static void ports_parent(void)
+void fabric_ports_parent(struct fabric *f)
 {
-	pthread_mutex_unlock(&forked->ports_lock);
+	pthread_mutex_unlock(&f->ports_lock);
 }
 
-static void ports_child(void)
+void fabric_ports_child(struct fabric *f)
 {
-	struct fabric *f = forked;
 	int fd = open_registry(f);
 	size_t kept = 0;
 
@@ -99,8 +99,6 @@ int fabric_ports_open(struct fabric *f)
 		return -errno;
 	if (pthread_mutex_init(&f->ports_lock, NULL))
 		return -ENOMEM;
-	forked = f;	/* opened once per process (fabric_get) */
-	pthread_atfork(ports_prepare, ports_parent, ports_child);
 	/* Start ephemeral ports somewhere different in every process, as TCP does,
 	 * so that many processes do not all probe the same ports first. */
 	f->next_ephemeral = (uint16_t)(EPHEMERAL_BASE +
@@ -299,6 +297,14 @@ int fabric_listener_addr(const struct fabric *f, uint16_t node, uint16_t port,
 		return -ENAMETOOLONG;
 	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n + 1);
 	return 0;
+}
+
+void fabric_listener_unlink(const struct fabric *f, uint16_t port)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "n%up%u", f->self, port);
+	(void)unlinkat(f->dirfd, name, 0);
 }
 
 /* Fields: the fabric (its directory's device and inode), the caller's node

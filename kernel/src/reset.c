@@ -5,9 +5,11 @@
  * table, a shared file mapping, so one FUTEX_WAKE from any process of the
  * fabric wakes the watchers of all of them. It holds no descriptor and no
  * file: nothing to leak into a child, nothing left behind by a killed
- * process. It starts with the process's first connection and lives as long
- * as the process (libscif.so.0 is linked so that dlclose keeps it loaded); a
- * child forked meanwhile has no watcher and starts its own when it connects.
+ * process. It starts with the process's first connection in the fabric and
+ * lives as long as the process (libscif.so.0 is linked so that dlclose
+ * keeps it loaded); a child forked meanwhile has no watcher and starts its
+ * own when it connects. A fabric opened anew after its directory went gets
+ * a watcher of its own.
  */
 #include "reset.h"
 
@@ -113,8 +115,10 @@ void reset_unlink_locked(struct endpoint *ep)
 
 /* ---- the watcher ---- */
 
+/* One watcher per fabric of the process that has made a connection: a
+ * fabric opened anew after its directory went (lost.c) has a node table of
+ * its own, and the lost one's connections still follow theirs. */
 static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool watching;		/* this process's watcher runs (guarded by watch_lock) */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void reset_if_stale(struct endpoint *ep)
@@ -157,7 +161,8 @@ static void watch_parent(void)
 
 static void watch_child(void)
 {
-	watching = false;
+	for (struct fabric *f = fabric_newest(); f; f = f->older)
+		f->reset_watched = false;
 	pthread_mutex_unlock(&watch_lock);
 }
 
@@ -172,9 +177,9 @@ static int watch_start(struct fabric *f)
 
 	pthread_once(&atfork_once, watch_atfork);
 	pthread_mutex_lock(&watch_lock);
-	if (!watching) {
+	if (!f->reset_watched) {
 		err = thread_start(watch_main, f, "scif-reset");
-		watching = err == 0;
+		f->reset_watched = err == 0;
 	}
 	pthread_mutex_unlock(&watch_lock);
 	return err ? -ENOMEM : 0;

@@ -21,8 +21,10 @@
 #define EVENT(epd, watch, ctl) ((uint64_t)(watch) << 32 | (uint64_t)(epd) << 1 | (ctl))
 #define EVENT_EPD(what) ((int)((uint32_t)(what) >> 1))
 #define EVENT_WATCH(what) ((uint32_t)((what) >> 32))
-/* The process's inbox (channel.h): watch number 0, which no endpoint has. */
+/* The process's inboxes (channel.h): watch number 0, which no endpoint has. */
 #define EVENT_INBOX 0u
+/* Where its fabric directories are (lost.c): watch number 0 too. */
+#define EVENT_FABRIC_DIR EVENT(1, 0, 0)
 
 static _Atomic uint32_t watches;	/* numbers the watches */
 
@@ -30,6 +32,7 @@ static pthread_mutex_t service_lock = PTHREAD_MUTEX_INITIALIZER;
 static int epfd = -1;		/* guarded by service_lock until the thread runs */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void (*_Atomic inbox_handler)(void);	/* what reads the inbox */
+static void (*_Atomic dir_handler)(void);	/* what reads the directory's news */
 
 static void handle(uint64_t what)
 {
@@ -37,6 +40,10 @@ static void handle(uint64_t what)
 
 	if (what == EVENT_INBOX) {
 		atomic_load_explicit(&inbox_handler, memory_order_acquire)();
+		return;
+	}
+	if (what == EVENT_FABRIC_DIR) {
+		atomic_load_explicit(&dir_handler, memory_order_acquire)();
 		return;
 	}
 	ep = ep_find(EVENT_EPD(what));
@@ -163,4 +170,15 @@ int service_watch_inbox(int inbox, void (*handler)(void))
 	/* Level-triggered: whoever reads the inbox reads all of it, but a
 	 * message that comes as it stops must wake us again. */
 	return add(fd, inbox, EPOLLIN, EVENT_INBOX);
+}
+
+int service_watch_fabric_dir(int fd, void (*handler)(void))
+{
+	int epfd_now = service_fd();
+
+	if (epfd_now < 0)
+		return epfd_now;
+	atomic_store_explicit(&dir_handler, handler, memory_order_release);
+	/* Level-triggered, as the inbox: the handler reads all there is. */
+	return add(epfd_now, fd, EPOLLIN, EVENT_FABRIC_DIR);
 }

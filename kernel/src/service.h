@@ -9,12 +9,13 @@
  * the control channel once the connection has one (window messages are read
  * as they arrive, so a peer's registrations and unregistrations never wait
  * for this process's next call). And on the process's inbox, where peers
- * send this process its ends of the RMA channels they make (channel.h). The
+ * send this process its ends of the RMA channels they make (channel.h); and,
+ * once the process listens, on news of its fabric directory (lost.c). The
  * data path never wakes it: a token arriving carries POLLIN, which it does
  * not ask for.
  *
- * It starts with the process's first connection and lives as long as the
- * process. A child forked meanwhile has none until it connects (its
+ * It starts with the process's first connection or listener and lives as
+ * long as the process. A child forked meanwhile has none until it connects (its
  * inherited connections are watched by nobody of its own).
  */
 #ifndef SCIF_NET_SERVICE_H
@@ -27,7 +28,11 @@ struct endpoint;
 int service_watch(struct endpoint *ep);
 /* Watches the control channel of a watched connection that just got one. */
 int service_watch_ctl(struct endpoint *ep);
-/* Watches the process's inbox: handler reads it whenever it holds messages. */
+/* Watches an inbox of the process: handler reads them whenever one holds
+ * messages. */
 int service_watch_inbox(int inbox, void (*handler)(void));
+/* Watches what tells of the fabric directories going (lost.c): handler
+ * reads it whenever it has news. */
+int service_watch_fabric_dir(int fd, void (*handler)(void));
 
 #endif

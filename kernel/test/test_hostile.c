@@ -119,7 +119,9 @@ static int role_forge(const char *arg)
 }
 
 /* In a fabric of its own: the directory removed under a running process.
- * Its connect says why it fails, not only ECONNREFUSED. */
+ * A connect from an endpoint opened before says why it fails, not only
+ * ECONNREFUSED (test_fabric_removed has the rest: listeners told, the
+ * directory made anew). */
 static int role_dir_removed(const char *arg)
 {
 	char dir[] = "/tmp/scif-fabric-removed.XXXXXX", cmd[64];
@@ -131,10 +133,10 @@ static int role_dir_removed(const char *arg)
 	CHECK(setenv("SCIF_NET_FABRIC", dir, 1) == 0 && setenv("SCIF_NET_NODE", "0", 1) == 0);
 	connect_pair(7000, &c, &s);
 	l = listen_on(7000, 1);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	CHECK(system(cmd) == 0);
 	epd = scif_open();
 	CHECK(epd >= 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CHECK(system(cmd) == 0);
 	CHECK_ERR(scif_connect(epd, &to), ECONNREFUSED);
 	CHECK(strstr(scif_net_last_error(), "was removed") != NULL);
 	/* What was connected still is. */

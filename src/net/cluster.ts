@@ -125,6 +125,13 @@ function answer(worker: Worker, query: Query): void {
   // As node:cluster keys port 0: the n-th listen(0) of each worker shares one port.
   const key = query.port === 0 ? `${query.node}:0:${query.index}` : `${query.node}:${query.port}`;
   let entry = shared.get(key);
+  // Its fabric directory was removed: its workers heard 'error', and one
+  // listening again gets a listener in the directory made anew.
+  if (entry && binding.listenerGone(entry.epd)) {
+    shared.delete(key);
+    binding.closeEndpoint(entry.epd);
+    entry = undefined;
+  }
   if (!entry) {
     const opened = binding.openListener(query.port, query.backlog);
     if (typeof opened === 'number') return void reply({ errno: opened });

@@ -240,9 +240,29 @@ function watchSignal(server: tcp.Server, signal: AbortSignal): void {
   server.once('close', () => signal.removeEventListener('abort', onAbort));
 }
 
-function onconnection(this: tcp.Server, status: number, child?: NativeSocketHandle): void {
+/**
+ * The listening endpoint can accept nothing more (its fabric directory was
+ * removed): the server stops listening, as after a listen that failed - its
+ * handle closed, no 'close' - and says why; it may listen again. Connections
+ * it accepted before go on.
+ */
+function listenerGone(server: tcp.Server, status: number): void {
+  const self = server as unknown as ServerFields;
+  const handle = self._handle as ListenHandle;
+  // Made first: the fabric's sentence is the failed accept's.
+  const err = uvExceptionWithHostPort(status, 'accept', formatHost(handle.node), handle.port);
+  handle.close();
+  self._handle = null;
+  server.emit('error', err);
+}
+
+function onconnection(this: tcp.Server, status: number, child?: NativeSocketHandle, gone?: boolean): void {
   const server = this;
   const self = server as unknown as ServerFields;
+  if (gone && self._handle instanceof ListenHandle) {
+    listenerGone(server, status);
+    return;
+  }
   if (status < 0 || !child) {
     server.emit('error', errnoException(status, 'accept'));
     return;
