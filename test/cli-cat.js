@@ -79,10 +79,12 @@ t.test('cat -l takes one connection and lets the port go', async (t) => {
   await listener.listening;
   const a = net.connect('scif:0:4303');
   await once(a, 'connect');
-  // The listener is closed once the first connection came: a second is refused.
+  // The listener is closed once the first connection came: a second is
+  // refused, or - when it reached the backlog before the close, as over TCP -
+  // reset; never served.
   const b = net.connect('scif:0:4303');
   const err = await once(b, 'error');
-  t.equal(err.code, 'ECONNREFUSED');
+  t.match(err.code, /^(ECONNREFUSED|ECONNRESET)$/);
   let got = '';
   listener.child.stdout.setEncoding('utf8').on('data', (d) => (got += d));
   a.end('to stdout\n');
