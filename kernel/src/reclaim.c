@@ -13,6 +13,9 @@
  * madvise: then nothing is tried again. Only the service thread uses it. */
 static bool supported = true;
 
+/* Read by other threads (the tests'). */
+static _Atomic uint64_t sweeps, given;
+
 /* Punches out the whole pages of our ring: 0 or -errno. A ring smaller than
  * a page (4 KiB rings under larger pages) shares its pages with the header
  * or the other ring, and keeps them. */
@@ -44,6 +47,8 @@ static void sweep_ring(struct endpoint *ep)
 	/* Whatever the outcome, not again before the next write: a punch
 	 * refused now would be refused at every sweep. */
 	ep->tx_given = tx->local;
+	if (!err)
+		atomic_fetch_add_explicit(&given, 1, memory_order_relaxed);
 	if (err == -EINVAL || err == -EOPNOTSUPP || err == -ENOSYS)
 		supported = false;	/* a kernel without hole punching in shmem */
 }
@@ -68,7 +73,18 @@ bool reclaim_sweep(void)
 {
 	if (supported)
 		ep_for_each(sweep);
+	atomic_fetch_add_explicit(&sweeps, 1, memory_order_release);
 	/* After the caller's seq_cst store (service.c): a connection made
 	 * meanwhile is counted here, or it saw that store and woke us. */
 	return supported && qp_mapped() > 0;
+}
+
+uint64_t reclaim_sweeps(void)
+{
+	return atomic_load_explicit(&sweeps, memory_order_acquire);
+}
+
+uint64_t reclaim_given(void)
+{
+	return atomic_load_explicit(&given, memory_order_relaxed);
 }

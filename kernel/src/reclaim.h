@@ -51,10 +51,15 @@
 #define SCIF_NET_RECLAIM_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* One sweep over this process's connections (the service thread's, every
  * period): false once the process maps no queue pair, so that the thread
  * may stop sweeping until it has a connection again. */
 bool reclaim_sweep(void);
+
+/* For the tests: sweeps made, and rings given back, by this process. */
+uint64_t reclaim_sweeps(void);
+uint64_t reclaim_given(void);
 
 #endif
