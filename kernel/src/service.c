@@ -98,7 +98,7 @@ static void sweep_tick(bool woken, long long *next)
 		return;
 	if (!atomic_load_explicit(&sweeping, memory_order_relaxed)) {
 		if (woken) {
-			atomic_store_explicit(&sweeping, true, memory_order_relaxed);
+			atomic_store_explicit(&sweeping, true, memory_order_seq_cst);
 			*next = now + period_ms;
 		}
 		return;
@@ -107,7 +107,7 @@ static void sweep_tick(bool woken, long long *next)
 		return;
 	atomic_store_explicit(&sweeping, false, memory_order_seq_cst);
 	if (reclaim_sweep())
-		atomic_store_explicit(&sweeping, true, memory_order_relaxed);
+		atomic_store_explicit(&sweeping, true, memory_order_seq_cst);
 	*next = now + period_ms;
 }
 
