@@ -65,6 +65,9 @@ struct endpoint {
 
 	pthread_mutex_t send_lock;	/* one writer per ring */
 	pthread_mutex_t recv_lock;	/* one reader per ring */
+	/* The idle sweep's (reclaim.h), under send_lock: our write offset at
+	 * the last sweep, and when our ring's pages last went back. */
+	uint64_t tx_swept, tx_given;
 	_Atomic bool peer_gone;
 	_Atomic bool hangup_taken;	/* the descriptor showed the hang-up; its error was taken */
 

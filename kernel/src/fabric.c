@@ -287,7 +287,7 @@ static int open_table(struct fabric *f)
 
 static int fabric_open(struct fabric *f)
 {
-	long self, ring, cap;
+	long self, ring, cap, reclaim;
 	int err;
 
 	f->dirfd = -1;
@@ -322,6 +322,10 @@ static int fabric_open(struct fabric *f)
 	if (err)
 		return err;
 	f->ring_memory = (uint64_t)cap;
+	err = env_number("SCIF_NET_RECLAIM_MS", 0, 3600 * 1000, FABRIC_DEFAULT_RECLAIM_MS, &reclaim);
+	if (err)
+		return err;
+	f->reclaim_ms = (uint32_t)reclaim;
 	return fabric_ports_open(f);
 }
 

@@ -31,6 +31,10 @@
  */
 #define FABRIC_DEFAULT_RING_MEMORY (1ull << 30)
 
+/* How long a ring this process writes stays empty and unwritten before its
+ * pages go back (reclaim.h): SCIF_NET_RECLAIM_MS, 0 never. */
+#define FABRIC_DEFAULT_RECLAIM_MS 1000
+
 /* The node table, mapped shared by every process of the fabric. */
 struct fabric_table {
 	uint32_t magic;
@@ -51,6 +55,7 @@ struct fabric {
 	uint32_t node_count;		/* the table's, read once when it was opened */
 	uint32_t ring_size;		/* bytes per direction for connections we accept */
 	uint64_t ring_memory;		/* queue-pair bytes we may map (SCIF_NET_RING_MEMORY), 0: no cap */
+	uint32_t reclaim_ms;		/* idle time before a ring's pages go back (SCIF_NET_RECLAIM_MS), 0: never */
 	struct fabric_table *table;
 
 	/* Port registry of our node: an open file whose byte n is locked by the

@@ -26,7 +26,10 @@ static int reserve(size_t len)
 {
 	const struct fabric *f = fabric_get();	/* open: we are connecting */
 	uint64_t mapped_cap = f ? f->ring_memory : FABRIC_DEFAULT_RING_MEMORY;
-	uint64_t now = atomic_fetch_add_explicit(&mapped, len, memory_order_relaxed) + len;
+	/* seq_cst: the service thread, deciding whether to keep sweeping,
+	 * must see this before it can miss our connection's wake-up
+	 * (service.c's service_watch). Not the data path. */
+	uint64_t now = atomic_fetch_add_explicit(&mapped, len, memory_order_seq_cst) + len;
 
 	if (mapped_cap && now > mapped_cap) {
 		atomic_fetch_sub_explicit(&mapped, len, memory_order_relaxed);
@@ -40,6 +43,11 @@ static int reserve(size_t len)
 static void unreserve(size_t len)
 {
 	atomic_fetch_sub_explicit(&mapped, len, memory_order_relaxed);
+}
+
+uint64_t qp_mapped(void)
+{
+	return atomic_load_explicit(&mapped, memory_order_seq_cst);
 }
 
 /* Our side's rings. Nothing of the header is read: its page is touched

@@ -114,6 +114,8 @@ struct qp_accept_msg {
 };
 
 /* Queue pairs count against the process's cap (fabric.h, FABRIC_DEFAULT_RING_MEMORY). */
+/* Bytes of queue pairs this process maps now (seq_cst: service.c). */
+uint64_t qp_mapped(void);
 
 /* Acceptor: a new queue pair between ends, whose caller's sockets need
  * caller_full tokens to turn unwritable (its request says: tokens.h); *memfd

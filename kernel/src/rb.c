@@ -86,6 +86,13 @@ void rb_commit(struct rb *rb)
 	atomic_store_explicit(&rb->sh->write, rb->local, memory_order_release);
 }
 
+bool rb_drained(const struct rb *rb)
+{
+	/* Pairs with the release in rb_consume(), as rb_space()'s load. */
+	return !rb->broken &&
+	       atomic_load_explicit(&rb->sh->read, memory_order_acquire) == rb->local;
+}
+
 /* ---- reader half ---- */
 
 size_t rb_used(struct rb *rb)

@@ -61,6 +61,10 @@ static inline bool rb_broken(const struct rb *rb)
 size_t rb_space(struct rb *rb);
 size_t rb_write(struct rb *rb, const void *src, size_t len);
 void rb_commit(struct rb *rb);
+/* Whether the reader has consumed all we wrote, its copies out done: the
+ * ring's bytes are nobody's until we write again (reclaim.h). No check of
+ * the offset is needed - only equality counts - and nothing is cached. */
+bool rb_drained(const struct rb *rb);
 
 /* Reader half. rb_used() looks at the writer's offset afresh. */
 size_t rb_used(struct rb *rb);

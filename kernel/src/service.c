@@ -8,10 +8,13 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl.h"
 #include "endpoint.h"
+#include "reclaim.h"
 #include "thread.h"
 
 /* What an event is about: the connection (its endpoint's descriptor and a
@@ -25,6 +28,8 @@
 #define EVENT_INBOX 0u
 /* Where its fabric directories are (lost.c): watch number 0 too. */
 #define EVENT_FABRIC_DIR EVENT(1, 0, 0)
+/* The idle sweep's wake-up: watch 0 again, with the control bit. */
+#define EVENT_SWEEP 1u
 
 static _Atomic uint32_t watches;	/* numbers the watches */
 
@@ -33,6 +38,19 @@ static int epfd = -1;		/* guarded by service_lock until the thread runs */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void (*_Atomic inbox_handler)(void);	/* what reads the inbox */
 static void (*_Atomic dir_handler)(void);	/* what reads the directory's news */
+
+/*
+ * The idle sweep (reclaim.h) runs every period while the process maps queue
+ * pairs, and the thread sleeps without a timeout while it maps none. A new
+ * connection finding the thread not sweeping wakes it (an eventfd); the
+ * thread clears `sweeping` before it looks whether anything is mapped, both
+ * seq_cst, as is the connection's count of what it maps (qp.c): so either
+ * the thread sees the new connection's mapping, or the connection sees the
+ * flag cleared and wakes it.
+ */
+static uint32_t period_ms;	/* SCIF_NET_RECLAIM_MS; set with epfd */
+static int sweep_wake = -1;	/* the eventfd; guarded as epfd */
+static _Atomic bool sweeping;
 
 static void handle(uint64_t what)
 {
@@ -59,16 +77,69 @@ static void handle(uint64_t what)
 	ep_put(ep);
 }
 
+static long long now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* epoll's timeout: until the next sweep, or none. */
+static int sweep_timeout(long long next)
+{
+	long long left = next - now_ms();
+
+	if (!atomic_load_explicit(&sweeping, memory_order_relaxed))
+		return -1;
+	return left < 0 ? 0 : (int)left;
+}
+
+/* After the events: sweeps if it is time, or starts sweeping if a new
+ * connection woke us for it. */
+static void sweep_tick(bool woken, long long *next)
+{
+	long long now = now_ms();
+
+	if (!period_ms)
+		return;
+	if (!atomic_load_explicit(&sweeping, memory_order_relaxed)) {
+		if (woken) {
+			atomic_store_explicit(&sweeping, true, memory_order_seq_cst);
+			*next = now + period_ms;
+		}
+		return;
+	}
+	if (now < *next)
+		return;
+	atomic_store_explicit(&sweeping, false, memory_order_seq_cst);
+	if (reclaim_sweep())
+		atomic_store_explicit(&sweeping, true, memory_order_seq_cst);
+	*next = now + period_ms;
+}
+
 static void *service_main(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
+	long long next = 0;
 
 	for (;;) {
 		struct epoll_event ev[64];
-		int n = epoll_wait(fd, ev, 64, -1);
+		int n = epoll_wait(fd, ev, 64, sweep_timeout(next));
+		bool woken = false;
 
-		for (int i = 0; i < n; i++)
-			handle(ev[i].data.u64);
+		for (int i = 0; i < n; i++) {
+			if (ev[i].data.u64 == EVENT_SWEEP) {
+				eventfd_t v;
+
+				/* Level-triggered: read, or it wakes us for ever. */
+				(void)eventfd_read(sweep_wake, &v);
+				woken = true;
+			} else {
+				handle(ev[i].data.u64);
+			}
+		}
+		sweep_tick(woken, &next);
 	}
 	return NULL;
 }
@@ -89,7 +160,11 @@ static void service_child(void)
 {
 	if (epfd >= 0)
 		close(epfd);
+	if (sweep_wake >= 0)
+		close(sweep_wake);
 	epfd = -1;
+	sweep_wake = -1;
+	atomic_store_explicit(&sweeping, false, memory_order_relaxed);
 	pthread_mutex_unlock(&service_lock);
 }
 
@@ -98,34 +173,50 @@ static void service_atfork(void)
 	pthread_atfork(service_prepare, service_parent, service_child);
 }
 
+static int add(int fd, int watched, uint32_t events, uint64_t what)
+{
+	struct epoll_event e = { .events = events, .data.u64 = what };
+
+	return epoll_ctl(fd, EPOLL_CTL_ADD, watched, &e) < 0 ? -errno : 0;
+}
+
+/* The epoll set and the sweep's wake-up, then the thread: 0 or -errno. */
+static int service_start(void)
+{
+	const struct fabric *f = fabric_get();	/* open: we are connecting */
+	int fd = epoll_create1(EPOLL_CLOEXEC), wake, err;
+
+	if (fd < 0)
+		return -errno;
+	wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	err = wake < 0 ? -errno : add(fd, wake, EPOLLIN, EVENT_SWEEP);
+	if (!err) {
+		period_ms = f ? f->reclaim_ms : 0;
+		sweep_wake = wake;
+		err = thread_start(service_main, (void *)(intptr_t)fd, "scif-service");
+	}
+	if (err) {
+		close(fd);
+		if (wake >= 0)
+			close(wake);
+		sweep_wake = -1;
+		return err;
+	}
+	epfd = fd;
+	return 0;
+}
+
 static int service_fd(void)
 {
 	int fd, err = 0;
 
 	pthread_once(&atfork_once, service_atfork);
 	pthread_mutex_lock(&service_lock);
-	if (epfd < 0) {
-		fd = epoll_create1(EPOLL_CLOEXEC);
-		if (fd < 0) {
-			err = -errno;
-		} else {
-			err = thread_start(service_main, (void *)(intptr_t)fd, "scif-service");
-			if (err)
-				close(fd);
-			else
-				epfd = fd;
-		}
-	}
+	if (epfd < 0)
+		err = service_start();
 	fd = epfd;
 	pthread_mutex_unlock(&service_lock);
 	return err ? err : fd;
-}
-
-static int add(int fd, int watched, uint32_t events, uint64_t what)
-{
-	struct epoll_event e = { .events = events, .data.u64 = what };
-
-	return epoll_ctl(fd, EPOLL_CTL_ADD, watched, &e) < 0 ? -errno : 0;
 }
 
 int service_watch(struct endpoint *ep)
@@ -145,6 +236,11 @@ int service_watch(struct endpoint *ep)
 	err = add(fd, ep->fd, EPOLLRDHUP | EPOLLET, EVENT(ep->fd, watch, 0));
 	if (!err && ep_has_channel(ep))
 		err = service_watch_ctl(ep);
+	/* Our queue pair is counted (qp.c) before this load: a thread that
+	 * is not sweeping is to start (a count far from its limit: the
+	 * write never fails). */
+	if (!err && period_ms && !atomic_load_explicit(&sweeping, memory_order_seq_cst))
+		(void)eventfd_write(sweep_wake, 1);
 	return err;
 }
 

@@ -12,7 +12,8 @@
  * send this process its ends of the RMA channels they make (channel.h); and,
  * once the process listens, on news of its fabric directory (lost.c). The
  * data path never wakes it: a token arriving carries POLLIN, which it does
- * not ask for.
+ * not ask for. While the process maps queue pairs it also wakes every
+ * SCIF_NET_RECLAIM_MS to give idle rings' pages back (reclaim.h).
  *
  * It starts with the process's first connection or listener and lives as
  * long as the process. A child forked meanwhile has none until it connects (its
