@@ -17,8 +17,8 @@
  * Only the writer can add tokens (it sends them) and only the reader can
  * take them (it receives them), so each side *settles* the count after its
  * own ring operation, recomputing what it should be from the shared offsets
- * under a small process-shared robust lock: whichever settles last sees both
- * operations and leaves the queue right. System calls happen only on
+ * under a small lock in the queue pair (shlock.h): whichever settles last
+ * sees both operations and leaves the queue right. System calls happen only on
  * transitions: empty <-> not empty, full <-> not full.
  *
  * A caller's non-blocking connect stays unwritable until it is accepted: the
@@ -28,14 +28,17 @@
 #ifndef SCIF_NET_TOKENS_H
 #define SCIF_NET_TOKENS_H
 
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
-/* One ring's tokens, in the queue pair's shared header. */
+#include "shlock.h"
+
+/* One ring's tokens, in the queue pair's shared header: the peer can store
+ * anything into each word, at any time. */
 struct qp_tokens {
-	pthread_mutex_t lock;	/* process-shared, robust: EOWNERDEAD is the peer's death */
-	uint32_t count;		/* tokens now in the reader's socket */
-	uint32_t full;		/* tokens that make the writer's socket unwritable */
+	struct shlock lock;		/* taken by each settle, both sides */
+	_Atomic uint32_t count;		/* tokens now in the reader's socket */
+	_Atomic uint32_t full;		/* tokens that make the writer's socket unwritable */
 };
 
 struct rb_shared;
@@ -46,25 +49,21 @@ unsigned tok_full(void);
 /* Prepares a connection's socket (its SO_SNDBUF): 0 or -errno. */
 int tok_socket(int fd);
 
-/* A mutex in memory two processes share: process-shared and robust, so that
- * a holder's death shows as EOWNERDEAD. 0 or -errno. */
-int shared_mutex_init(pthread_mutex_t *m);
-
 /* A ring's tokens in a new queue pair (count 0; full: 0, for the acceptor to
  * set from each writer's tok_full()). */
-int tok_init(struct qp_tokens *t);
+void tok_init(struct qp_tokens *t);
 
 /*
  * After a ring operation: brings the count of ring sh's tokens towards what
  * its fill level asks for, as far as this side may (writer: adds them, by
  * sending on fd; reader: takes them, by receiving from fd). 0, or
- * -ECONNRESET when the peer is gone (it died holding the lock, or its
- * socket is closed).
+ * -ECONNRESET when the peer is gone (fd hung up: it may have died holding
+ * the lock, which is then looked for every 50 ms), or -EPROTO.
  */
 /* The reader, finding its ring empty: -EPROTO if its socket holds more than
  * the tokens counted (a peer flooding the socket), else 0 (-ECONNRESET if the
- * peer died holding the lock). Both this and tok_settle() give up on a lock
- * the peer holds for seconds: -EPROTO. */
+ * peer is gone). Both this and tok_settle() give up on a lock the peer holds
+ * for 2 s (TOK_LOCK_SECONDS): -EPROTO. */
 int tok_check_rx(struct qp_tokens *t, int fd);
 
 int tok_settle(struct qp_tokens *t, const struct rb_shared *sh, uint64_t size, int fd,
