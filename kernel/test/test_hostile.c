@@ -7,9 +7,9 @@
  * is copied past a mapping (ASan: make test-asan), and the victim goes on
  * serving. The queue pair's locks: one the peer keeps (the token lock 2 s,
  * the RMA channel's 5 s: EPROTO), garbage stored into them while both sides
- * use them (the exchange works or ends cleanly), a peer killed holding one
- * (ECONNRESET, long before those bounds). Callers that claim a port they
- * do not hold are refused. Then the node table truncated under a running
+ * use them (the exchange works or ends cleanly; test_lock_death has a peer
+ * killed holding one). Callers that claim a port they do not hold are
+ * refused. Then the node table truncated under a running
  * process: its connections reset, nothing faults.
  */
 #include "hostile.h"
@@ -144,34 +144,6 @@ static int role_dir_removed(const char *arg)
 	CHECK(scif_send(c, "x", 1, SCIF_SEND_BLOCK) == 1);
 	CHECK(scif_close(epd) == 0 && scif_close(l) == 0 && scif_close(c) == 0 && scif_close(s) == 0);
 	return 0;
-}
-
-/* Connects to the victim's port and takes one of the queue pair's locks: 't'
- * the token lock of the ring it writes, with a byte in that ring for the
- * victim's receive to settle; 'c' the RMA channel's. Then waits to be
- * killed holding it. */
-static int role_hold(const char *arg)
-{
-	struct endpoint *ep;
-	char which;
-	int port;
-
-	CHECK(sscanf(arg, "%c:%d", &which, &port) == 2);
-	ep = ep_get(connect_to(0, (uint16_t)port));
-	CHECK(ep != NULL);
-	if (which == 't') {
-		char byte = 'x';
-
-		CHECK(shlock_trylock(&ep->qp.hdr->tokens[ep->qp.side].lock));
-		CHECK(rb_write(&ep->qp.tx, &byte, 1) == 1);
-		rb_commit(&ep->qp.tx);
-		ring_victim(ep);
-	} else {
-		chan_lock(ep);
-	}
-	report_ready(1);
-	for (;;)
-		pause();
 }
 
 /* A peer as it should be: sends a line, reads it back. */
@@ -374,65 +346,6 @@ static void victim_unsealed_ring(uint16_t port)
 	printf("# unsealed ring: the connect failed with EPROTO before mapping it\n");
 }
 
-static void *register_main(void *arg)
-{
-	struct blocked *b = arg;
-	static void *page;
-
-	CHECK(page || posix_memalign(&page, 4096, 4096) == 0);
-	b->tid = gettid();
-	b->ret = scif_register(b->epd, page, 4096, 0, SCIF_PROT_READ, 0) < 0 ? -1 : 0;
-	b->err = errno;
-	b->returned_ms = now_ms();
-	return NULL;
-}
-
-/* A peer killed holding a lock our thread sleeps on: the wait ends with the
- * peer's hang-up, well before the lock's bound - a receive gets the byte
- * that was there and the next one ECONNRESET; a registration ECONNRESET.
- * Not EPROTO: the peer is gone, not lying. */
-static void holder_killed(char which, uint16_t port)
-{
-	struct blocked b = { .call = CALL_RECV, .len = 1 };
-	struct scif_portID peer;
-	char arg[32];
-	int l = listen_on(port, 1), ready;
-	double t0, killed;
-	pid_t pid;
-
-	snprintf(arg, sizeof(arg), "%c:%u", which, port);
-	pid = spawn_role(1, "hold", arg, &ready);
-	CHECK(scif_accept(l, &peer, &b.epd, SCIF_ACCEPT_SYNC) == 0);
-	CHECK(await_ready(ready) == 1);
-	CHECK(pthread_create(&b.thread, NULL, which == 't' ? blocked_main : register_main, &b) == 0);
-	while (!b.tid)
-		sched_yield();
-	/* Asleep on the lock's futex, not on its way there. */
-	t0 = now_ms();
-	while (!sleeps_in(b.tid, SYS_futex)) {
-		CHECK(now_ms() - t0 < 10000);
-		sched_yield();
-	}
-	CHECK(kill(pid, SIGKILL) == 0);
-	killed = now_ms();
-	CHECK(pthread_join(b.thread, NULL) == 0);
-	CHECK(b.returned_ms - killed < 1000);
-	if (which == 't') {
-		CHECK(b.ret == 1 && b.buf[0] == 'x');
-		CHECK_ERR(scif_recv(b.epd, b.buf, 1, SCIF_RECV_BLOCK), ECONNRESET);
-	} else {
-		CHECK(b.ret == -1 && b.err == ECONNRESET);
-	}
-	CHECK_ERR(scif_send(b.epd, "x", 1, SCIF_SEND_BLOCK), ECONNRESET);
-	expect_signal(pid, SIGKILL);
-	close(ready);
-	CHECK(scif_close(b.epd) == 0);
-	CHECK(scif_close(l) == 0);
-	printf("# %s lock's holder killed: our %s woke %.2f ms after, ECONNRESET\n",
-	       which == 't' ? "token" : "RMA channel", which == 't' ? "receive" : "registration",
-	       b.returned_ms - killed);
-}
-
 /* Callers claiming ports they do not hold are refused; the listener takes
  * the next caller as if they had not come. */
 static void forged_callers(uint16_t port)
@@ -551,16 +464,12 @@ int main(int argc, char **argv)
 			return role_forge(argv[2]);
 		if (strcmp(argv[1], "dir-removed") == 0)
 			return role_dir_removed(argv[2]);
-		if (strcmp(argv[1], "hold") == 0)
-			return role_hold(argv[2]);
 		return 2;
 	}
 	for (size_t i = 0; i < HOSTILE_NCASES; i++) {
 		victim_server(&hostile_cases[i], (uint16_t)(PORT_BASE + 2 * i));
 		victim_client(&hostile_cases[i], (uint16_t)(PORT_BASE + 2 * i + 1));
 	}
-	holder_killed('t', PORT_BASE + 94);
-	holder_killed('c', PORT_BASE + 95);
 	victim_unsealed_ring(PORT_BASE + 98);
 	forged_callers(PORT_BASE + 97);
 	ring_memory_cap(PORT_BASE + 96);
