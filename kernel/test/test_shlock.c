@@ -6,8 +6,8 @@
  *   garbage     every class of value a peer may leave in the word (held,
  *               waited, huge, the top bit, random) is a lock held: the wait
  *               ends with EPROTO at the limit, not before and not much after
- *   look        the caller's look ends a wait with its error, at once and,
- *               for a holder that dies, within a look's interval of the death
+ *   look        the caller's look ends a wait with its error, within a look's
+ *               interval (a holder that dies: of the death)
  *   while held  garbage stored while we hold it: our unlock leaves the word
  *               free, and the lock works on
  *   threads     threads of two processes count under it: no count is lost
@@ -166,7 +166,7 @@ static void look_ends_wait(struct page *p)
 	close(rd);
 	atomic_store(&p->lock.word, SHLOCK_FREE);
 	atomic_store(&p->go, 0);
-	printf("# look: the caller's EINTR at once; a holder killed under a sleeping waiter: "
+	printf("# look: the caller's EINTR after a look's sleep; a holder killed under a sleeping waiter: "
 	       "ECONNRESET %.2f ms after (looks every 20 ms)\n", w.got_ms - killed);
 }
 
