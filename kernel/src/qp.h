@@ -27,7 +27,6 @@
 #ifndef SCIF_NET_QP_H
 #define SCIF_NET_QP_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
