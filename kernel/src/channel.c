@@ -272,40 +272,41 @@ static int make(struct endpoint *ep)
 	return 0;
 }
 
-/* Takes chan_lock: 0; -ECONNRESET when its holder died (the peer, making
- * the channel) or the peer is gone while we wait; -EINTR once we close. A
- * holder that is stopped is waited for, looking every LOOK_MS. */
+/*
+ * Takes chan_lock (shlock.h). Its holder makes the channel: a few system
+ * calls (SCIF_NET_CHAN_DELAY_US more in tests). While we wait we look every
+ * LOOK_MS: -EINTR once we close; -ECONNRESET once the peer hung up or its
+ * end is gone - a peer that died holding the lock never lets go, and that
+ * is how its death shows. A peer holding it for CHAN_LOCK_MS is broken,
+ * hostile or stopped (SIGSTOP, a debugger): the connection is reset and
+ * the call fails with EPROTO, as for any impossible state the peer leaves
+ * in the queue pair, rather than wait on it for ever.
+ */
 #define LOOK_MS 50
+#define CHAN_LOCK_MS 5000
+
+static int chan_look(void *arg)
+{
+	struct endpoint *ep = arg;
+
+	if (ep_closing(ep))
+		return -EINTR;
+	if (ep_hung_up(ep) || conn_gone(ep))
+		return conn_gone_err(ep);
+	return 0;
+}
 
 static int lock_chan(struct endpoint *ep)
 {
-	pthread_mutex_t *lock = &ep->qp.hdr->chan_lock;
+	const struct shlock_wait how = {
+		.spins = 0, .look_ms = LOOK_MS, .limit_ms = CHAN_LOCK_MS,
+		.look = chan_look, .arg = ep,
+	};
+	int err = shlock_lock(&ep->qp.hdr->chan_lock, &how);
 
-	for (;;) {
-		struct timespec until;
-		int err;
-
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += LOOK_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		err = pthread_mutex_timedlock(lock, &until);
-		if (err == 0)
-			return 0;
-		if (err == EOWNERDEAD) {
-			pthread_mutex_consistent(lock);
-			pthread_mutex_unlock(lock);
-			return -ECONNRESET;
-		}
-		if (err != ETIMEDOUT)
-			return err == ENOTRECOVERABLE ? -ECONNRESET : -err;
-		if (ep_closing(ep))
-			return -EINTR;
-		if (ep_hung_up(ep) || conn_gone(ep))
-			return -ECONNRESET;
-	}
+	if (err == -EPROTO)
+		conn_break(ep);
+	return err;
 }
 
 int chan_ensure(struct endpoint *ep)
@@ -321,7 +322,7 @@ int chan_ensure(struct endpoint *ep)
 	if (!ep_has_channel(ep) &&
 	    atomic_load_explicit(&h->chan, memory_order_acquire) == QP_CHAN_NONE)
 		err = make(ep);
-	pthread_mutex_unlock(&h->chan_lock);
+	shlock_unlock(&h->chan_lock);
 	if (err)
 		return err;
 	/* The peer made it: our ends are in our inbox, or attached already. */

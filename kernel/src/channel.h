@@ -20,17 +20,19 @@
  * would be handled) or when one of its own calls needs the channel first,
  * whichever comes first.
  *
- * One side makes it: the header's chan_lock (robust, shared by both
- * processes) and chan state decide. A side that finds the state made by the
+ * One side makes it: the header's chan_lock (a word both processes share,
+ * shlock.h) and chan state decide. A side that finds the state made by the
  * other reads its own inbox under the process's inbox lock, so once it has
  * the lock its ends - sent before the state was published - were attached,
  * by it or by whoever read the inbox before. Death: a peer that dies
- * holding chan_lock shows as EOWNERDEAD (ECONNRESET here); one that dies
- * before reading its inbox takes its ends with it (our ends see end of
- * file); one with no inbox any more is gone. A peer that is stopped makes
- * us wait only if it stopped holding chan_lock, which it holds for a few
- * system calls - and then no longer than it stays stopped, our own close or
- * its death.
+ * holding chan_lock never lets go of it; its hang-up, looked for every
+ * 50 ms while we wait, ends the wait (ECONNRESET). One that dies before
+ * reading its inbox takes its ends with it (our ends see end of file); one
+ * with no inbox any more is gone. A peer that is stopped makes us wait only
+ * if it stopped holding chan_lock, which it holds for a few system calls -
+ * and then no longer than it stays stopped, our own close, its death, or
+ * 5 s: a lock held that long is a broken or hostile peer's, and the
+ * connection is reset (EPROTO).
  *
  * A caller's ends may come before its connect is finished (the acceptor may
  * register at once): they wait in the endpoint (chan_early) until the queue
@@ -56,7 +58,8 @@ int chan_inbox(struct fabric *f, uint32_t *id);
 
 /* A connected endpoint's RMA channel, made or attached if it has none yet:
  * 0; -ECONNRESET (the peer is gone, or died making it), -EINTR (closing),
- * -errno. Call without ep->lock. */
+ * -EPROTO (the peer held the channel's lock for 5 s: the connection is
+ * reset), -errno. Call without ep->lock. */
 int chan_ensure(struct endpoint *ep);
 
 /* A caller whose queue pair was just attached, with ep->lock held: takes

@@ -63,11 +63,9 @@ static void qp_bind_rings(struct qp *qp, int side, uint32_t ring_size)
 }
 
 /* The header of a new queue pair, in h (zeroed). */
-static int init_header(struct qp_header *h, uint32_t ring_size, const struct qp_ends *ends,
-		       unsigned caller_full)
+static void init_header(struct qp_header *h, uint32_t ring_size, const struct qp_ends *ends,
+			unsigned caller_full)
 {
-	int err;
-
 	h->magic = QP_MAGIC;
 	h->version = QP_VERSION;
 	h->ring_size = ring_size;
@@ -75,12 +73,12 @@ static int init_header(struct qp_header *h, uint32_t ring_size, const struct qp_
 	atomic_init(&h->closed[1], 0);
 	h->ends = *ends;
 	atomic_init(&h->chan, QP_CHAN_NONE);
-	err = shared_mutex_init(&h->chan_lock);
-	for (int side = 0; side < 2 && !err; side++) {
+	atomic_init(&h->chan_lock.word, SHLOCK_FREE);
+	for (int side = 0; side < 2; side++) {
 		struct qp_rma *r = &h->rma[side];
 
 		rb_init_shared(&h->ring[side]);
-		err = tok_init(&h->tokens[side]);
+		tok_init(&h->tokens[side]);
 		atomic_init(&r->started, 0);
 		atomic_init(&r->waiting, 0);
 		atomic_init(&r->ctl_sent, 0);
@@ -89,9 +87,8 @@ static int init_header(struct qp_header *h, uint32_t ring_size, const struct qp_
 			atomic_init(&r->done[i], 0);
 	}
 	/* Each writer's own measure (tokens.h): the caller's came in its request. */
-	h->tokens[0].full = caller_full;
-	h->tokens[1].full = tok_full();
-	return err;
+	atomic_init(&h->tokens[0].full, caller_full);
+	atomic_init(&h->tokens[1].full, tok_full());
 }
 
 int qp_create(struct qp *qp, uint32_t ring_size, const struct qp_ends *ends,
@@ -100,9 +97,8 @@ int qp_create(struct qp *qp, uint32_t ring_size, const struct qp_ends *ends,
 	/* The header is made here and written into the file, not stored
 	 * through our mapping: neither side maps its page in until the
 	 * connection is used, so an idle connection costs neither process a
-	 * resident page (and nobody a page fault now). Its mutexes are plain
-	 * data while unlocked, in every C library we build with, and nobody
-	 * has them mapped yet. */
+	 * resident page (and nobody a page fault now). Its locks are plain
+	 * words (shlock.h), and nobody has them mapped yet. */
 	union {
 		struct qp_header h;
 		char page[QP_HEADER_BYTES];
@@ -111,9 +107,7 @@ int qp_create(struct qp *qp, uint32_t ring_size, const struct qp_ends *ends,
 	int fd, err;
 
 	memset(&buf, 0, sizeof(buf));
-	err = init_header(&buf.h, ring_size, ends, caller_full);
-	if (err)
-		return err;
+	init_header(&buf.h, ring_size, ends, caller_full);
 	err = reserve(len);
 	if (err)
 		return err;

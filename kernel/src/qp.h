@@ -27,7 +27,6 @@
 #ifndef SCIF_NET_QP_H
 #define SCIF_NET_QP_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -40,8 +39,10 @@
 /* 2: control channel and RMA counters; 3: the RMA bell; 4: request and
  * answer flags (stream-only connections carry only the memfd); 5: tokens
  * instead of doorbells, the request's prefill; 6: the RMA channel made
- * lazily (the answer carries the memfd alone; the header names the ends) */
-#define QP_VERSION 6
+ * lazily (the answer carries the memfd alone; the header names the ends);
+ * 7: the channel's and the tokens' locks are words of our own (shlock.h),
+ * not pthread mutexes */
+#define QP_VERSION 7
 #define QP_HEADER_BYTES 4096
 
 /* Slots of RMA accounting per side: RMA number s completes into slot s % N. */
@@ -77,9 +78,9 @@ struct qp_header {
 	_Atomic uint32_t closed[2];	/* side i called scif_close() */
 	struct qp_ends ends;
 	/* The RMA channel: made once, by the side that first takes this lock
-	 * and finds it QP_CHAN_NONE (process-shared, robust: EOWNERDEAD is a
-	 * peer that died making it). */
-	pthread_mutex_t chan_lock;
+	 * and finds it QP_CHAN_NONE (channel.c: a peer that dies holding it
+	 * shows as its hang-up). */
+	struct shlock chan_lock;
 	_Atomic uint32_t chan;
 	struct rb_shared ring[2];
 	struct qp_tokens tokens[2];	/* tokens[i]: ring i's, kept by side i in side 1 - i's socket */

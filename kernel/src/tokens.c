@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <linux/sockios.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -90,36 +91,11 @@ int tok_socket(int fd)
 	       -errno : 0;
 }
 
-int shared_mutex_init(pthread_mutex_t *m)
+void tok_init(struct qp_tokens *t)
 {
-	pthread_mutexattr_t attr;
-	int err;
-
-	if (pthread_mutexattr_init(&attr))
-		return -ENOMEM;
-	err = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-	if (!err)
-		err = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-	if (!err)
-		err = pthread_mutex_init(m, &attr);
-	pthread_mutexattr_destroy(&attr);
-	return -err;
-}
-
-int tok_init(struct qp_tokens *t)
-{
-	t->count = 0;
-	t->full = 0;
-	return shared_mutex_init(&t->lock);
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield");
-#endif
+	atomic_init(&t->lock.word, SHLOCK_FREE);
+	atomic_init(&t->count, 0);
+	atomic_init(&t->full, 0);
 }
 
 /* Tries before sleeping: a holder keeps the lock for one token's send or
@@ -129,67 +105,65 @@ static inline void cpu_relax(void)
  * sides a wake-up, tens of microseconds, per message. */
 #define TOK_LOCK_TRIES 256
 
-/* 0 with the lock held, -ECONNRESET (not held) when its last holder died:
- * the peer, in the middle of a settle, so the count means nothing now; or
- * -EPROTO when the peer kept it for seconds. */
-static int tok_lock(struct qp_tokens *t)
+/* How often a waiter looks whether the peer is gone: a peer that died
+ * holding the lock never releases it, and only its socket tells. */
+#define TOK_LOOK_MS 50
+
+/* While we wait: -ECONNRESET once our socket says the peer hung up (it
+ * died or closed, maybe holding the lock; or the connection was reset). */
+static int peer_hung_up(void *arg)
 {
-	struct timespec until;
-	int err = pthread_mutex_trylock(&t->lock);
+	struct pollfd p = { .fd = *(const int *)arg, .events = 0 };
 
-	for (int i = 1; err == EBUSY && i < TOK_LOCK_TRIES; i++) {
-		cpu_relax();
-		err = pthread_mutex_trylock(&t->lock);
-	}
-	if (err == EBUSY) {
-		/* A settle holds the lock for a few system calls. A peer that
-		 * keeps it longer is stopped or hostile: rather than wait for
-		 * ever (on an event loop's thread, say), the connection is
-		 * given up (EPROTO). */
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += TOK_LOCK_SECONDS;
-		err = pthread_mutex_timedlock(&t->lock, &until);
-		if (err == ETIMEDOUT)
-			return -EPROTO;
-	}
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLHUP) ? -ECONNRESET : 0;
+}
 
-	if (err == EOWNERDEAD) {
-		pthread_mutex_consistent(&t->lock);
-		pthread_mutex_unlock(&t->lock);
-		return -ECONNRESET;
-	}
-	return -err;
+/* 0 with the lock held; -ECONNRESET (not held) when the peer is gone - it
+ * may have died in the middle of a settle, so the count means nothing now;
+ * or -EPROTO when the peer kept it for seconds. A settle holds the lock
+ * for a few system calls. A peer that keeps it longer is stopped or
+ * hostile: rather than wait for ever (on an event loop's thread, say), the
+ * connection is given up. */
+static int tok_lock(struct qp_tokens *t, int fd)
+{
+	const struct shlock_wait how = {
+		.spins = TOK_LOCK_TRIES, .look_ms = TOK_LOOK_MS,
+		.limit_ms = TOK_LOCK_SECONDS * 1000, .look = peer_hung_up, .arg = &fd,
+	};
+
+	return shlock_lock(&t->lock, &how);
 }
 
 /* The reader, with the lock held: takes up to n of the tokens in its queue,
- * fewer when some are still in flight (counted, not yet sent). */
-static void take_tokens(struct qp_tokens *t, int fd, uint32_t n)
+ * fewer when some are still in flight (counted, not yet sent): how many. */
+static uint32_t take_tokens(int fd, uint32_t n)
 {
 	char buf[MAX_TOKENS];
 	ssize_t got = recv(fd, buf, n < MAX_TOKENS ? n : MAX_TOKENS, MSG_DONTWAIT);
 
-	if (got > 0)
-		t->count -= (uint32_t)got;
+	return got > 0 ? (uint32_t)got : 0;
 }
 
 int tok_settle(struct qp_tokens *t, const struct rb_shared *sh, uint64_t size, int fd,
 	       int writer)
 {
 	uint64_t used;
-	uint32_t want, full;
-	int err = tok_lock(t);
+	uint32_t want, full, count;
+	int err = tok_lock(t, fd);
 
 	if (err)
 		return err;
 	/* Under the lock, so this settle acts on offsets no older than the
 	 * other side's last one. */
 	used = rb_shared_used(sh);
-	/* The peer can write every word here: the writer goes by its own
-	 * measure, and a count no settle could have made breaks the
-	 * connection instead of sizing a receive. */
-	full = writer ? tok_full() : t->full;
-	if (full > MAX_TOKENS || t->count > MAX_TOKENS) {
-		pthread_mutex_unlock(&t->lock);
+	/* The peer can write every word here, at any moment: each is loaded
+	 * once and checked, the writer goes by its own measure, and a count
+	 * no settle could have made breaks the connection instead of sizing a
+	 * receive. */
+	full = writer ? tok_full() : atomic_load_explicit(&t->full, memory_order_relaxed);
+	count = atomic_load_explicit(&t->count, memory_order_relaxed);
+	if (full > MAX_TOKENS || count > MAX_TOKENS) {
+		shlock_unlock(&t->lock);
 		return -EPROTO;
 	}
 	want = used == 0 ? 0 : used >= size - 1 ? full : 1;
@@ -200,23 +174,24 @@ int tok_settle(struct qp_tokens *t, const struct rb_shared *sh, uint64_t size, i
 		 * at nearly every message, costing each side a futex sleep or
 		 * wake-up and a context switch. So the count may run ahead of
 		 * the reader's queue by tokens in flight, never behind it. */
-		uint32_t add = t->count < want ? want - t->count : 0;
+		uint32_t add = count < want ? want - count : 0;
 
-		t->count += add;
-		pthread_mutex_unlock(&t->lock);
+		atomic_store_explicit(&t->count, count + add, memory_order_relaxed);
+		shlock_unlock(&t->lock);
 		while (!err && add--)
 			err = send_token(fd);
 		return err;
 	}
-	if (t->count > want)
-		take_tokens(t, fd, t->count - want);
-	pthread_mutex_unlock(&t->lock);
+	if (count > want)
+		count -= take_tokens(fd, count - want);
+	atomic_store_explicit(&t->count, count, memory_order_relaxed);
+	shlock_unlock(&t->lock);
 	return err;
 }
 
 int tok_check_rx(struct qp_tokens *t, const struct rb_shared *sh, int fd)
 {
-	int queued = 0, err = tok_lock(t);
+	int queued = 0, err = tok_lock(t, fd);
 
 	if (err)
 		return err;
@@ -224,14 +199,16 @@ int tok_check_rx(struct qp_tokens *t, const struct rb_shared *sh, int fd)
 	 * counted: more is a peer writing on the socket itself, which would
 	 * keep the descriptor readable with nothing to read - a busy loop for
 	 * whoever polls it. */
-	if (ioctl(fd, SIOCINQ, &queued) == 0 && (uint32_t)queued > t->count)
+	if (ioctl(fd, SIOCINQ, &queued) == 0 &&
+	    (uint32_t)queued > atomic_load_explicit(&t->count, memory_order_relaxed))
 		err = -EPROTO;
 	else if (queued > 0 && rb_shared_used(sh) == 0)
 		/* Tokens that landed after the settle that should have taken
 		 * them. Looked at under the lock: a writer that has put bytes
 		 * in since counts its token after this. */
-		take_tokens(t, fd, (uint32_t)queued);
-	pthread_mutex_unlock(&t->lock);
+		atomic_store_explicit(&t->count, atomic_load_explicit(&t->count, memory_order_relaxed) -
+				      take_tokens(fd, (uint32_t)queued), memory_order_relaxed);
+	shlock_unlock(&t->lock);
 	return err;
 }
 

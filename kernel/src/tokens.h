@@ -17,14 +17,15 @@
  * Only the writer can add tokens (it sends them) and only the reader can
  * take them (it receives them), so each side *settles* the count after its
  * own ring operation, recomputing what it should be from the shared offsets
- * under a small process-shared robust lock: whichever settles last sees both
- * operations and leaves the queue right. The writer counts its tokens under
- * the lock and sends them after it (the send wakes the reader, which must
- * not find the lock held), so the count may run ahead of the queue by tokens
- * in flight, never behind it; a token that lands after the reader's settle
- * would leave the descriptor readable over an empty ring, a few
- * microseconds' stray, which the reader's next look takes (scif_recv,
- * scif_poll: tok_check_rx) so that poll() never reports it. System calls happen only on
+ * under a small lock in the queue pair (shlock.h): whichever settles last
+ * sees both operations and leaves the queue right. The writer counts its
+ * tokens under the lock and sends them after it (the send wakes the reader,
+ * which must not find the lock held), so the count may run ahead of the
+ * queue by tokens in flight, never behind it; a token that lands after the
+ * reader's settle would leave the descriptor readable over an empty ring, a
+ * few microseconds' stray, which the reader's next look takes (scif_recv,
+ * scif_poll: tok_check_rx) so that scif_poll() never reports it. System
+ * calls happen only on
  * transitions: empty <-> not empty, full <-> not full.
  *
  * A caller's non-blocking connect stays unwritable until it is accepted: the
@@ -34,14 +35,17 @@
 #ifndef SCIF_NET_TOKENS_H
 #define SCIF_NET_TOKENS_H
 
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
-/* One ring's tokens, in the queue pair's shared header. */
+#include "shlock.h"
+
+/* One ring's tokens, in the queue pair's shared header: the peer can store
+ * anything into each word, at any time. */
 struct qp_tokens {
-	pthread_mutex_t lock;	/* process-shared, robust: EOWNERDEAD is the peer's death */
-	uint32_t count;		/* tokens now in the reader's socket */
-	uint32_t full;		/* tokens that make the writer's socket unwritable */
+	struct shlock lock;		/* taken by each settle, both sides */
+	_Atomic uint32_t count;		/* tokens now in the reader's socket */
+	_Atomic uint32_t full;		/* tokens that make the writer's socket unwritable */
 };
 
 struct rb_shared;
@@ -52,26 +56,22 @@ unsigned tok_full(void);
 /* Prepares a connection's socket (its SO_SNDBUF): 0 or -errno. */
 int tok_socket(int fd);
 
-/* A mutex in memory two processes share: process-shared and robust, so that
- * a holder's death shows as EOWNERDEAD. 0 or -errno. */
-int shared_mutex_init(pthread_mutex_t *m);
-
 /* A ring's tokens in a new queue pair (count 0; full: 0, for the acceptor to
  * set from each writer's tok_full()). */
-int tok_init(struct qp_tokens *t);
+void tok_init(struct qp_tokens *t);
 
 /*
  * After a ring operation: brings the count of ring sh's tokens towards what
  * its fill level asks for, as far as this side may (writer: adds them, by
  * sending on fd; reader: takes them, by receiving from fd). 0, or
- * -ECONNRESET when the peer is gone (it died holding the lock, or its
- * socket is closed).
+ * -ECONNRESET when the peer is gone (fd hung up: it may have died holding
+ * the lock, which is then looked for every 50 ms), or -EPROTO.
  */
 /* The reader, finding its ring sh empty: -EPROTO if its socket holds more
  * than the tokens counted (a peer flooding the socket); else takes the tokens
- * that landed after its last settle, and 0 (-ECONNRESET if the peer died
- * holding the lock). Both this and tok_settle() give up on a lock the peer
- * holds for seconds: -EPROTO. */
+ * that landed after its last settle, and 0 (-ECONNRESET if the peer is gone).
+ * Both this and tok_settle() give up on a lock the peer holds for 2 s
+ * (TOK_LOCK_SECONDS): -EPROTO. */
 int tok_check_rx(struct qp_tokens *t, const struct rb_shared *sh, int fd);
 
 int tok_settle(struct qp_tokens *t, const struct rb_shared *sh, uint64_t size, int fd,

@@ -25,6 +25,8 @@ enum hostile_meet {
 	MEET_SEND,	/* a send (4 MiB, blocking): the corrupted read offset */
 	MEET_RECV,	/* a receive: the corrupted write offset, or tokens */
 	MEET_RMA,	/* an RMA to the window at HOSTILE_WINDOW_OFF */
+	MEET_ECHO,	/* an exchange the hostile side echoes: it works, or ends in
+			 * a clean error (EPROTO, ECONNRESET) */
 };
 
 #define HOSTILE_WINDOW_OFF 0x100000ll
@@ -121,10 +123,58 @@ static inline void token_flood(struct endpoint *ep)
 /* The lock the victim's settles take, held for good. */
 static inline void token_lock(struct endpoint *ep)
 {
-	int err = pthread_mutex_lock(&ep->qp.hdr->tokens[ep->qp.side].lock);
-
-	CHECK(err == 0 || err == EOWNERDEAD);
+	CHECK(shlock_trylock(&ep->qp.hdr->tokens[ep->qp.side].lock));
 	ring_victim(ep);
+}
+
+/* The RMA channel's lock, taken and held for good: the victim's first RMA
+ * call (rma_verify: channel.c's chan_ensure) meets it there. */
+static inline void chan_lock(struct endpoint *ep)
+{
+	CHECK(shlock_trylock(&ep->qp.hdr->chan_lock));
+}
+
+/* Every class of value a lock word may hold, and some it never does. */
+static const uint32_t lock_garbage[] = {
+	SHLOCK_FREE, SHLOCK_HELD, SHLOCK_WAITED, 3, 0x7fffffffu, 0x80000000u, 0xffffffffu,
+};
+
+static pthread_t scribbler;
+static _Atomic bool scribbling;
+
+/* Stores garbage into the queue pair's three lock words (the channel's, each
+ * ring's tokens') until told to stop, free half the time so that both sides
+ * get through now and then. */
+static inline void *scribble_main(void *arg)
+{
+	struct qp_header *h = arg;
+	struct shlock *locks[] = { &h->chan_lock, &h->tokens[0].lock, &h->tokens[1].lock };
+	uint32_t seed = 2463534242u;
+	const size_t n = sizeof(lock_garbage) / sizeof(lock_garbage[0]);
+
+	/* Bursts of 64 stores, a short sleep between them: a million a
+	 * second, without taking a core from the victim. */
+	for (unsigned i = 1; atomic_load(&scribbling); i++) {
+		uint32_t r = xorshift(&seed);
+		uint32_t v = r & 1 ? SHLOCK_FREE : r & 2 ? r : lock_garbage[(r >> 2) % n];
+
+		atomic_store_explicit(&locks[(r >> 8) % 3]->word, v, memory_order_relaxed);
+		if (i % 64 == 0)
+			nanosleep(&(struct timespec){ .tv_nsec = 20000 }, NULL);
+	}
+	return NULL;
+}
+
+static inline void lock_scribble(struct endpoint *ep)
+{
+	atomic_store(&scribbling, true);
+	CHECK(pthread_create(&scribbler, NULL, scribble_main, ep->qp.hdr) == 0);
+}
+
+static inline void scribble_stop(void)
+{
+	if (atomic_exchange(&scribbling, false))
+		CHECK(pthread_join(scribbler, NULL) == 0);
 }
 
 /* Racing: the write offset flips between right and wrong while the victim
@@ -222,6 +272,8 @@ static const struct hostile_case hostile_cases[] = {
 	{ "write-race", MEET_RECV, write_race, false, true },
 	{ "token-flood", MEET_RECV, token_flood, false, false },
 	{ "token-lock", MEET_RECV, token_lock, false, false },
+	{ "chan-lock", MEET_RMA, chan_lock, false, false },
+	{ "lock-scribble", MEET_ECHO, lock_scribble, false, false },
 	{ "ctl-garbage", MEET_RMA, ctl_garbage, false, false },
 	{ "window-short", MEET_RMA, window_short, false, false },
 	{ "window-unsealed", MEET_RMA, window_unsealed, false, false },
@@ -237,8 +289,41 @@ static inline const struct hostile_case *hostile_find(const char *name)
 	return NULL;
 }
 
+/* Echoes what comes on epd until the connection ends: 0 once it did with
+ * ECONNRESET or EPROTO. Readiness is not to be trusted while the lock words
+ * are garbage (a settle may count a token wrong, as a peer's lie would):
+ * it looks at the ring every 10 ms whatever the descriptor says. */
+static inline int echo_until_gone(scif_epd_t epd)
+{
+	char buf[4096];
+
+	for (;;) {
+		struct pollfd p = { .fd = epd, .events = POLLIN };
+		int n, sent = 0;
+
+		(void)poll(&p, 1, 10);
+		n = scif_recv(epd, buf, sizeof(buf), 0);
+		while (n > 0 && sent < n) {
+			int k = scif_send(epd, buf + sent, n - sent, 0);
+
+			if (k < 0) {
+				n = -1;
+				break;
+			}
+			sent += k;
+			if (sent < n) {
+				p = (struct pollfd){ .fd = epd, .events = POLLOUT };
+				(void)poll(&p, 1, 10);
+			}
+		}
+		if (n < 0)
+			return errno == ECONNRESET || errno == EPROTO ? 0 : -1;
+	}
+}
+
 /* The hostile side, connected on epd: acts once before() returns, then
- * waits for the victim's reset. 0 once it saw ECONNRESET; exits at once for cases that exit. */
+ * waits for the victim's reset (echoes, for MEET_ECHO). 0 once it saw
+ * ECONNRESET; exits at once for cases that exit. */
 static inline int hostile_play(scif_epd_t epd, const struct hostile_case *c, void (*before)(void),
 				void (*acted)(void))
 {
@@ -257,6 +342,11 @@ static inline int hostile_play(scif_epd_t epd, const struct hostile_case *c, voi
 		acted();
 	if (c->exits)
 		_exit(0);
+	if (c->meet == MEET_ECHO) {
+		n = echo_until_gone(epd);
+		scribble_stop();
+		return n;
+	}
 	/* The victim resets the connection when it meets the corruption:
 	 * whatever it sent before is ours to read, then ECONNRESET. */
 	do

@@ -11,8 +11,11 @@
  * Once connected it prints "connected" and waits for a line on stdin (the
  * victim holds the connection: a Node server has had its 'connection'). It
  * prints "acted" once the victim may go on (before acting, for racing
- * cases), then waits for the victim's reset: exit 0 once it saw ECONNRESET,
- * 3 if it saw anything else; cases that exit do so right after acting.
+ * cases), then waits for the victim's reset (echoing what comes, for cases
+ * whose meet is "echo"): exit 0 once it saw ECONNRESET (or EPROTO, when
+ * echoing), 3 if it saw anything else; cases that exit do so right after
+ * acting. `hostile_peer cases` lists the cases and how the victim meets
+ * each: send, recv, rma or echo.
  */
 #include "hostile.h"
 
@@ -74,7 +77,8 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < HOSTILE_NCASES; i++)
 			printf("%s %s\n", hostile_cases[i].name,
 			       hostile_cases[i].meet == MEET_SEND ? "send" :
-			       hostile_cases[i].meet == MEET_RECV ? "recv" : "rma");
+			       hostile_cases[i].meet == MEET_RECV ? "recv" :
+			       hostile_cases[i].meet == MEET_RMA ? "rma" : "echo");
 		return 0;
 	}
 	fprintf(stderr, "usage: hostile_peer client <node> <port> <case> | server <case> | unsealed | cases\n");

@@ -5,9 +5,12 @@
  * the handshake) costs the victim that connection and nothing more: the
  * victim's call fails with EPROTO, the hostile side sees ECONNRESET, nothing
  * is copied past a mapping (ASan: make test-asan), and the victim goes on
- * serving. Callers that claim a port they do not hold are refused. Then
- * the node table truncated under a running process: its
- * connections reset, nothing faults.
+ * serving. The queue pair's locks: one the peer keeps (the token lock 2 s,
+ * the RMA channel's 5 s: EPROTO), garbage stored into them while both sides
+ * use them (the exchange works or ends cleanly; test_lock_death has a peer
+ * killed holding one). Callers that claim a port they do not hold are
+ * refused. Then the node table truncated under a running
+ * process: its connections reset, nothing faults.
  */
 #include "hostile.h"
 
@@ -157,16 +160,81 @@ static int role_good(const char *arg)
 	return 0;
 }
 
-/* The victim meets what the hostile side did: EPROTO. */
-static void meet(int epd, const struct hostile_case *c)
+/* Moves all of buf (sending, or receiving), looking at the ring every 10 ms
+ * whatever the descriptor says (hostile.h's echo_until_gone says why): 0,
+ * or the errno of the call that failed. A peer whose every call is bounded
+ * never keeps it 10 s. */
+static int move_all(int epd, char *buf, int len, bool send)
+{
+	double t0 = now_ms();
+	int done = 0;
+
+	while (done < len) {
+		struct pollfd p = { .fd = epd, .events = send ? POLLOUT : POLLIN };
+		int n = send ? scif_send(epd, buf + done, len - done, 0) :
+			       scif_recv(epd, buf + done, len - done, 0);
+
+		if (n < 0)
+			return errno;
+		done += n;
+		CHECK(now_ms() - t0 < 10000);
+		if (done < len)
+			(void)poll(&p, 1, 10);
+	}
+	return 0;
+}
+
+/* The hostile side scribbles on the lock words and echoes: for 1.5 s,
+ * 64-byte round trips, then a registration (the RMA channel's lock). Each
+ * call works or fails with EPROTO or ECONNRESET (the hostile side may break
+ * the connection itself, its own settles meeting its garbage), and what
+ * comes back is what went. */
+static const char *meet_echo(int epd)
+{
+	static char outcome[96];
+	char out[64], in[64];
+	double t0 = now_ms();
+	int rounds = 0, err = 0;
+	static void *page;	/* registered on each victim in turn, until its close */
+
+	while (!err && now_ms() - t0 < 1500) {
+		for (size_t i = 0; i < sizeof(out); i++)
+			out[i] = (char)pattern_byte((uint64_t)rounds * sizeof(out) + i);
+		err = move_all(epd, out, sizeof(out), true);
+		if (!err)
+			err = move_all(epd, in, sizeof(in), false);
+		if (!err) {
+			CHECK(memcmp(in, out, sizeof(in)) == 0);
+			rounds++;
+		}
+	}
+	if (!page)
+		CHECK(posix_memalign(&page, 4096, 4096) == 0);
+	if (!err && scif_register(epd, page, 4096, 0, SCIF_PROT_READ | SCIF_PROT_WRITE, 0) < 0)
+		err = errno;
+	if (err != 0 && err != EPROTO && err != ECONNRESET) {
+		fprintf(stderr, "under garbage locks: %s\n", strerrorname_np(err));
+		exit(1);
+	}
+	snprintf(outcome, sizeof(outcome), "%d round trips, then %s", rounds,
+		 err ? strerrorname_np(err) : "a registration: it worked");
+	return outcome;
+}
+
+/* The victim meets what the hostile side did: EPROTO (for MEET_ECHO, what
+ * happened). */
+static const char *meet(int epd, const struct hostile_case *c)
 {
 	static char *big;
+	static char said[64];
+	double t0;
 	int n;
 
 	if (!big) {
 		big = calloc(1, BIG);
 		CHECK(big != NULL);
 	}
+	snprintf(said, sizeof(said), "EPROTO");
 	switch (c->meet) {
 	case MEET_SEND:
 		/* A send that stopped short of the whole may return what went;
@@ -187,20 +255,29 @@ static void meet(int epd, const struct hostile_case *c)
 	case MEET_RMA:
 		/* The first RMA may find the window refused (ENXIO) before the
 		 * reset shows; the next one finds the connection reset. */
+		t0 = now_ms();
 		if (scif_vwriteto(epd, big, 2 * 4096, HOSTILE_WINDOW_OFF, SCIF_RMA_SYNC) == 0)
 			CHECK(!"an RMA into a refused window succeeded");
+		/* A lock held for good is given up on at its bound (5 s). */
+		CHECK(now_ms() - t0 < 5000 + 3000);
+		snprintf(said, sizeof(said), "EPROTO (the first RMA failed in %.0f ms)",
+			 now_ms() - t0);
 		CHECK_ERR(scif_vwriteto(epd, big, 2 * 4096, HOSTILE_WINDOW_OFF, SCIF_RMA_SYNC),
 			  EPROTO);
 		break;
+	case MEET_ECHO:
+		return meet_echo(epd);
 	}
 	/* Every later call says so too. */
 	CHECK_ERR(scif_send(epd, "x", 1, 0), EPROTO);
 	CHECK_ERR(scif_recv(epd, big, 1, 0), EPROTO);
+	return said;
 }
 
 /* The victim accepts the hostile caller. */
 static void victim_server(const struct hostile_case *c, uint16_t port)
 {
+	const char *said;
 	char arg[96], gofd[16];
 	struct scif_portID peer;
 	int l = listen_on(port, 1), epd, ready, rd, go = go_pipe(gofd, sizeof(gofd), &rd);
@@ -212,19 +289,23 @@ static void victim_server(const struct hostile_case *c, uint16_t port)
 	CHECK(scif_accept(l, &peer, &epd, SCIF_ACCEPT_SYNC) == 0);
 	say_go(go);
 	CHECK(await_ready(ready) == 1);
-	meet(epd, c);
+	said = meet(epd, c);
+	/* An exchange that worked ends with our close. */
+	if (c->meet == MEET_ECHO)
+		CHECK(scif_close(epd) == 0);
 	expect_exit(pid, 0);
 	close(ready);
 	close(go);
-	CHECK(scif_close(epd) == 0);
+	if (c->meet != MEET_ECHO)
+		CHECK(scif_close(epd) == 0);
 	CHECK(scif_close(l) == 0);
-	printf("# %s: the victim's call failed with EPROTO, the hostile caller saw ECONNRESET\n",
-	       c->name);
+	printf("# %s: the victim's calls: %s; the hostile caller saw ECONNRESET\n", c->name, said);
 }
 
 /* The victim connects to the hostile acceptor. */
 static void victim_client(const struct hostile_case *c, uint16_t port)
 {
+	const char *said;
 	char arg[96], gofd[16];
 	int epd, ready, rd, go = go_pipe(gofd, sizeof(gofd), &rd);
 	pid_t pid;
@@ -236,12 +317,15 @@ static void victim_client(const struct hostile_case *c, uint16_t port)
 	epd = connect_to(1, port);
 	say_go(go);
 	CHECK(await_ready(ready) == 1);
-	meet(epd, c);
+	said = meet(epd, c);
+	if (c->meet == MEET_ECHO)
+		CHECK(scif_close(epd) == 0);
 	expect_exit(pid, 0);
 	close(ready);
 	close(go);
-	CHECK(scif_close(epd) == 0);
-	printf("# %s (hostile acceptor): EPROTO here, ECONNRESET there\n", c->name);
+	if (c->meet != MEET_ECHO)
+		CHECK(scif_close(epd) == 0);
+	printf("# %s (hostile acceptor): %s here, ECONNRESET there\n", c->name, said);
 }
 
 /* An acceptor whose ring memfd could shrink: the connect fails, EPROTO. */
