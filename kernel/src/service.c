@@ -42,7 +42,8 @@ static void (*_Atomic dir_handler)(void);	/* what reads the directory's news */
 /*
  * The idle sweep (reclaim.h) runs every period while the process maps queue
  * pairs, and the thread sleeps without a timeout while it maps none. A new
- * connection finding the thread not sweeping wakes it (an eventfd); the
+ * connection finding the thread not sweeping (it starts sweeping, as the
+ * first connection starts it) wakes it (an eventfd); the
  * thread clears `sweeping` before it looks whether anything is mapped, both
  * seq_cst, as is the connection's count of what it maps (qp.c): so either
  * the thread sees the new connection's mapping, or the connection sees the
@@ -121,7 +122,7 @@ static void sweep_tick(bool woken, long long *next)
 static void *service_main(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
-	long long next = 0;
+	long long next = now_ms() + period_ms;
 
 	for (;;) {
 		struct epoll_event ev[64];
@@ -193,6 +194,9 @@ static int service_start(void)
 	if (!err) {
 		period_ms = f ? f->reclaim_ms : 0;
 		sweep_wake = wake;
+		/* Started by a connection: sweeping already, so that it need
+		 * not be woken for it. */
+		atomic_store_explicit(&sweeping, period_ms != 0, memory_order_seq_cst);
 		err = thread_start(service_main, (void *)(intptr_t)fd, "scif-service");
 	}
 	if (err) {

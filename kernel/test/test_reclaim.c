@@ -6,7 +6,9 @@
  * both sides have been idle a while, neither ring has a page in the memfd
  * (mincore) nor in either process (smaps Rss of the mapping: the header's
  * page alone), and the connection carries the next round's streams intact.
- * Three rounds.
+ * Three rounds. Then the process's last connection is closed, which stops
+ * the sweeps, and a new one's rings must go back too (its connect wakes the
+ * sweeper).
  *
  * race: six connections (4 KiB and 64 KiB rings) carry small pieces both
  * ways with pauses around the sweep's period (1 ms here), so rings drain,
@@ -118,6 +120,36 @@ static bool under_valgrind(void)
 
 /* ---- give-back ---- */
 
+/* The process's last connection closed, the sweeps stop; a new connection
+ * must wake the service thread to start them again, or its rings would
+ * keep their pages. */
+static void after_last_close(void)
+{
+	struct plan p = { .conns = 1, .rounds = 1, .total = 1u << 20, .max = 64u << 10 };
+	struct scif_portID to = { .node = 1, .port = PORT + 5 };
+	uint64_t given = reclaim_given();
+	struct endpoint *ep;
+	pid_t peer;
+	int c;
+
+	/* The next sweep finds nothing mapped (or the one after, if it
+	 * looked before the close) and stops the sweeps. */
+	await_sweeps(1);
+	peer = spawn_peer(PORT + 5, &p, "1048576");
+	c = scif_open();
+	CHECK(c >= 0 && scif_connect(c, &to) >= SCIF_PORT_RSVD);
+	ep = ep_get(c);
+	CHECK(ep != NULL);
+	stream_both(c, seed_of(0, 0, 0), seed_of(0, 0, 1), p.total, p.max, 0);
+	CHECK(scif_recv(c, &given, sizeof(given), SCIF_RECV_BLOCK) == sizeof(given));
+	CHECK(wait_for(rings_given_back, ep, 10000));
+	printf("# after the last connection closed, a new one's rings went back too\n");
+	CHECK(scif_send(c, "q", 1, SCIF_SEND_BLOCK) == 1);
+	ep_put(ep);
+	CHECK(scif_close(c) == 0);
+	expect_exit(peer, 0);
+}
+
 static int case_give_back(void)
 {
 	struct plan p = { .conns = 1, .rounds = 3, .total = 4u << 20, .max = 256u << 10 };
@@ -167,6 +199,7 @@ static int case_give_back(void)
 	ep_put(ep);
 	CHECK(scif_close(c) == 0);
 	expect_exit(peer, 0);
+	after_last_close();
 	return 0;
 }
 
