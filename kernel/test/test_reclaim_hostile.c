@@ -246,13 +246,14 @@ static void stuck(uint16_t port)
 	/* Sweeps went on past the stuck one; the full ring kept its pages. */
 	await_sweeps(3);
 	CHECK(ring_resident(&ea->qp.tx) == 16);
-	CHECK(scif_send(b, "q", 1, SCIF_SEND_BLOCK) == 1);
 	ep_put(ea);
 	ep_put(eb);
-	/* The sleeping writer wakes as its endpoint closes. */
+	/* The sleeping writer wakes as its endpoint closes - before the peer
+	 * is told to go, whose leaving would wake it with ECONNRESET first. */
 	CHECK(scif_close(a) == 0);
 	CHECK(pthread_join(w.thread, NULL) == 0);
 	CHECK(w.ret == -1 && w.err == EINTR);
+	CHECK(scif_send(b, "q", 1, SCIF_SEND_BLOCK) == 1);
 	expect_exit(pid, 0);
 	CHECK(scif_close(b) == 0);
 	printf("# stuck: a writer asleep on a full ring stalls no sweep; other rings went back\n");
