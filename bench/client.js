@@ -51,36 +51,48 @@ async function throughput({ address, size, total }) {
 }
 
 /**
- * 8-byte ping-pong with an echo server: ns for `iters` round trips after
- * `warmup` ones, and this process's CPU time over all of them.
+ * `rounds` 8-byte round trips on sock, each echoed; calls onEach(k, t) with
+ * the round trip's number (1 on) and the time it came back.
  */
-async function pingpong({ address, iters, warmup }) {
-  const sock = await T.connect(transport, address);
-  const cpu0 = process.cpuUsage();
+function roundTrips(sock, rounds, onEach) {
   if (typeof sock.setNoDelay === 'function') sock.setNoDelay(true);
   const msg = Buffer.alloc(8, 0x70);
   return new Promise((resolve, reject) => {
     let got = 0;
     let done = 0;
-    let t0 = now();
     sock.once('error', reject);
     sock.on('data', (chunk) => {
       got += chunk.length;
       if (got < 8) return;
       got -= 8;
       done++;
-      if (done === warmup) t0 = now();
-      if (done === warmup + iters) {
-        const ns = Number(now() - t0);
-        const cpu = process.cpuUsage(cpu0);
-        sock.destroy();
-        resolve({ ns, iters, rounds: warmup + iters, cpuUs: cpu.user + cpu.system });
+      onEach(done, now());
+      if (done === rounds) {
+        resolve();
         return;
       }
       sock.write(msg);
     });
     sock.write(msg);
   });
+}
+
+/**
+ * 8-byte ping-pong with an echo server: ns for `iters` round trips after
+ * `warmup` ones, and this process's CPU time over all of them.
+ */
+async function pingpong({ address, iters, warmup }) {
+  const sock = await T.connect(transport, address);
+  const cpu0 = process.cpuUsage();
+  let t0 = now();
+  let t1 = t0;
+  await roundTrips(sock, warmup + iters, (k, t) => {
+    if (k === warmup) t0 = t;
+    t1 = t;
+  });
+  const cpu = process.cpuUsage(cpu0);
+  sock.destroy();
+  return { ns: Number(t1 - t0), iters, rounds: warmup + iters, cpuUs: cpu.user + cpu.system };
 }
 
 /**
@@ -112,30 +124,12 @@ async function flooded({ address, iters, warmup, flood }) {
     pump();
   }
   const sock = await T.connect(transport, address);
-  if (typeof sock.setNoDelay === 'function') sock.setNoDelay(true);
-  const msg = Buffer.alloc(8, 0x70);
   const rtts = [];
   const startFlooded = flooded;
-  await new Promise((resolve, reject) => {
-    let got = 0;
-    let done = 0;
-    let t = now();
-    sock.once('error', reject);
-    sock.on('data', (chunk) => {
-      got += chunk.length;
-      if (got < 8) return;
-      got -= 8;
-      done++;
-      const t1 = now();
-      if (done > warmup) rtts.push(Number(t1 - t) / 1e3);
-      if (done === warmup + iters) {
-        resolve();
-        return;
-      }
-      t = t1;
-      sock.write(msg);
-    });
-    sock.write(msg);
+  let last = now();
+  await roundTrips(sock, warmup + iters, (k, t) => {
+    if (k > warmup) rtts.push(Number(t - last) / 1e3);
+    last = t;
   });
   sock.destroy();
   if (flooder) flooder.destroy();
