@@ -19,6 +19,19 @@ function coded(err) {
   return err instanceof Error && typeof err.code === 'string' && /^(ERR_[A-Z_]+|E[A-Z0-9]+)$/.test(err.code);
 }
 
+// Runs the rest of test t in an empty working directory, where a string
+// taken for a Unix socket path would leave a file: the directory.
+function inEmptyCwd(t) {
+  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'scif-fuzz-cwd-'));
+  const before = process.cwd();
+  process.chdir(cwd);
+  t.teardown(() => {
+    process.chdir(before);
+    fs.rmSync(cwd, { recursive: true, force: true });
+  });
+  return cwd;
+}
+
 const scheme = fc.constantFrom('scif:', 'SCIF:', 'scif://', 'Scif://', ' scif:');
 const node = fc.integer({ min: 0, max: 63 });
 const port = fc.integer({ min: 0, max: 65535 });
@@ -60,13 +73,7 @@ t.test("strings that do not say 'scif:' are never taken for one", async (t) => {
 });
 
 t.test("a malformed 'scif:' string is refused by listen() and connect(), and no socket file appears", async (t) => {
-  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'scif-fuzz-cwd-'));
-  const before = process.cwd();
-  process.chdir(cwd);
-  t.teardown(() => {
-    process.chdir(before);
-    fs.rmSync(cwd, { recursive: true, force: true });
-  });
+  const cwd = inEmptyCwd(t);
   const malformed = fc.oneof(
     fc.constantFrom('scif::', 'scif:', 'scif:1:', 'scif::80', 'scif:99:2001', 'scif:1:70000', 'scif:1:x', 'scif:-1:80', 'scif://', 'scif:1:2:3'),
     fc.tuple(fc.integer({ min: 64, max: 99999 }), port).map(([n, p]) => `scif:${n}:${p}`),
@@ -91,13 +98,7 @@ t.test("a malformed 'scif:' string is refused by listen() and connect(), and no 
 });
 
 t.test("'scif:N' where a path is taken names no port: an error, never a file called 'scif:N'", async (t) => {
-  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'scif-fuzz-cwd-'));
-  const before = process.cwd();
-  process.chdir(cwd);
-  t.teardown(() => {
-    process.chdir(before);
-    fs.rmSync(cwd, { recursive: true, force: true });
-  });
+  const cwd = inEmptyCwd(t);
   const hostOnly = fc.tuple(node, fc.constantFrom('scif:', 'scif://', 'SCIF:', ' scif:')).map(([n, s]) => `${s}${n}`);
   fc.assert(fc.property(hostOnly, (text) => {
     for (const call of [() => net.createServer().listen(text), () => net.connect(text), () => net.createConnection(text, () => {}),

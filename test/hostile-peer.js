@@ -97,6 +97,22 @@ function echoServer() {
   return server;
 }
 
+// An echo server on node 0 and a hostile client (case name) connected to
+// it, once the client has acted: the server, its port, the client and the
+// server's side of the connection.
+async function hostileClient(t, name) {
+  const server = echoServer();
+  await new Promise((r) => server.listen(0, r));
+  const port = server.address().port;
+  const victim = once(server, 'hostile');
+  const h = hostile(t, ['client', '0', String(port), name]);
+  const sock = await victim;
+  t.equal(await h.next(), 'connected');
+  h.go();
+  t.equal(await h.next(), 'acted');
+  return { server, port, h, sock };
+}
+
 async function stillServes(t, port) {
   const c = net.connect({ node: 0, port });
   const back = [];
@@ -108,15 +124,7 @@ async function stillServes(t, port) {
 
 for (const { name, meet } of cases().filter((c) => c.meet === 'send' || c.meet === 'recv')) {
   t.test(`${name}: a hostile client against a Node server`, async (t) => {
-    const server = echoServer();
-    await new Promise((r) => server.listen(0, r));
-    const port = server.address().port;
-    const victim = once(server, 'hostile');
-    const h = hostile(t, ['client', '0', String(port), name]);
-    const sock = await victim;
-    t.equal(await h.next(), 'connected');
-    h.go();
-    t.equal(await h.next(), 'acted');
+    const { server, port, h, sock } = await hostileClient(t, name);
     const err = await meetSocket(sock, meet);
     t.match(err, { code: 'EPROTO' }, 'that connection fails with EPROTO');
     const exit = await h.exit;
@@ -180,15 +188,7 @@ for (const { name } of cases().filter((c) => c.meet === 'echo')) {
   const clean = ['worked', 'EPROTO', 'ECONNRESET', 'closed', 'stalled'];
 
   t.test(`${name}: a hostile client against a Node server`, async (t) => {
-    const server = echoServer();
-    await new Promise((r) => server.listen(0, r));
-    const port = server.address().port;
-    const victim = once(server, 'hostile');
-    const h = hostile(t, ['client', '0', String(port), name]);
-    const sock = await victim;
-    t.equal(await h.next(), 'connected');
-    h.go();
-    t.equal(await h.next(), 'acted');
+    const { server, port, h, sock } = await hostileClient(t, name);
     const { outcome, rounds } = await exchange(sock);
     t.ok(clean.includes(outcome), `the exchange worked or ended cleanly: ${outcome} after ${rounds} round trips`);
     sock.destroy();

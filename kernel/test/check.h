@@ -542,8 +542,9 @@ static inline int count_window_fds(void)
 	return count_fds(is_window_fd);
 }
 
-/* The inode of the window memfd mapped at p, or 0 if p is not in one. */
-static inline unsigned long window_inode(const void *p)
+/* The inode of the file mapped at p whose maps line names `name` (any file
+ * if NULL), or 0 if p is not in such a mapping. */
+static inline unsigned long inode_mapped_at(const void *p, const char *name)
 {
 	FILE *f = fopen("/proc/self/maps", "r");
 	char line[4096];
@@ -556,12 +557,18 @@ static inline unsigned long window_inode(const void *p)
 
 		if (sscanf(line, "%llx-%llx %*s %*s %*s %lu", &lo, &hi, &i) == 3 &&
 		    (uintptr_t)p >= lo && (uintptr_t)p < hi) {
-			ino = strstr(line, WINDOW_MEMFD) ? i : 0;
+			ino = !name || strstr(line, name) ? i : 0;
 			break;
 		}
 	}
 	fclose(f);
 	return ino;
+}
+
+/* The inode of the window memfd mapped at p, or 0 if p is not in one. */
+static inline unsigned long window_inode(const void *p)
+{
+	return inode_mapped_at(p, WINDOW_MEMFD);
 }
 
 /* Fast checksums and fillers for large buffers: 8 bytes a step. */

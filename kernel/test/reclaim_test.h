@@ -32,22 +32,8 @@ static inline size_t ring_resident(const struct rb *rb)
 /* The inode of the file mapped at p (the queue pair's memfd). */
 static inline unsigned long mapped_inode(const void *p)
 {
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[4096];
-	unsigned long ino = 0;
+	unsigned long ino = inode_mapped_at(p, NULL);
 
-	CHECK(f != NULL);
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long lo, hi;
-		unsigned long i;
-
-		if (sscanf(line, "%llx-%llx %*s %*s %*s %lu", &lo, &hi, &i) == 3 &&
-		    (uintptr_t)p >= lo && (uintptr_t)p < hi) {
-			ino = i;
-			break;
-		}
-	}
-	fclose(f);
 	CHECK(ino != 0);
 	return ino;
 }
