@@ -436,11 +436,6 @@ int scif_accept(scif_epd_t epd, struct scif_portID *peer, scif_epd_t *newepd, in
 			continue;
 		if (!got)
 			got = listener_lost_locked(lep, true);
-		/* Our own scif_close shuts the listener down as a lost fabric
-		 * does; it says closing first, so a shutdown seen here with
-		 * closing said is the close's. */
-		if (got == -ENODEV && ep_closing(lep))
-			got = -EINTR;
 		if (got != 0) {
 			err = got < 0 ? got : 0;
 			fd = got > 0 ? ep->fd : -1;

@@ -36,7 +36,8 @@ int listener_wait_locked(struct endpoint *lep);
 void listener_leave_locked(struct endpoint *ep);
 /* scif_accept, with lep->lock held: -ENODEV (and a sentence) once lep's
  * fabric directory went (lost.h), else 0. idle: nothing was waiting, so its
- * socket is looked at too (a poll), in case another holder shut it. */
+ * socket is looked at too (a poll), in case another holder shut it - or
+ * our own scif_close did (-EINTR). */
 int listener_lost_locked(struct endpoint *lep, bool idle);
 
 #endif
