@@ -428,7 +428,7 @@ int scif_accept(scif_epd_t epd, struct scif_portID *peer, scif_epd_t *newepd, in
 	if (lep->state != EP_LISTENING)
 		err = -EINVAL;
 	while (!err) {
-		int got = ep_closing(lep) ? -EINTR : listener_lost_locked(lep, false);
+		int got = listener_lost_locked(lep, false);
 
 		if (!got)
 			got = accept_one(lep, &who, &ep);

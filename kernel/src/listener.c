@@ -220,15 +220,15 @@ int listener_lost_locked(struct endpoint *lep, bool idle)
 {
 	struct fabric *f = lep->fabric;
 
+	/* Our own scif_close lets go of the hold (which may shut the socket
+	 * down) before it says closing: either is "closed meanwhile". */
+	if (lep->left || ep_closing(lep))
+		return -EINTR;
 	if (!fabric_lost(f)) {
 		/* Shut under us with nobody waiting: another holder found
 		 * the directory gone first, or we have not heard yet. */
 		if (!idle || !taken_down(lep->fd))
 			return 0;
-		/* Our own scif_close shuts it down too, having said closing
-		 * first: a shutdown seen with closing said is the close's. */
-		if (ep_closing(lep))
-			return -EINTR;
 		if (!fabric_check(f)) {
 			fabric_set_error("listener on port %u was taken down by another process holding it",
 					 lep->port);

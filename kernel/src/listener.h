@@ -34,10 +34,10 @@ int listener_wait_locked(struct endpoint *lep);
  * callers refused, as SCIF does; its name gone) and keeps the port, which
  * conn_destroy() then releases. */
 void listener_leave_locked(struct endpoint *ep);
-/* scif_accept, with lep->lock held: -ENODEV (and a sentence) once lep's
- * fabric directory went (lost.h), else 0. idle: nothing was waiting, so its
- * socket is looked at too (a poll), in case another holder shut it - or
- * our own scif_close did (-EINTR). */
+/* scif_accept, with lep->lock held: -EINTR once our own scif_close let go
+ * of lep, -ENODEV (and a sentence) once lep's fabric directory went
+ * (lost.h), else 0. idle: nothing was waiting, so its socket is looked at
+ * too (a poll), in case another holder shut it. */
 int listener_lost_locked(struct endpoint *lep, bool idle);
 
 #endif
