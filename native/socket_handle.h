@@ -24,12 +24,12 @@
 
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <vector>
 
 #include "addon.h"
 #include "busy_poll.h"
 #include "frame.h"
+#include "lazy_deque.h"
 #include "loop_endpoint.h"
 #include "rma_lane.h"
 
@@ -174,7 +174,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   bool switch_tried_ = false;  // this write's rest was looked at for RMA
   std::vector<Segment> segs_;
   size_t seg_idx_ = 0, seg_off_ = 0;
-  std::deque<std::array<uint8_t, kFrameHeader>> headers_;  // stable addresses
+  LazyDeque<std::array<uint8_t, kFrameHeader>> headers_;  // stable addresses
   // Control frames to send at the next frame boundary.
   std::vector<uint8_t> ctrl_out_;
 
@@ -186,7 +186,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   uint32_t tx_pos_ = 0;        // where the next chunk goes in the peer's window
   uint64_t tx_unacked_ = 0;    // window bytes written and not credited yet
   size_t launch_idx_ = 0, launch_off_ = 0;  // the next bytes to launch
-  std::deque<Chunk> chunks_;
+  LazyDeque<Chunk> chunks_;
   uint64_t next_chunk_id_ = 1;
   int rma_in_flight_ = 0;
 
@@ -196,7 +196,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   uint32_t rx_win_size_ = 0;
   uint32_t rx_expect_pos_ = 0;
   uint32_t rx_uncredited_ = 0;
-  std::deque<Held> held_;
+  LazyDeque<Held> held_;
   size_t held_bytes_ = 0;
   bool rx_failed_ = false;  // the queue gave an error: nothing more to read
 

@@ -196,11 +196,9 @@ void SocketHandle::LaunchRma() {
 
 void SocketHandle::RmaDone(uint64_t id, int err) {
   rma_in_flight_--;
-  for (Chunk& c : chunks_) {
-    if (c.id != id) continue;
-    c.done = true;
-    c.err = err;
-    break;
+  if (Chunk* c = chunks_.Find([id](const Chunk& c) { return c.id == id; })) {
+    c->done = true;
+    c->err = err;
   }
   KickTx();
   WorkFinished();  // last: it may close the descriptor and let go of us
