@@ -134,6 +134,18 @@ export function createConnector(tlsOptions: tls.ConnectionOptions = {}, options:
   if (signal !== undefined && (signal === null || typeof signal !== 'object' || !('aborted' in signal))) {
     throw ERR_INVALID_ARG_TYPE('options.signal', 'an instance of AbortSignal', signal);
   }
+  // One listener on the signal for every connect under way: one each would
+  // pass the signal's 10-listener warning with undici's connections in flight.
+  const pending = new Set<(err: Error) => void>();
+  let watching = false;
+  const watch = (settle: (err: Error) => void) => {
+    pending.add(settle);
+    if (watching || !signal) return;
+    watching = true;
+    signal.addEventListener('abort', () => {
+      for (const s of [...pending]) s(abortError(signal));
+    }, { once: true });
+  };
   return (opts, callback) => {
     const secure = opts.protocol === 'https:';
     const { host, port } = target(opts as ConnectTarget, secure ? 443 : 80);
@@ -157,7 +169,7 @@ export function createConnector(tlsOptions: tls.ConnectionOptions = {}, options:
       if (settled) return;
       settled = true;
       if (timer) clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      pending.delete(settle);
       socket.off('error', onError);
       if (err) {
         socket.destroy();
@@ -168,10 +180,9 @@ export function createConnector(tlsOptions: tls.ConnectionOptions = {}, options:
       }
     };
     const onError = (err: Error) => settle(err);
-    const onAbort = () => settle(abortError(signal!));
     socket.once('error', onError);
     socket.once(secure ? 'secureConnect' : 'connect', () => settle(null));
-    signal?.addEventListener('abort', onAbort, { once: true });
+    watch(settle);
     if (timeout > 0) {
       timer = setTimeout(() => settle(connectTimeoutError(host, port, timeout)), timeout);
       // The pending connect keeps the process alive, not its timer.

@@ -78,6 +78,26 @@ t.test("the connector's signal aborts connects under way and refuses new ones", 
   t.match(second, { message: 'shutting down' });
 });
 
+t.test('many connects under way on one signal: no listener warning, one abort ends them all', async (t) => {
+  const port = wedged(t);
+  const warnings = [];
+  const onWarning = (w) => warnings.push(w);
+  process.on('warning', onWarning);
+  t.teardown(() => process.off('warning', onWarning));
+  const ac = new AbortController();
+  const connector = createConnector({}, { timeout: 0, signal: ac.signal });
+  const all = Array.from({ length: 12 }, () => new Promise((resolve) =>
+    connector({ protocol: 'http:', hostname: 'localhost', port: String(port) }, (e, s) => resolve([e, s]))));
+  setImmediate(() => ac.abort(new Error('shutting down')));
+  for (const [err, socket] of await Promise.all(all)) {
+    t.equal(socket, null);
+    t.match(err, { message: 'shutting down' });
+  }
+  // Warnings are emitted on the next tick.
+  await new Promise((r) => setImmediate(r));
+  t.same(warnings.map((w) => w.name), []);
+});
+
 t.test('bad timeouts and signals are argument errors', async (t) => {
   for (const timeout of [-1, NaN, Infinity, '10', {}]) {
     t.throws(() => createConnector({}, { timeout }), { code: 'ERR_INVALID_ARG_VALUE' }, String(timeout));
