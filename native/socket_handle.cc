@@ -297,7 +297,9 @@ bool SocketHandle::ReportWaiting() {
 // then discards them, and (as TCP answers with a reset) the peer must learn it.
 // A FIN alone is not data, so what is there is read and looked at.
 bool SocketHandle::UnreadData() {
-  if (held_.Find([](const Held& h) { return h.kind == Held::kData || h.kind == Held::kRma; })) return true;
+  if (!rx_run_.empty() ||
+      held_.Find([](const Held& h) { return h.kind == Held::kData || h.kind == Held::kRma; }))
+    return true;
   if (decoder_.Finished() || rx_failed_) return false;
   uint8_t scratch[16 * 1024];
   for (int i = 0; i < 64; i++) {

@@ -144,6 +144,9 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   void WindowDone(int status, void* mem, off_t offset, size_t size);
   void Deliver(const uint8_t* data, size_t len, Napi::Buffer<uint8_t>* whole, size_t offset, bool* handed);
   bool DeliverRma(uint32_t pos, uint32_t len);
+  bool EmitRun();
+  bool RunCutShort();
+  void HoldRma(uint32_t pos, uint32_t len);
   bool EmitWindow(uint32_t pos, uint32_t len);
   void DeliverEnd();
   void DeliverError(int err);
@@ -196,6 +199,12 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   uint32_t rx_win_size_ = 0;
   uint32_t rx_expect_pos_ = 0;
   uint32_t rx_uncredited_ = 0;
+  // Small chunks of one read of the queue, handed out as one Buffer (EmitRun).
+  struct Piece {
+    uint32_t pos, len;
+  };
+  std::vector<Piece> rx_run_;
+  size_t rx_run_bytes_ = 0;
   LazyDeque<Held> held_;
   size_t held_bytes_ = 0;
   bool rx_failed_ = false;  // the queue gave an error: nothing more to read

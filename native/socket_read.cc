@@ -61,6 +61,8 @@ bool SocketHandle::ReadSome() {
     bool handed = false;
     while (r < static_cast<size_t>(n)) {
       FrameDecoder::Result f = decoder_.Decode(p + r, static_cast<size_t>(n) - r);
+      // Stream order: the chunks before this frame's bytes go first.
+      if (f.length > 0 && !EmitRun()) return true;
       if (f.length > 0) {
         stats_.received_messages += f.length;
         Deliver(p + r + f.offset, f.length, &buf, r + f.offset, &handed);
@@ -75,6 +77,7 @@ bool SocketHandle::ReadSome() {
       if (f.ctrl && !HandleCtrl(f.control)) return true;
       if (!Connected()) return true;
     }
+    if (!EmitRun()) return true;
     if (handed) read_buf_.Reset();  // handed to JS; the next read takes a new one
     if (static_cast<size_t>(n) < kReadSize) {  // the ring ran dry
       FlushCredit();
@@ -110,17 +113,64 @@ void SocketHandle::Deliver(const uint8_t* data, size_t len, Napi::Buffer<uint8_t
 }
 
 // A chunk the peer wrote into our window: copied out and credited, or held
-// (uncredited, so the peer's writes wait) while the reader is paused.
+// (uncredited, so the peer's writes wait) while the reader is paused. Small
+// chunks (a stream of small writes, one chunk each) join a run that the end
+// of this read of the queue hands out as one Buffer: a Buffer and a 'data'
+// per chunk cost the reader more than the bytes.
 bool SocketHandle::DeliverRma(uint32_t pos, uint32_t len) {
   stats_.received_rma += len;
+  bool paused = !reading_ || !held_.empty();
+  if ((paused || len >= kReadSize || rx_run_bytes_ + len > kReadSize) && !EmitRun()) return false;
   if (!reading_ || !held_.empty()) {
-    Held h(Held::kRma);
-    h.pos = pos;
-    h.len = len;
-    held_.push_back(std::move(h));
+    HoldRma(pos, len);
     return true;
   }
-  return EmitWindow(pos, len);
+  if (len >= kReadSize) return EmitWindow(pos, len);
+  rx_run_.push_back(Piece{pos, len});
+  rx_run_bytes_ += len;
+  return true;
+}
+
+// The run goes before an end or an error: true if handing it out closed us.
+bool SocketHandle::RunCutShort() {
+  if (rx_run_.empty()) return false;
+  EmitRun();
+  return !Connected();
+}
+
+void SocketHandle::HoldRma(uint32_t pos, uint32_t len) {
+  Held h(Held::kRma);
+  h.pos = pos;
+  h.len = len;
+  held_.push_back(std::move(h));
+}
+
+// The run of small chunks (DeliverRma), copied out in one Buffer and
+// credited, or held behind nothing (it came first) if the reader paused
+// meanwhile: false if the reader cannot go on (no Buffer, or closed by it).
+bool SocketHandle::EmitRun() {
+  if (rx_run_.empty()) return Connected();
+  if (!reading_ || !held_.empty()) {
+    for (const Piece& piece : rx_run_) HoldRma(piece.pos, piece.len);
+    rx_run_.clear();
+    rx_run_bytes_ = 0;
+    return Connected();
+  }
+  Napi::Env env = Env();
+  size_t total = rx_run_bytes_;
+  void* data;
+  napi_value out;
+  if (napi_create_buffer(env, total, &data, &out) != napi_ok) return !ReadFailed(-ENOMEM);
+  uint8_t* at = static_cast<uint8_t*>(data);
+  for (const Piece& piece : rx_run_) {
+    std::memcpy(at, rx_win_mem_ + piece.pos, piece.len);
+    at += piece.len;
+    Credit(piece.len);
+  }
+  rx_run_.clear();
+  rx_run_bytes_ = 0;
+  Emit(Hook::kRead, {Num(env, static_cast<double>(total)), out, Num(env, 0)});
+  return Connected();
 }
 
 // Copies a chunk out of our window and hands it out in read-sized Buffers
@@ -148,6 +198,7 @@ bool SocketHandle::EmitWindow(uint32_t pos, uint32_t len) {
 }
 
 void SocketHandle::DeliverEnd() {
+  if (RunCutShort()) return;
   eof_ = true;
   if (!reading_ || !held_.empty()) {
     held_.emplace_back(Held::kEnd);
@@ -160,6 +211,7 @@ void SocketHandle::DeliverEnd() {
 // The queue failed (a reset, a stream that is not ours): the reader learns it
 // after what it holds, and a write waiting for the peer's word now fails.
 void SocketHandle::DeliverError(int err) {
+  if (RunCutShort()) return;
   rx_failed_ = true;
   if (!reading_ || !held_.empty()) {
     Held h(Held::kError);
