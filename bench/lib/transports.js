@@ -114,6 +114,9 @@ function stats() {
     rss: m.rss,
     maxRSS: process.resourceUsage().maxRSS * 1024,
     heapUsed: m.heapUsed,
+    // V8's young generation: its size is a heuristic's (it grows after
+    // scavenges that many objects survive) and stays grown after a GC.
+    youngGen: require('node:v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0,
     external: m.external,
     arrayBuffers: m.arrayBuffers,
     fds,

@@ -75,6 +75,8 @@ function render(res) {
     if (t === 'scif' && !x.errors && r.tcp && !r.tcp.error) {
       note = `open time ${F.ratio(x.openNs, r.tcp.openNs)} tcp, RSS/conn ${F.ratio(x.client.rssPerConn + x.server.rssPerConn, r.tcp.client.rssPerConn + r.tcp.server.rssPerConn)} tcp`;
     }
+    const grew = [x.client, x.server].map((side) => side.open.youngGen - side.before.youngGen);
+    if (grew.some((g) => g !== 0)) note += `${note ? '; ' : ''}young generation grew ${F.mem(grew[0])} / ${F.mem(grew[1])}`;
     rows.push([
       t,
       `${x.opened}/${x.n}`,
@@ -92,7 +94,9 @@ function render(res) {
     [{ name: 'transport' }, { name: 'open', right: true }, { name: 'open time', right: true }, { name: 'RSS/conn cli', right: true },
       { name: 'RSS/conn srv', right: true }, { name: 'fds/conn cli/srv', right: true }, { name: 'fds open cli/srv', right: true },
       { name: 'close time', right: true }, { name: 'RSS kept after close cli/srv', right: true }, { name: 'ratio' }], rows,
-    ['open time: until the server has accepted all; RSS after a forced GC on both sides; "kept" = RSS after closing all minus before opening']);
+    ['open time: until the server has accepted all; RSS after a forced GC on both sides; "kept" = RSS after closing all minus before opening',
+      '"young generation grew" (client / server): V8 enlarged its young generation while the connections opened (a heuristic of its scavenger, not kept',
+      'per connection, and not given back by a GC); its pages are in that side\'s RSS/conn']);
 }
 
 module.exports = { run, render };
