@@ -60,7 +60,7 @@ function throughputSvg(res, { date, machine }) {
   });
   const m = machine;
   out.push(`<text x="${L}" y="${H - 22}" fill="#555">${esc(`${date.slice(0, 10)}; ${m.cores} × ${m.cpu}; ${m.platform}; Node ${m.node}`)}</text>`);
-  out.push(`<text x="${L}" y="${H - 6}" fill="#555">${esc(`virtual fabric, ${sizeLabel(m.fabricRing)}B endpoint queue; large writes by RMA (scif_vwriteto) into the peer's window`)}</text>`);
+  out.push(`<text x="${L}" y="${H - 6}" fill="#555">${esc(`virtual fabric, ${sizeLabel(m.fabricRing)}B endpoint queue; large writes by RMA into the peer's window (scif_mmap'ed here, scif_vwriteto on a card)`)}</text>`);
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }
