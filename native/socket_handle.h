@@ -145,6 +145,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   void Deliver(const uint8_t* data, size_t len, Napi::Buffer<uint8_t>* whole, size_t offset, bool* handed);
   bool DeliverRma(uint32_t pos, uint32_t len);
   bool EmitRun();
+  bool HandOutRun();
   bool RunCutShort();
   void HoldRma(uint32_t pos, uint32_t len);
   bool EmitWindow(uint32_t pos, uint32_t len);

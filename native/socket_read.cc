@@ -145,9 +145,9 @@ void SocketHandle::HoldRma(uint32_t pos, uint32_t len) {
   held_.push_back(std::move(h));
 }
 
-// The run of small chunks (DeliverRma), copied out in one Buffer and
-// credited, or held behind nothing (it came first) if the reader paused
-// meanwhile: false if the reader cannot go on (no Buffer, or closed by it).
+// The run of small chunks (DeliverRma), handed out (HandOutRun), or held
+// behind nothing (it came first) if the reader stopped meanwhile: false if
+// the reader cannot go on (no Buffer, or closed by it).
 bool SocketHandle::EmitRun() {
   if (rx_run_.empty()) return Connected();
   if (!reading_ || !held_.empty()) {
@@ -156,6 +156,11 @@ bool SocketHandle::EmitRun() {
     rx_run_bytes_ = 0;
     return Connected();
   }
+  return HandOutRun();
+}
+
+// The run copied out into one Buffer, credited, and handed to the reader.
+bool SocketHandle::HandOutRun() {
   Napi::Env env = Env();
   size_t total = rx_run_bytes_;
   void* data;
@@ -248,7 +253,20 @@ bool SocketHandle::DeliverHeld() {
         break;
       }
       case Held::kRma:
-        EmitWindow(h.pos, h.len);
+        if (h.len >= kReadSize) {
+          EmitWindow(h.pos, h.len);
+          break;
+        }
+        // Small chunks held in a row go out together too, as they came.
+        rx_run_.push_back(Piece{h.pos, h.len});
+        rx_run_bytes_ += h.len;
+        while (!held_.empty() && held_.front().kind == Held::kRma &&
+               rx_run_bytes_ + held_.front().len <= kReadSize) {
+          rx_run_.push_back(Piece{held_.front().pos, held_.front().len});
+          rx_run_bytes_ += held_.front().len;
+          held_.pop_front();
+        }
+        HandOutRun();
         break;
       case Held::kEnd:
         reading_ = false;
