@@ -56,4 +56,32 @@ async function stopAll({ pairs }) {
   await Promise.all(Object.values(pairs).map(stopPair));
 }
 
-module.exports = { startPair, stopPair, startAll, stopAll };
+/** A result per name: fresh() for a pair that started, its error for one that did not. */
+function resultsFor(started, names, fresh) {
+  const results = {};
+  for (const t of names) results[t] = started.errors[t] ? { error: started.errors[t].message } : fresh();
+  return results;
+}
+
+/**
+ * One repetition of a measurement: measure(pair, result) for every pair that
+ * started and has not failed, in an order that rotates with rep (so a slow
+ * patch of the machine does not land on one transport only). A failure is
+ * recorded in that result, and the others go on.
+ */
+async function eachInTurn(ctx, pairs, results, rep, label, measure) {
+  const names = Object.keys(results);
+  const k = rep % names.length;
+  for (const t of names.slice(k).concat(names.slice(0, k))) {
+    const r = results[t];
+    if (!pairs[t] || r.error) continue;
+    try {
+      await measure(pairs[t], r);
+    } catch (err) {
+      r.error = err.message;
+    }
+    ctx.progress(`${label} ${t} rep ${rep + 1}`);
+  }
+}
+
+module.exports = { startPair, stopPair, startAll, stopAll, resultsFor, eachInTurn };

@@ -5,33 +5,24 @@
 // p50/p99/max with and without the flood, and the server's event-loop delay
 // meanwhile. A transport whose flood starves the others shows it here (issue
 // 13: "doorbells are coalesced so a flood cannot starve other connections").
-const { startAll, stopAll } = require('../lib/launch');
+const { startAll, stopAll, resultsFor, eachInTurn } = require('../lib/launch');
 const F = require('../lib/table');
 
 async function run(ctx) {
   const { config } = ctx;
   const started = await startAll(ctx, 'echo');
   const { pairs } = started;
-  const results = {};
-  for (const t of config.transports) results[t] = started.errors[t] ? { error: started.errors[t].message } : { quiet: [], flood: [] };
+  const results = resultsFor(started, config.transports, () => ({ quiet: [], flood: [] }));
   try {
     for (let rep = 0; rep < config.repeat; rep++) {
-      const order = config.transports.slice(rep % config.transports.length).concat(config.transports.slice(0, rep % config.transports.length));
-      for (const t of order) {
-        const r = results[t];
-        if (!pairs[t] || r.error) continue;
-        try {
-          for (const flood of [false, true]) {
-            await pairs[t].server.call('lag');
-            const res = await pairs[t].client.call('flooded', { address: pairs[t].address, ...config.flood, flood }, config.timeoutMs);
-            res.lag = await pairs[t].server.call('lag');
-            r[flood ? 'flood' : 'quiet'].push(res);
-          }
-        } catch (err) {
-          r.error = err.message;
+      await eachInTurn(ctx, pairs, results, rep, 'flood', async (pair, r) => {
+        for (const flood of [false, true]) {
+          await pair.server.call('lag');
+          const res = await pair.client.call('flooded', { address: pair.address, ...config.flood, flood }, config.timeoutMs);
+          res.lag = await pair.server.call('lag');
+          r[flood ? 'flood' : 'quiet'].push(res);
         }
-        ctx.progress(`flood ${t} rep ${rep + 1}`);
-      }
+      });
     }
     const med = (runs, pick) => F.median(runs.map(pick));
     for (const r of Object.values(results)) {

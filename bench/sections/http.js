@@ -3,7 +3,7 @@
 // requests in flight) against a node:http server in a child process.
 // The comparison the targets name is SCIF against a Unix socket; TCP is shown
 // too.
-const { startAll, stopAll } = require('../lib/launch');
+const { startAll, stopAll, resultsFor, eachInTurn } = require('../lib/launch');
 const F = require('../lib/table');
 const { scifRatios } = require('./stream');
 
@@ -11,8 +11,7 @@ async function run(ctx) {
   const { config } = ctx;
   const started = await startAll(ctx, 'http');
   const { pairs } = started;
-  const results = {};
-  for (const t of config.transports) results[t] = started.errors[t] ? { error: started.errors[t].message } : { samples: [] };
+  const results = resultsFor(started, config.transports, () => ({ samples: [] }));
   try {
     // Warm-up: one untimed run per transport, so both sides are compiled
     // before the first timed one.
@@ -20,18 +19,10 @@ async function run(ctx) {
       await pairs[t].client.call('http', { address: pairs[t].address, ...config.http }, config.timeoutMs).catch(() => {});
     }
     for (let rep = 0; rep < config.repeat; rep++) {
-      const order = config.transports.slice(rep % config.transports.length).concat(config.transports.slice(0, rep % config.transports.length));
-      for (const t of order) {
-        const r = results[t];
-        if (!pairs[t] || r.error) continue;
-        try {
-          const res = await pairs[t].client.call('http', { address: pairs[t].address, ...config.http }, config.timeoutMs);
-          r.samples.push(res.requests / (res.ns / 1e9));
-        } catch (err) {
-          r.error = err.message;
-        }
-        ctx.progress(`http ${t} rep ${rep + 1}`);
-      }
+      await eachInTurn(ctx, pairs, results, rep, 'http', async (pair, r) => {
+        const res = await pair.client.call('http', { address: pair.address, ...config.http }, config.timeoutMs);
+        r.samples.push(res.requests / (res.ns / 1e9));
+      });
     }
     for (const r of Object.values(results)) r.rps = r.samples && r.samples.length ? F.median(r.samples) : NaN;
     return { ...config.http, repeat: config.repeat, results };

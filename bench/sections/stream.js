@@ -3,13 +3,8 @@
 // both sides), and 8-byte round trips. Transports are interleaved within each
 // repetition, in a rotating order, so a slow patch of the machine does not
 // land on one transport only.
-const { startAll, stopAll } = require('../lib/launch');
+const { startAll, stopAll, resultsFor, eachInTurn } = require('../lib/launch');
 const F = require('../lib/table');
-
-function rotate(list, k) {
-  const n = k % list.length;
-  return list.slice(n).concat(list.slice(0, n));
-}
 
 async function throughput(ctx) {
   const { config } = ctx;
@@ -19,10 +14,7 @@ async function throughput(ctx) {
   const names = lanes.map((l) => (typeof l === 'string' ? l : l.name));
   const started = await startAll(ctx, 'discard', {}, lanes);
   const { pairs } = started;
-  const sizes = config.throughput.map(([size, total]) => ({ size, total, results: {} }));
-  for (const t of names) {
-    for (const s of sizes) s.results[t] = started.errors[t] ? { error: started.errors[t].message } : { samples: [], cpu: [] };
-  }
+  const sizes = config.throughput.map(([size, total]) => ({ size, total, results: resultsFor(started, names, () => ({ samples: [], cpu: [] })) }));
   try {
     // Warm-up: JIT and first-touch of buffers on both sides.
     for (const t of Object.keys(pairs)) {
@@ -32,22 +24,15 @@ async function throughput(ctx) {
     }
     for (let rep = 0; rep < config.repeat; rep++) {
       for (const s of sizes) {
-        for (const t of rotate(names, rep)) {
-          const r = s.results[t];
-          if (!pairs[t] || r.error) continue;
-          try {
-            const before = await pairs[t].server.call('stats');
-            const res = await pairs[t].client.call('throughput', { address: pairs[t].address, size: s.size, total: s.total }, config.timeoutMs);
-            const after = await pairs[t].server.call('stats');
-            r.samples.push((res.bytes / res.ns) * 1e3);
-            // CPU seconds both processes spent per GB (10^9 B) moved: steadier than wall time here.
-            r.cpu.push(((res.cpuUs + after.cpuUs - before.cpuUs) / 1e6) / (res.bytes / 1e9));
-            if (res.scifStats) r.scifStats = res.scifStats;
-          } catch (err) {
-            r.error = err.message;
-          }
-          ctx.progress(`throughput ${F.size(s.size)} ${t} rep ${rep + 1}`);
-        }
+        await eachInTurn(ctx, pairs, s.results, rep, `throughput ${F.size(s.size)}`, async (pair, r) => {
+          const before = await pair.server.call('stats');
+          const res = await pair.client.call('throughput', { address: pair.address, size: s.size, total: s.total }, config.timeoutMs);
+          const after = await pair.server.call('stats');
+          r.samples.push((res.bytes / res.ns) * 1e3);
+          // CPU seconds both processes spent per GB (10^9 B) moved: steadier than wall time here.
+          r.cpu.push(((res.cpuUs + after.cpuUs - before.cpuUs) / 1e6) / (res.bytes / 1e9));
+          if (res.scifStats) r.scifStats = res.scifStats;
+        });
       }
     }
     for (const s of sizes) {
@@ -153,25 +138,17 @@ async function pingpong(ctx) {
   const { config } = ctx;
   const started = await startAll(ctx, 'echo');
   const { pairs } = started;
-  const results = {};
-  for (const t of config.transports) results[t] = started.errors[t] ? { error: started.errors[t].message } : { samples: [], cpu: [] };
+  const results = resultsFor(started, config.transports, () => ({ samples: [], cpu: [] }));
   try {
     for (let rep = 0; rep < config.repeat; rep++) {
-      for (const t of rotate(config.transports, rep)) {
-        const r = results[t];
-        if (!pairs[t] || r.error) continue;
-        try {
-          const before = await pairs[t].server.call('stats');
-          const res = await pairs[t].client.call('pingpong', { address: pairs[t].address, ...config.pingpong }, config.timeoutMs);
-          const after = await pairs[t].server.call('stats');
-          r.samples.push(res.ns / res.iters / 1e3);
-          // CPU both processes spent per round trip (busy polling spends some to save latency).
-          r.cpu.push((res.cpuUs + after.cpuUs - before.cpuUs) / res.rounds);
-        } catch (err) {
-          r.error = err.message;
-        }
-        ctx.progress(`ping-pong ${t} rep ${rep + 1}`);
-      }
+      await eachInTurn(ctx, pairs, results, rep, 'ping-pong', async (pair, r) => {
+        const before = await pair.server.call('stats');
+        const res = await pair.client.call('pingpong', { address: pair.address, ...config.pingpong }, config.timeoutMs);
+        const after = await pair.server.call('stats');
+        r.samples.push(res.ns / res.iters / 1e3);
+        // CPU both processes spent per round trip (busy polling spends some to save latency).
+        r.cpu.push((res.cpuUs + after.cpuUs - before.cpuUs) / res.rounds);
+      });
     }
     for (const r of Object.values(results)) {
       r.us = r.samples && r.samples.length ? F.median(r.samples) : NaN;
