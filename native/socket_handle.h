@@ -146,6 +146,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   bool DeliverRma(uint32_t pos, uint32_t len);
   bool EmitRun();
   bool HandOutRun();
+  void JoinRun(uint32_t pos, uint32_t len);
   bool RunCutShort();
   void HoldRma(uint32_t pos, uint32_t len);
   bool EmitWindow(uint32_t pos, uint32_t len);

@@ -61,9 +61,9 @@ bool SocketHandle::ReadSome() {
     bool handed = false;
     while (r < static_cast<size_t>(n)) {
       FrameDecoder::Result f = decoder_.Decode(p + r, static_cast<size_t>(n) - r);
-      // Stream order: the chunks before this frame's bytes go first.
-      if (f.length > 0 && !EmitRun()) return true;
       if (f.length > 0) {
+        // Stream order: the chunks before this frame's bytes go first.
+        if (!EmitRun()) return true;
         stats_.received_messages += f.length;
         Deliver(p + r + f.offset, f.length, &buf, r + f.offset, &handed);
       }
@@ -121,14 +121,19 @@ bool SocketHandle::DeliverRma(uint32_t pos, uint32_t len) {
   stats_.received_rma += len;
   bool paused = !reading_ || !held_.empty();
   if ((paused || len >= kReadSize || rx_run_bytes_ + len > kReadSize) && !EmitRun()) return false;
+  // Asked again: the run handed out may have paused the reader.
   if (!reading_ || !held_.empty()) {
     HoldRma(pos, len);
     return true;
   }
   if (len >= kReadSize) return EmitWindow(pos, len);
+  JoinRun(pos, len);
+  return true;
+}
+
+void SocketHandle::JoinRun(uint32_t pos, uint32_t len) {
   rx_run_.push_back(Piece{pos, len});
   rx_run_bytes_ += len;
-  return true;
 }
 
 // The run goes before an end or an error: true if handing it out closed us.
@@ -258,12 +263,10 @@ bool SocketHandle::DeliverHeld() {
           break;
         }
         // Small chunks held in a row go out together too, as they came.
-        rx_run_.push_back(Piece{h.pos, h.len});
-        rx_run_bytes_ += h.len;
+        JoinRun(h.pos, h.len);
         while (!held_.empty() && held_.front().kind == Held::kRma &&
                rx_run_bytes_ + held_.front().len <= kReadSize) {
-          rx_run_.push_back(Piece{held_.front().pos, held_.front().len});
-          rx_run_bytes_ += held_.front().len;
+          JoinRun(held_.front().pos, held_.front().len);
           held_.pop_front();
         }
         HandOutRun();
