@@ -58,15 +58,16 @@ t.test('server ends first, client keeps writing', async (t) => {
 t.test('without allowHalfOpen the peer\'s end ends our side too', async (t) => {
   const server = net.createServer((s) => s.resume());
   await new Promise((r) => server.listen(0, r));
-  let serverSock;
-  server.once('connection', (s) => (serverSock = s));
+  const accepted = new Promise((r) => server.once('connection', r));
   const sock = net.connect(server.address().port);
   sock.resume();
   await new Promise((r) => sock.once('connect', r));
   const events = [];
   sock.on('end', () => events.push('end'));
   sock.on('finish', () => events.push('finish'));
-  await new Promise((r) => setImmediate(r));
+  // The server's accept may land after our connect (on the hw path it runs
+  // on the threadpool): wait for it, not for a turn of the loop.
+  const serverSock = await accepted;
   serverSock.end();
   await new Promise((r) => sock.once('close', r));
   t.same(events, ['end', 'finish'], 'end, then our own finish without calling end()');
