@@ -272,6 +272,9 @@ static void check_killed_while_it_copies(void)
 
 int main(int argc, char **argv)
 {
+	/* A line at a time: a run killed for hanging keeps what it told of
+	 * the cases before, so its log says which case hung. */
+	CHECK(setvbuf(stdout, NULL, _IOLBF, 0) == 0);
 	P = page_size();
 	N = test_mib(64) << 20;
 	if (argc > 2)
