@@ -89,8 +89,7 @@ void LoopEndpoint::RunAccepts(AcceptBatch* b) {
     }
     // A driver's accepted descriptors are inheritable; ours are not.
     int fd = FdOf(b->api, b->epd[i]);
-    int flags = fcntl(fd, F_GETFD);
-    if (flags >= 0) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);  // the only descriptor flag there is
     b->count++;
   }
 }

@@ -103,9 +103,9 @@ int LoopEndpoint::Connect(scif_portID dst) {
   if (state_ == State::kConnecting) return -EALREADY;
   if (!Usable()) return -EBADF;
   // Non-blocking: EINPROGRESS now, the answer when the descriptor says so.
-  int fd = FdOf(api_, epd_);
-  int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return Errno();
+  // The poll handle is made now, as it sets O_NONBLOCK itself (an fcntl
+  // pair fewer per connection).
+  if (int err = EnsurePoll()) return err;
   int port = api_->connect(epd_, &dst);
   if (port < 0 && errno != EINPROGRESS) return Errno();
   peer_ = dst;
@@ -313,6 +313,25 @@ LoopEndpoint::LoopHandles* LoopEndpoint::CloseDeferred() {
 // also attaches to different wait queues by state, and epoll asks it only
 // when the descriptor is added: after a state change the handle is started
 // afresh.
+int LoopEndpoint::EnsurePoll() {
+  if (!loop_) return -EBADF;
+  if (loop_->poll) return 0;
+  uv_loop_t* loop = uv_handle_get_loop(reinterpret_cast<uv_handle_t*>(&loop_->idle));
+  auto* poll = new uv_poll_t;
+  // Also makes the descriptor non-blocking.
+  int err = uv_poll_init(loop, poll, FdOf(api_, epd_));
+  if (err) {
+    delete poll;
+    return err;
+  }
+  poll->data = loop_;
+  loop_->poll = poll;
+  loop_->open++;
+  watching_ = false;
+  if (!referenced_) uv_unref(reinterpret_cast<uv_handle_t*>(poll));
+  return 0;
+}
+
 int LoopEndpoint::Watch() {
   short want = Usable() ? Wanted() : 0;
   if (!loop_ || want == 0) {
@@ -320,22 +339,11 @@ int LoopEndpoint::Watch() {
     return 0;
   }
   int events = ((want & POLLIN) ? UV_READABLE : 0) | ((want & POLLOUT) ? UV_WRITABLE : 0);
-  if (!loop_->poll) {
-    uv_loop_t* loop = uv_handle_get_loop(reinterpret_cast<uv_handle_t*>(&loop_->idle));
-    auto* poll = new uv_poll_t;
-    int err = uv_poll_init(loop, poll, FdOf(api_, epd_));
-    if (err) {
-      delete poll;
-      return err;
-    }
-    poll->data = loop_;
-    loop_->poll = poll;
-    loop_->open++;
-    watching_ = false;
-    if (!referenced_) uv_unref(reinterpret_cast<uv_handle_t*>(poll));
-  }
-  if (rewatch_ && watching_) Unwatch();
-  if (!watching_ || events != watch_events_) {
+  if (int err = EnsurePoll()) return err;
+  // A new state registers afresh even for the same events: a driver's poll
+  // hooks the wait queues of the state it was first polled in (uv_poll_start
+  // takes the descriptor out of epoll and puts it back).
+  if (rewatch_ || !watching_ || events != watch_events_) {
     int err = uv_poll_start(loop_->poll, events, OnPoll);
     if (err) return err;
     watching_ = true;

@@ -149,6 +149,7 @@ class LoopEndpoint {
   bool Connected() const { return state_ == State::kConnected; }
   void SetState(State s);
   int Watch();
+  int EnsurePoll();  // the poll handle, made once per descriptor
   void Unwatch();
   // Calls fn on recv from the loop (MakeCallback, as node:net's handles call
   // their owners); false when JS can no longer run (we stop watching then).

@@ -71,6 +71,11 @@ struct fabric {
 		uint32_t holds;
 	} *held;
 	size_t nheld, held_cap;
+	/* Each node's registry as last seen (identity.c, under ports_lock):
+	 * what a caller's port lock must be on; 0 until looked up. */
+	struct registry_seen {
+		unsigned long long dev, ino;
+	} registry_seen[SCIF_NET_MAX_NODES];
 
 	/* Its directory was removed (or renamed) under us (lost.c): it stays
 	 * for the endpoints that hold it, as memory and descriptors nobody
@@ -165,6 +170,9 @@ struct fabric_caller {
 	uint64_t nonce;		/* random: a name nobody can bind ahead of us */
 };
 
+/* A fresh random nonce for a caller's name: 0 or -errno (identity.c). */
+int fabric_nonce(uint64_t *nonce);
+
 void fabric_caller_addr(const struct fabric *f, const struct fabric_caller *c,
 			struct sockaddr_un *sa, socklen_t *len);
 /* Whether sa is a request of this fabric's (and of this version's): *c. */
@@ -175,7 +183,7 @@ bool fabric_parse_caller(const struct fabric *f, const struct sockaddr_un *sa,
  * claims to be: it holds c's port on c's node, and CAP_SYS_ADMIN for a port
  * below 1024 (identity.c). 0, -EPROTO (a false claim), -EACCES, or what kept
  * us from looking (-EMFILE, -ENFILE, -ENOMEM). */
-int fabric_verify_caller(const struct fabric *f, int fd, const struct fabric_caller *c);
+int fabric_verify_caller(struct fabric *f, int fd, const struct fabric_caller *c);
 
 /* A process's inbox (inbox.h): an abstract name of this fabric's. */
 void fabric_inbox_addr(const struct fabric *f, uint32_t inbox, struct sockaddr_un *sa,

@@ -22,7 +22,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -125,8 +124,9 @@ static int dial(struct endpoint *ep, const struct scif_portID *dst, int flags)
 		 * fresh nonce makes another name. */
 		err = -EADDRINUSE;
 		for (int i = 0; i < NAME_TRIES && err == -EADDRINUSE; i++) {
-			if (getrandom(&me.nonce, sizeof(me.nonce), 0) != (ssize_t)sizeof(me.nonce))
-				return -errno;
+			err = fabric_nonce(&me.nonce);
+			if (err)
+				return err;
 			fabric_caller_addr(f, &me, &sa, &len);
 			err = bind(ep->fd, (struct sockaddr *)&sa, len) < 0 ? -errno : 0;
 		}

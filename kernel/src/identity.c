@@ -22,6 +22,8 @@
  * fdinfo file per connection (microseconds).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <sys/random.h>
 #include <stdint.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -35,6 +37,61 @@
 #include <unistd.h>
 
 #include "fabric.h"
+
+/* ---- nonces ----
+ * A caller's name carries a fresh random nonce (fabric.h); getrandom() is
+ * asked for a batch at a time, as one call per connection was a noticeable
+ * share of the handshake's. A forked child forgets the batch it shares with
+ * its parent (the two would pick the same names). */
+#define NONCE_BATCH 32	/* 256 bytes: getrandom() fills that much in one go */
+
+static pthread_mutex_t nonce_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t nonce_pool[NONCE_BATCH];
+static unsigned nonce_left;
+static pthread_once_t nonce_once = PTHREAD_ONCE_INIT;
+
+static void nonce_prepare(void)
+{
+	pthread_mutex_lock(&nonce_lock);
+}
+
+static void nonce_parent(void)
+{
+	pthread_mutex_unlock(&nonce_lock);
+}
+
+static void nonce_child(void)
+{
+	nonce_left = 0;
+	pthread_mutex_unlock(&nonce_lock);
+}
+
+static void nonce_atfork(void)
+{
+	pthread_atfork(nonce_prepare, nonce_parent, nonce_child);
+}
+
+int fabric_nonce(uint64_t *nonce)
+{
+	int err = 0;
+
+	pthread_once(&nonce_once, nonce_atfork);
+	pthread_mutex_lock(&nonce_lock);
+	if (nonce_left == 0) {
+		if (getrandom(nonce_pool, sizeof(nonce_pool), 0) == (ssize_t)sizeof(nonce_pool))
+			nonce_left = NONCE_BATCH;
+		else
+			err = errno ? -errno : -EIO;
+	}
+	if (!err) {
+		*nonce = nonce_pool[--nonce_left];
+		nonce_pool[nonce_left] = 0;	/* handed out once */
+	}
+	pthread_mutex_unlock(&nonce_lock);
+	return err;
+}
+
+/* ---- claims ---- */
 
 /* Whether one fdinfo "lock:" line is a lock on byte port of the file dev:ino. */
 static bool locks_port(const char *line, dev_t dev, ino_t ino, uint16_t port)
@@ -55,20 +112,37 @@ static bool locks_port(const char *line, dev_t dev, ino_t ino, uint16_t port)
 }
 
 /* 1 if pid's descriptor pfd holds a lock on the port's byte of st's file,
- * 0 if not, -errno if its fdinfo cannot be read. */
+ * 0 if not, -errno if its fdinfo cannot be read. Read without stdio: no
+ * fstat, and no read past the line that answers (one read, usually). */
 static int holds_port(pid_t pid, int pfd, const struct stat *st, uint16_t port)
 {
-	char path[64], line[256];
-	FILE *in;
-	int found = 0;
+	char path[64], buf[4096];
+	size_t have = 0;
+	ssize_t n;
+	int fd, found = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, pfd);
-	in = fopen(path, "re");
-	if (!in)
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
-	while (!found && fgets(line, sizeof(line), in))
-		found = strncmp(line, "lock:", 5) == 0 && locks_port(line, st->st_dev, st->st_ino, port);
-	fclose(in);
+	while (!found && (n = read(fd, buf + have, sizeof(buf) - 1 - have)) > 0) {
+		char *line = buf, *end;
+
+		have += (size_t)n;
+		buf[have] = '\0';
+		while (!found && (end = strchr(line, '\n'))) {
+			*end = '\0';
+			found = strncmp(line, "lock:", 5) == 0 &&
+				locks_port(line, st->st_dev, st->st_ino, port);
+			line = end + 1;
+		}
+		/* Keep a line not yet whole; one that fills the buffer is no lock line. */
+		have = (size_t)(buf + have - line);
+		if (have == sizeof(buf) - 1)
+			have = 0;
+		memmove(buf, line, have);
+	}
+	close(fd);
 	return found;
 }
 
@@ -82,13 +156,37 @@ static bool pid_capable(pid_t pid, int cap)
 	return caps[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap);
 }
 
-int fabric_verify_caller(const struct fabric *f, int fd, const struct fabric_caller *c)
+/* Node's registry, as last seen or (fresh) looked up now: 0, -EPROTO when
+ * nobody ever held a port there, or -errno. Looking it up for every caller
+ * was a system call per connection; the file stays for the fabric's life,
+ * and a claim that fails on what was seen looks again (fabric_verify_caller). */
+static int registry_of(struct fabric *f, uint16_t node, bool fresh, struct stat *st)
+{
+	struct registry_seen *seen = &f->registry_seen[node % SCIF_NET_MAX_NODES];
+	char name[32];
+
+	pthread_mutex_lock(&f->ports_lock);
+	st->st_dev = (dev_t)seen->dev;
+	st->st_ino = (ino_t)seen->ino;
+	pthread_mutex_unlock(&f->ports_lock);
+	if (!fresh && st->st_ino != 0)
+		return 0;
+	snprintf(name, sizeof(name), "ports.%u", node);
+	if (fstatat(f->dirfd, name, st, 0) < 0)
+		return errno == ENOENT ? -EPROTO : -errno;	/* ENOENT: nobody ever held a port there */
+	pthread_mutex_lock(&f->ports_lock);
+	seen->dev = st->st_dev;
+	seen->ino = st->st_ino;
+	pthread_mutex_unlock(&f->ports_lock);
+	return 0;
+}
+
+int fabric_verify_caller(struct fabric *f, int fd, const struct fabric_caller *c)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	struct stat st;
-	char name[32];
-	int held;
+	int held, err;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return -errno;
@@ -96,10 +194,23 @@ int fabric_verify_caller(const struct fabric *f, int fd, const struct fabric_cal
 		return -EACCES;
 	if (c->id.port < SCIF_ADMIN_PORT_END && !pid_capable(cred.pid, CAP_SYS_ADMIN))
 		return -EACCES;
-	snprintf(name, sizeof(name), "ports.%u", c->id.node);
-	if (fstatat(f->dirfd, name, &st, 0) < 0)
-		return errno == ENOENT ? -EPROTO : -errno;	/* ENOENT: nobody ever held a port there */
+	if (c->id.node >= SCIF_NET_MAX_NODES)
+		return -EPROTO;
+	err = registry_of(f, c->id.node, false, &st);
+	if (err)
+		return err;
 	held = holds_port(cred.pid, c->pfd, &st, c->id.port);
+	if (held == 0) {
+		/* The registry may be another file than the one seen (made anew
+		 * by a hand in the directory): look again before refusing. */
+		struct stat now;
+
+		err = registry_of(f, c->id.node, true, &now);
+		if (err)
+			return err;
+		if (now.st_dev != st.st_dev || now.st_ino != st.st_ino)
+			held = holds_port(cred.pid, c->pfd, &now, c->id.port);
+	}
 	/* A /proc we may not read (hidepid) leaves the claim unchecked rather
 	 * than refuse every caller; out of descriptors, we cannot tell (and
 	 * say so); a caller gone meanwhile is refused. */
