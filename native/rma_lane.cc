@@ -29,17 +29,17 @@ size_t EnvSize(const char* name, size_t fallback) {
 }  // namespace
 
 Copy CopyFor(const ScifApi* api) {
-  // Read on every call (once per write): tests switch it within a process.
+  // Read afresh for every connection: tests switch it within a process.
   const char* v = getenv("SCIF_NET_RMA_COPY");
   if (v && strcmp(v, "dma") == 0) return Copy::kDma;
   if (v && strcmp(v, "mmap") == 0) return Copy::kMap;
   return api->name == "virtual" ? Copy::kMap : Copy::kDma;
 }
 
-size_t Threshold(const ScifApi* api) {
+size_t Threshold(Copy copy) {
   static const size_t threshold = EnvSize("SCIF_NET_RMA_THRESHOLD", SIZE_MAX);
   if (threshold != SIZE_MAX) return threshold;
-  return CopyFor(api) == Copy::kMap ? 1024 : 16 * 1024;
+  return copy == Copy::kMap ? 1024 : 16 * 1024;
 }
 
 size_t WindowSize() {

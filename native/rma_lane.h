@@ -58,8 +58,9 @@ size_t WindowSize();
 // the peer's window before the write's callback with no thread hand-off.
 // SCIF_NET_RMA_COPY=dma|mmap; by default mmap on the virtual fabric (whose
 // "DMA engine" is itself a memcpy on a thread of ours) and dma on a
-// dlopen'ed libscif (a card, or the MPSS-strict run).
-enum class Copy { kDma, kMap };
+// dlopen'ed libscif (a card, or the MPSS-strict run). Read when a connection
+// first asks (a getenv per write was a share of a small write's CPU).
+enum class Copy : uint8_t { kDma, kMap };
 Copy CopyFor(const ScifApi* api);
 
 // The smallest write (or batch of writes node:net gathered) that moves by
@@ -68,7 +69,7 @@ Copy CopyFor(const ScifApi* api);
 // pushing the bytes through the 4 KiB queue: bench/README.md) and 16 KiB with
 // scif_vwriteto, whose every chunk is a threadpool round trip and, on a card,
 // a DMA set up and waited for.
-size_t Threshold(const ScifApi* api);
+size_t Threshold(Copy copy);
 
 struct Stats {
   uint64_t sent_rma = 0, sent_messages = 0;

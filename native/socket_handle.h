@@ -124,7 +124,10 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   void BuildSegments(const std::vector<Segment>& buffers, size_t from, std::vector<Segment>* out);
 
   // The bulk path.
-  bool RmaPossible() const;
+  bool RmaPossible();
+  // How this connection copies by RMA (rma::CopyFor), decided on first use.
+  rma::Copy CopyMode();
+  size_t RmaThreshold() { return rma::Threshold(CopyMode()); }
   // The write waits for the peer's control frames (a window, credit): the
   // queue is read for them even while the reader is paused.
   bool ControlReading() const;
@@ -178,6 +181,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   bool in_flush_ = false;
   bool switch_tried_ = false;  // this write's rest was looked at for RMA
   std::vector<Segment> segs_;
+  std::vector<Segment> write_list_;  // Writev's buffers, kept for the next
   size_t seg_idx_ = 0, seg_off_ = 0;
   LazyDeque<std::array<uint8_t, kFrameHeader>> headers_;  // stable addresses
   // Control frames to send at the next frame boundary.
@@ -185,6 +189,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
 
   // Sending by RMA.
   Lane lane_ = Lane::kNone;
+  int8_t copy_ = -1;  // an rma::Copy once CopyMode() decided
   uint64_t peer_win_off_ = 0;
   uint32_t peer_win_size_ = 0;
   uint8_t* peer_map_ = nullptr;  // the peer's window, mapped (rma::Copy::kMap)

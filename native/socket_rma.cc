@@ -28,8 +28,13 @@ constexpr int kVwriteFlags = SCIF_RMA_SYNC | SCIF_RMA_USECACHE;
 
 }  // namespace
 
-bool SocketHandle::RmaPossible() const {
-  return api_ && api_->register_ && api_->vwriteto && lane_ != Lane::kDeclined && rma::Threshold(api_) > 0;
+rma::Copy SocketHandle::CopyMode() {
+  if (copy_ < 0) copy_ = static_cast<int8_t>(rma::CopyFor(api_));
+  return static_cast<rma::Copy>(copy_);
+}
+
+bool SocketHandle::RmaPossible() {
+  return api_ && api_->register_ && api_->vwriteto && lane_ != Lane::kDeclined && RmaThreshold() > 0;
 }
 
 // The write waits for the peer's word (credit, not room), or goes by
@@ -232,7 +237,7 @@ void SocketHandle::SwitchToRma() {
   size_t rest = 0;
   for (size_t i = seg_idx_; i < segs_.size(); i++)
     if (segs_[i].kind != Seg::kHeader) rest += segs_[i].len;
-  if (rest < rma::Threshold(api_)) return;
+  if (rest < RmaThreshold()) return;
   std::vector<Segment> out(segs_.begin(), segs_.begin() + static_cast<ptrdiff_t>(seg_idx_));
   bool all = peer_map_ != nullptr;  // small pieces too, gathered through the mapping
   for (size_t i = seg_idx_; i < segs_.size(); i++) {
@@ -249,7 +254,7 @@ void SocketHandle::SwitchToRma() {
   std::vector<Segment> rma_or_bytes;
   for (size_t i = seg_idx_; i < out.size(); i++) {
     Segment s = out[i];
-    if (!all && s.len < rma::Threshold(api_)) s.kind = Seg::kBytes;
+    if (!all && s.len < RmaThreshold()) s.kind = Seg::kBytes;
     rma_or_bytes.push_back(s);
   }
   out.resize(seg_idx_);
@@ -284,7 +289,7 @@ bool SocketHandle::HandleCtrl(const Ctrl& c) {
         lane_ = Lane::kReady;
         peer_win_off_ = c.offset;
         peer_win_size_ = c.a;
-        if (rma::CopyFor(api_) == rma::Copy::kMap) {
+        if (CopyMode() == rma::Copy::kMap) {
           // A mapping that cannot be had leaves the copies to scif_vwriteto.
           void* map = api_->mmap(nullptr, c.a, SCIF_PROT_READ | SCIF_PROT_WRITE, 0, epd_, static_cast<off_t>(c.offset));
           if (map != SCIF_MMAP_FAILED) peer_map_ = static_cast<uint8_t*>(map);

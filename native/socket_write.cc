@@ -36,8 +36,9 @@ Napi::Value SocketHandle::Writev(const Napi::CallbackInfo& info) {
   // once it is in the queue, without waiting for the peer to read the ask.
   bool possible = RmaPossible();
   bool rma = possible && lane_ == Lane::kReady;
-  std::vector<Segment> buffers;
-  buffers.reserve(count);
+  // The socket's own list, kept between writes: no allocation per write.
+  std::vector<Segment>& buffers = write_list_;
+  buffers.clear();
   for (uint32_t i = 0; i < count; i++) {
     Napi::Value v = list.Get(i);
     if (!v.IsTypedArray()) return Num(env, -EINVAL);
@@ -51,11 +52,13 @@ Napi::Value SocketHandle::Writev(const Napi::CallbackInfo& info) {
   // Large buffers move by RMA; so do small ones that node:net gathered into
   // a batch this large while a write was under way (a stream of small
   // writes), copied together into the peer's window when it is mapped.
-  bool large = possible && total >= rma::Threshold(api_);
+  bool large = possible && total >= RmaThreshold();
   bool gather = rma && large && peer_map_;
+  bool any_rma = false;
   for (Segment& b : buffers) {
-    if (gather || (rma && b.len >= rma::Threshold(api_))) {
+    if (gather || (rma && b.len >= RmaThreshold())) {
       b.kind = Seg::kRma;
+      any_rma = true;
     } else {
       stats_.sent_messages += b.len;
     }
@@ -64,13 +67,16 @@ Napi::Value SocketHandle::Writev(const Napi::CallbackInfo& info) {
   headers_.clear();
   segs_.clear();
   BuildSegments(buffers, 0, &segs_);
+  if (buffers.capacity() > 64) std::vector<Segment>().swap(buffers);  // a rare long writev keeps nothing
   seg_idx_ = seg_off_ = 0;
   launch_idx_ = launch_off_ = 0;
   switch_tried_ = rma;  // built for RMA already
   tx_ = Tx::kWrite;
   tx_async_ = false;
   // RMA chunks read the buffers on the threadpool: each holds them (LaunchRma).
-  if (possible) tx_hold_ = Napi::Persistent(info[0]);
+  // A write by messages alone is in the queue before this returns, or held
+  // below (a reference made and dropped per write was a share of its CPU).
+  if (any_rma) tx_hold_ = Napi::Persistent(info[0]);
   if (large && lane_ == Lane::kNone &&
       (total >= rma::kAskWrite || stats_.sent_messages >= rma::kAskAfter)) {
     lane_ = Lane::kAsked;
