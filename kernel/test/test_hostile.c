@@ -431,6 +431,42 @@ static void still_serving(uint16_t port)
 	CHECK(scif_close(l) == 0);
 }
 
+/* A node's registry made anew by a hand in the directory (renamed away,
+ * the next process there creates another): the acceptor, which keeps each
+ * node's registry as it last saw it, looks again before it refuses a caller
+ * whose port lock is on the new file, and takes it. */
+static void registry_made_anew(uint16_t port)
+{
+	struct fabric *f = fabric_get();
+	char path[4200], moved[4200], buf[6], arg[16];
+	struct scif_portID peer;
+	struct pollfd p;
+	int l, epd, ready;
+	pid_t pid;
+
+	CHECK(f != NULL);
+	still_serving(port);	/* a caller of node 1 taken: its registry seen */
+	snprintf(path, sizeof(path), "%s/ports.1", f->dir);
+	snprintf(moved, sizeof(moved), "%s/ports.1.away", f->dir);
+	CHECK(rename(path, moved) == 0);
+	l = listen_on(port, 1);
+	snprintf(arg, sizeof(arg), "%u", port);
+	pid = spawn_role(1, "good", arg, &ready);
+	/* Refused, it would never come: wait a bounded time, not for ever. */
+	p = (struct pollfd){ .fd = l, .events = POLLIN };
+	CHECK(poll(&p, 1, 10000) == 1);
+	CHECK(scif_accept(l, &peer, &epd, 0) == 0);
+	CHECK(peer.node == 1);
+	CHECK(scif_recv(epd, buf, 6, SCIF_RECV_BLOCK) == 6);
+	CHECK(scif_send(epd, buf, 6, SCIF_SEND_BLOCK) == 6);
+	expect_exit(pid, 0);
+	close(ready);
+	CHECK(scif_close(epd) == 0);
+	CHECK(scif_close(l) == 0);
+	CHECK(unlink(moved) == 0);
+	printf("# a node's registry made anew: its new callers are taken\n");
+}
+
 /* `truncate -s 0 <fabric>/nodes` under a running process: no SIGBUS; its
  * connections reset, new ones find no node. Last: the fabric is lost. */
 static void table_truncated(uint16_t port)
@@ -483,6 +519,7 @@ int main(int argc, char **argv)
 		printf("# fabric directory removed: a connect says so\n");
 	}
 	still_serving(PORT_BASE + 99);
+	registry_made_anew(PORT_BASE + 101);
 	/* Valgrind does not hand the program's SIGBUS handler a fault on a
 	 * truncated file mapping as the kernel does (it reports an invalid
 	 * read and kills): the case runs natively and under ASan. */
