@@ -13,8 +13,12 @@ t.test('a paused reader bounds what the writer can hand over', async (t) => {
     s.pause();
   });
   await new Promise((r) => server.listen(0, r));
+  const connection = new Promise((r) => server.once('connection', r));
   const sock = net.connect(server.address().port);
   await new Promise((r) => sock.once('connect', r));
+  // The server's accept may land after our connect (on the hw path it runs
+  // on the threadpool): its side is to be there, paused, before we write.
+  await connection;
 
   const chunk = Buffer.alloc(64 * 1024, 0xab);
   let accepted = 0;  // bytes whose write callback fired: taken by the transport
