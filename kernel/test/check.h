@@ -260,6 +260,8 @@ static inline bool sleeps_in(pid_t tid, long nr)
 			return false;	/* hidden: cannot tell, look again */
 		if (nr == SYS_clock_nanosleep)
 			return strstr(wchan, "nanosleep") != NULL;
+		if (nr == SYS_futex)
+			return strstr(wchan, "futex") != NULL;
 		return nr < 0 && strstr(wchan, "nanosleep") == NULL;
 	}
 #endif
