@@ -141,7 +141,7 @@ Napi::Value SocketHandle::Shutdown(const Napi::CallbackInfo& info) {
   EncodeHeader(headers_.back().data(), kFrameFin, 0);
   segs_.assign(1, Segment{headers_.back().data(), kFrameHeader, Seg::kHeader});
   seg_idx_ = seg_off_ = 0;
-  launch_idx_ = launch_off_ = 0;
+  RestartLaunch(0);
   tx_ = Tx::kShutdown;
   tx_async_ = true;
   int r = FlushTx();
@@ -297,7 +297,7 @@ bool SocketHandle::ReportWaiting() {
 // then discards them, and (as TCP answers with a reset) the peer must learn it.
 // A FIN alone is not data, so what is there is read and looked at.
 bool SocketHandle::UnreadData() {
-  if (!rx_run_.empty() ||
+  if ((rx_lane_ && !rx_lane_->run.empty()) ||
       held_.Find([](const Held& h) { return h.kind == Held::kData || h.kind == Held::kRma; }))
     return true;
   if (decoder_.Finished() || rx_failed_) return false;
@@ -352,10 +352,12 @@ bool SocketHandle::Teardown(bool reset, napi_value on_closed) {
   send_buf_.clear();
   send_off_ = 0;
   ctrl_out_.clear();
-  chunks_.clear();  // chunks still running complete unheard (RmaDone)
-  if (peer_map_) {
-    api_->munmap(peer_map_, peer_win_size_);
-    peer_map_ = nullptr;
+  if (tx_lane_) {
+    tx_lane_->chunks.clear();  // chunks still running complete unheard (RmaDone)
+    if (tx_lane_->map) {
+      api_->munmap(tx_lane_->map, tx_lane_->win_size);
+      tx_lane_->map = nullptr;
+    }
   }
   held_.clear();
   held_bytes_ = 0;

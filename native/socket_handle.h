@@ -24,6 +24,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "addon.h"
@@ -144,6 +145,13 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   void SwitchToRma();
   // The write under way went by messages and the window is here now.
   bool SwitchWanted() const { return lane_ == Lane::kReady && tx_ == Tx::kWrite && !switch_tried_; }
+  // The next bytes to launch by RMA: from segment idx on (a new write's list).
+  void RestartLaunch(size_t idx) {
+    if (tx_lane_) {
+      tx_lane_->launch_idx = idx;
+      tx_lane_->launch_off = 0;
+    }
+  }
   void WindowDone(int status, void* mem, off_t offset, size_t size);
   void Deliver(const uint8_t* data, size_t len, Napi::Buffer<uint8_t>* whole, size_t offset, bool* handed);
   bool DeliverRma(uint32_t pos, uint32_t len);
@@ -187,31 +195,38 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   // Control frames to send at the next frame boundary.
   std::vector<uint8_t> ctrl_out_;
 
-  // Sending by RMA.
-  Lane lane_ = Lane::kNone;
-  int8_t copy_ = -1;  // an rma::Copy once CopyMode() decided
-  uint64_t peer_win_off_ = 0;
-  uint32_t peer_win_size_ = 0;
-  uint8_t* peer_map_ = nullptr;  // the peer's window, mapped (rma::Copy::kMap)
-  uint32_t tx_pos_ = 0;        // where the next chunk goes in the peer's window
-  uint64_t tx_unacked_ = 0;    // window bytes written and not credited yet
-  size_t launch_idx_ = 0, launch_off_ = 0;  // the next bytes to launch
-  LazyDeque<Chunk> chunks_;
-  uint64_t next_chunk_id_ = 1;
-  int rma_in_flight_ = 0;
+  // Sending by RMA: the peer's window and the chunks written into it, made
+  // when the window comes (WINDOW), so an idle connection keeps a pointer.
+  struct TxLane {
+    uint64_t win_off = 0;
+    uint32_t win_size = 0;
+    uint8_t* map = nullptr;  // the peer's window, mapped (rma::Copy::kMap)
+    uint32_t pos = 0;        // where the next chunk goes in the peer's window
+    uint64_t unacked = 0;    // window bytes written and not credited yet
+    size_t launch_idx = 0, launch_off = 0;  // the next bytes to launch
+    LazyDeque<Chunk> chunks;
+    uint64_t next_chunk_id = 1;
+    int in_flight = 0;
+  };
+  Lane lane_ = Lane::kNone;  // kReady: tx_lane_ is there
+  int8_t copy_ = -1;         // an rma::Copy once CopyMode() decided
+  std::unique_ptr<TxLane> tx_lane_;
 
-  // Receiving by RMA.
-  RxWindow rx_win_ = RxWindow::kNone;
-  uint8_t* rx_win_mem_ = nullptr;  // unmapped after the descriptor closes (ReleaseAfterClose)
-  uint32_t rx_win_size_ = 0;
-  uint32_t rx_expect_pos_ = 0;
-  uint32_t rx_uncredited_ = 0;
-  // Small chunks of one read of the queue, handed out as one Buffer (EmitRun).
+  // Receiving by RMA: our window, made when it is registered.
   struct Piece {
     uint32_t pos, len;
   };
-  std::vector<Piece> rx_run_;
-  size_t rx_run_bytes_ = 0;
+  struct RxLane {
+    uint8_t* mem = nullptr;  // unmapped after the descriptor closes (ReleaseAfterClose)
+    uint32_t size = 0;
+    uint32_t expect_pos = 0;
+    uint32_t uncredited = 0;
+    // Small chunks of one read of the queue, handed out as one Buffer (EmitRun).
+    std::vector<Piece> run;
+    size_t run_bytes = 0;
+  };
+  RxWindow rx_win_ = RxWindow::kNone;  // kReady: rx_lane_ is there
+  std::unique_ptr<RxLane> rx_lane_;
   LazyDeque<Held> held_;
   size_t held_bytes_ = 0;
   bool rx_failed_ = false;  // the queue gave an error: nothing more to read

@@ -120,7 +120,7 @@ void SocketHandle::Deliver(const uint8_t* data, size_t len, Napi::Buffer<uint8_t
 bool SocketHandle::DeliverRma(uint32_t pos, uint32_t len) {
   stats_.received_rma += len;
   bool paused = !reading_ || !held_.empty();
-  if ((paused || len >= kReadSize || rx_run_bytes_ + len > kReadSize) && !EmitRun()) return false;
+  if ((paused || len >= kReadSize || rx_lane_->run_bytes + len > kReadSize) && !EmitRun()) return false;
   // Asked again: the run handed out may have paused the reader.
   if (!reading_ || !held_.empty()) {
     HoldRma(pos, len);
@@ -132,13 +132,13 @@ bool SocketHandle::DeliverRma(uint32_t pos, uint32_t len) {
 }
 
 void SocketHandle::JoinRun(uint32_t pos, uint32_t len) {
-  rx_run_.push_back(Piece{pos, len});
-  rx_run_bytes_ += len;
+  rx_lane_->run.push_back(Piece{pos, len});
+  rx_lane_->run_bytes += len;
 }
 
 // The run goes before an end or an error: true if handing it out closed us.
 bool SocketHandle::RunCutShort() {
-  if (rx_run_.empty()) return false;
+  if (!rx_lane_ || rx_lane_->run.empty()) return false;
   EmitRun();
   return !Connected();
 }
@@ -154,11 +154,12 @@ void SocketHandle::HoldRma(uint32_t pos, uint32_t len) {
 // behind nothing (it came first) if the reader stopped meanwhile: false if
 // the reader cannot go on (no Buffer, or closed by it).
 bool SocketHandle::EmitRun() {
-  if (rx_run_.empty()) return Connected();
+  if (!rx_lane_ || rx_lane_->run.empty()) return Connected();
+  RxLane& r = *rx_lane_;
   if (!reading_ || !held_.empty()) {
-    for (const Piece& piece : rx_run_) HoldRma(piece.pos, piece.len);
-    rx_run_.clear();
-    rx_run_bytes_ = 0;
+    for (const Piece& piece : r.run) HoldRma(piece.pos, piece.len);
+    r.run.clear();
+    r.run_bytes = 0;
     return Connected();
   }
   return HandOutRun();
@@ -167,18 +168,19 @@ bool SocketHandle::EmitRun() {
 // The run copied out into one Buffer, credited, and handed to the reader.
 bool SocketHandle::HandOutRun() {
   Napi::Env env = Env();
-  size_t total = rx_run_bytes_;
+  RxLane& r = *rx_lane_;
+  size_t total = r.run_bytes;
   void* data;
   napi_value out;
   if (napi_create_buffer(env, total, &data, &out) != napi_ok) return !ReadFailed(-ENOMEM);
   uint8_t* at = static_cast<uint8_t*>(data);
-  for (const Piece& piece : rx_run_) {
-    std::memcpy(at, rx_win_mem_ + piece.pos, piece.len);
+  for (const Piece& piece : r.run) {
+    std::memcpy(at, r.mem + piece.pos, piece.len);
     at += piece.len;
     Credit(piece.len);
   }
-  rx_run_.clear();
-  rx_run_bytes_ = 0;
+  r.run.clear();
+  r.run_bytes = 0;
   Emit(Hook::kRead, {Num(env, static_cast<double>(total)), out, Num(env, 0)});
   return Connected();
 }
@@ -196,7 +198,7 @@ bool SocketHandle::EmitWindow(uint32_t pos, uint32_t len) {
     if (count == sizeof(pieces) / sizeof(pieces[0]) ||
         napi_create_buffer(env, take, &data, &pieces[count]) != napi_ok)
       return !ReadFailed(-ENOMEM);
-    std::memcpy(data, rx_win_mem_ + pos + done, take);
+    std::memcpy(data, rx_lane_->mem + pos + done, take);
     done += take;
   }
   Credit(len);
@@ -265,7 +267,7 @@ bool SocketHandle::DeliverHeld() {
         // Small chunks held in a row go out together too, as they came.
         JoinRun(h.pos, h.len);
         while (!held_.empty() && held_.front().kind == Held::kRma &&
-               rx_run_bytes_ + held_.front().len <= kReadSize) {
+               rx_lane_->run_bytes + held_.front().len <= kReadSize) {
           JoinRun(held_.front().pos, held_.front().len);
           held_.pop_front();
         }

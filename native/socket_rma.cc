@@ -85,12 +85,14 @@ void SocketHandle::KickTx() {
 // At a large buffer of the write: announces its chunks that are done, in
 // order (kFlushDone: go on), or waits for them (kFlushLane).
 int SocketHandle::AnnounceRma() {
-  if (chunks_.empty() || !chunks_.front().done) {
+  // RMA segments are made only once the window is here (lane_ kReady).
+  LazyDeque<Chunk>& chunks = tx_lane_->chunks;
+  if (chunks.empty() || !chunks.front().done) {
     LaunchRma();
-    if (chunks_.empty() || !chunks_.front().done) return kFlushLane;
+    if (chunks.empty() || !chunks.front().done) return kFlushLane;
   }
-  Chunk c = chunks_.front();
-  chunks_.pop_front();
+  Chunk c = chunks.front();
+  chunks.pop_front();
   if (c.err) return c.err;
   stats_.sent_rma += c.len;
   // A chunk may gather several buffers of the write.
@@ -120,56 +122,57 @@ int SocketHandle::AnnounceRma() {
 // a chunk never wraps around the window's end.
 void SocketHandle::LaunchRma() {
   if (lane_ != Lane::kReady || tx_ != Tx::kWrite || !Connected()) return;
-  const size_t window = peer_win_size_;
-  while (rma_in_flight_ < rma::kMaxInFlight) {
-    while (launch_idx_ < segs_.size() && segs_[launch_idx_].kind != Seg::kRma) {
-      launch_idx_++;
-      launch_off_ = 0;
+  TxLane& t = *tx_lane_;
+  const size_t window = t.win_size;
+  while (t.in_flight < rma::kMaxInFlight) {
+    while (t.launch_idx < segs_.size() && segs_[t.launch_idx].kind != Seg::kRma) {
+      t.launch_idx++;
+      t.launch_off = 0;
     }
-    if (launch_idx_ >= segs_.size()) return;
+    if (t.launch_idx >= segs_.size()) return;
     // A chunk takes up to kChunk bytes of the large buffers from here on.
     size_t want = 0;
-    for (size_t i = launch_idx_, off = launch_off_; i < segs_.size() && segs_[i].kind == Seg::kRma && want < rma::kChunk;
+    for (size_t i = t.launch_idx, off = t.launch_off; i < segs_.size() && segs_[i].kind == Seg::kRma && want < rma::kChunk;
          i++, off = 0)
       want += segs_[i].len - off;
     want = std::min(want, rma::kChunk);
-    size_t room = window - tx_unacked_;
+    size_t room = window - t.unacked;
     // Short of credit: wait for more rather than cut the stream into slivers.
-    if (room < std::min(want, window / 4) && tx_unacked_ > 0) return;
-    size_t piece = std::min({want, room, window - tx_pos_});
+    if (room < std::min(want, window / 4) && t.unacked > 0) return;
+    size_t piece = std::min({want, room, window - t.pos});
     if (piece == 0) return;
-    uint32_t pos = tx_pos_;
+    uint32_t pos = t.pos;
     size_t span = rma::Align(piece);
-    tx_unacked_ += span;
-    tx_pos_ = static_cast<uint32_t>((pos + span) % window);
+    t.unacked += span;
+    t.pos = static_cast<uint32_t>((pos + span) % window);
     std::vector<std::pair<const uint8_t*, size_t>> parts;
     for (size_t got = 0; got < piece;) {
-      const Segment& s = segs_[launch_idx_];
-      size_t take = std::min(s.len - launch_off_, piece - got);
-      parts.emplace_back(s.data + launch_off_, take);
+      const Segment& s = segs_[t.launch_idx];
+      size_t take = std::min(s.len - t.launch_off, piece - got);
+      parts.emplace_back(s.data + t.launch_off, take);
       got += take;
-      launch_off_ += take;
-      if (launch_off_ == s.len) {
-        launch_idx_++;
-        launch_off_ = 0;
+      t.launch_off += take;
+      if (t.launch_off == s.len) {
+        t.launch_idx++;
+        t.launch_off = 0;
       }
     }
-    uint64_t id = next_chunk_id_++;
-    chunks_.push_back(Chunk{id, pos, static_cast<uint32_t>(piece)});
-    if (peer_map_) {
+    uint64_t id = t.next_chunk_id++;
+    t.chunks.push_back(Chunk{id, pos, static_cast<uint32_t>(piece)});
+    if (t.map) {
       // Through the mapping: the bytes are in the peer's window now. The
       // fence orders the copy's (possibly non-temporal) stores before the
       // DATA_RMA frame that announces them.
       size_t at = pos;
       for (const auto& part : parts) {
-        std::memcpy(peer_map_ + at, part.first, part.second);
+        std::memcpy(t.map + at, part.first, part.second);
         at += part.second;
       }
       std::atomic_thread_fence(std::memory_order_seq_cst);
-      chunks_.back().done = true;
+      t.chunks.back().done = true;
       continue;
     }
-    rma_in_flight_++;
+    t.in_flight++;
     WorkStarted();
     // The chunk holds the written buffers until its RMA returns, even past a
     // close: the engine reads them.
@@ -179,7 +182,7 @@ void SocketHandle::LaunchRma() {
     auto err = std::make_shared<int>(0);
     const ScifApi* api = api_;
     scif_epd_t epd = epd_;
-    off_t remote = static_cast<off_t>(peer_win_off_ + pos);
+    off_t remote = static_cast<off_t>(t.win_off + pos);
     rma::QueueJob(
         env, "SCIF_NET_RMA",
         [api, epd, parts = std::move(parts), remote, err] {
@@ -200,8 +203,9 @@ void SocketHandle::LaunchRma() {
 }
 
 void SocketHandle::RmaDone(uint64_t id, int err) {
-  rma_in_flight_--;
-  if (Chunk* c = chunks_.Find([id](const Chunk& c) { return c.id == id; })) {
+  // The lane outlives its chunks: it goes only with the handle.
+  tx_lane_->in_flight--;
+  if (Chunk* c = tx_lane_->chunks.Find([id](const Chunk& c) { return c.id == id; })) {
     c->done = true;
     c->err = err;
   }
@@ -226,7 +230,7 @@ void SocketHandle::FallBack() {
     BuildSegments(one, 0, &out);
   }
   segs_.swap(out);
-  launch_idx_ = launch_off_ = 0;
+  RestartLaunch(0);
 }
 
 // The rest of a write that began by messages (before the window came), from
@@ -239,7 +243,7 @@ void SocketHandle::SwitchToRma() {
     if (segs_[i].kind != Seg::kHeader) rest += segs_[i].len;
   if (rest < RmaThreshold()) return;
   std::vector<Segment> out(segs_.begin(), segs_.begin() + static_cast<ptrdiff_t>(seg_idx_));
-  bool all = peer_map_ != nullptr;  // small pieces too, gathered through the mapping
+  bool all = tx_lane_->map != nullptr;  // small pieces too, gathered through the mapping
   for (size_t i = seg_idx_; i < segs_.size(); i++) {
     Segment s = segs_[i];
     if (s.kind == Seg::kHeader) continue;
@@ -267,8 +271,7 @@ void SocketHandle::SwitchToRma() {
   BuildSegments(rma_or_bytes, 0, &out);
   stats_.sent_messages -= moved;
   segs_.swap(out);
-  launch_idx_ = seg_idx_;
-  launch_off_ = 0;
+  RestartLaunch(seg_idx_);
 }
 
 // A control frame from the peer; false when it broke the protocol (the
@@ -286,30 +289,29 @@ bool SocketHandle::HandleCtrl(const Ctrl& c) {
       if (c.a == 0) {
         FallBack();
       } else {
+        tx_lane_ = std::make_unique<TxLane>();
         lane_ = Lane::kReady;
-        peer_win_off_ = c.offset;
-        peer_win_size_ = c.a;
+        tx_lane_->win_off = c.offset;
+        tx_lane_->win_size = c.a;
         if (CopyMode() == rma::Copy::kMap) {
           // A mapping that cannot be had leaves the copies to scif_vwriteto.
           void* map = api_->mmap(nullptr, c.a, SCIF_PROT_READ | SCIF_PROT_WRITE, 0, epd_, static_cast<off_t>(c.offset));
-          if (map != SCIF_MMAP_FAILED) peer_map_ = static_cast<uint8_t*>(map);
+          if (map != SCIF_MMAP_FAILED) tx_lane_->map = static_cast<uint8_t*>(map);
         }
-        tx_pos_ = 0;
-        tx_unacked_ = 0;
       }
       KickTx();
       break;
     case kCtrlDataRma: {
       uint64_t end = static_cast<uint64_t>(c.a) + rma::Align(c.b);
-      ok = rx_win_ == RxWindow::kReady && c.a == rx_expect_pos_ && c.b > 0 && end <= rx_win_size_;
+      ok = rx_win_ == RxWindow::kReady && c.a == rx_lane_->expect_pos && c.b > 0 && end <= rx_lane_->size;
       if (!ok) break;
-      rx_expect_pos_ = static_cast<uint32_t>(end % rx_win_size_);
+      rx_lane_->expect_pos = static_cast<uint32_t>(end % rx_lane_->size);
       return DeliverRma(c.a, c.b) && Connected();
     }
     case kCtrlCredit:
-      ok = c.a % rma::kAlign == 0 && c.a <= tx_unacked_;
+      ok = lane_ == Lane::kReady && c.a % rma::kAlign == 0 && c.a <= tx_lane_->unacked;
       if (!ok) break;
-      tx_unacked_ -= c.a;
+      tx_lane_->unacked -= c.a;
       KickTx();
       break;
     default:
@@ -357,11 +359,12 @@ void SocketHandle::WindowDone(int status, void* mem, off_t offset, size_t size) 
   w.op = kCtrlWindow;
   if (status == 0) {
     rx_win_ = RxWindow::kReady;
-    rx_win_mem_ = static_cast<uint8_t*>(mem);
-    rx_win_size_ = static_cast<uint32_t>(size);
+    rx_lane_ = std::make_unique<RxLane>();
+    rx_lane_->mem = static_cast<uint8_t*>(mem);
+    rx_lane_->size = static_cast<uint32_t>(size);
     stats_.windows++;
     w.offset = static_cast<uint64_t>(offset);
-    w.a = rx_win_size_;
+    w.a = rx_lane_->size;
   } else {
     rx_win_ = RxWindow::kDeclined;  // RLIMIT_MEMLOCK (EAGAIN), ENOMEM: the peer sends by messages
   }
@@ -372,16 +375,16 @@ void SocketHandle::WindowDone(int status, void* mem, off_t offset, size_t size) 
 // Window bytes copied out: credit goes back in batches, at once past a
 // quarter of the window, else when the queue runs dry (FlushCredit).
 void SocketHandle::Credit(uint32_t len) {
-  rx_uncredited_ += static_cast<uint32_t>(rma::Align(len));
-  if (rx_uncredited_ >= rx_win_size_ / 4) FlushCredit();
+  rx_lane_->uncredited += static_cast<uint32_t>(rma::Align(len));
+  if (rx_lane_->uncredited >= rx_lane_->size / 4) FlushCredit();
 }
 
 void SocketHandle::FlushCredit() {
-  if (rx_uncredited_ == 0 || !Connected()) return;
+  if (!rx_lane_ || rx_lane_->uncredited == 0 || !Connected()) return;
   Ctrl c;
   c.op = kCtrlCredit;
-  c.a = rx_uncredited_;
-  rx_uncredited_ = 0;
+  c.a = rx_lane_->uncredited;
+  rx_lane_->uncredited = 0;
   QueueCtrl(c);
   KickTx();
 }

@@ -53,7 +53,7 @@ Napi::Value SocketHandle::Writev(const Napi::CallbackInfo& info) {
   // a batch this large while a write was under way (a stream of small
   // writes), copied together into the peer's window when it is mapped.
   bool large = possible && total >= RmaThreshold();
-  bool gather = rma && large && peer_map_;
+  bool gather = rma && large && tx_lane_->map;
   bool any_rma = false;
   for (Segment& b : buffers) {
     if (gather || (rma && b.len >= RmaThreshold())) {
@@ -69,7 +69,7 @@ Napi::Value SocketHandle::Writev(const Napi::CallbackInfo& info) {
   BuildSegments(buffers, 0, &segs_);
   if (buffers.capacity() > 64) std::vector<Segment>().swap(buffers);  // a rare long writev keeps nothing
   seg_idx_ = seg_off_ = 0;
-  launch_idx_ = launch_off_ = 0;
+  RestartLaunch(0);
   switch_tried_ = rma;  // built for RMA already
   tx_ = Tx::kWrite;
   tx_async_ = false;
@@ -135,10 +135,10 @@ void SocketHandle::FinishTx(int status) {
   tx_ring_full_ = false;
   segs_.clear();
   seg_idx_ = seg_off_ = 0;
-  launch_idx_ = launch_off_ = 0;
+  RestartLaunch(0);
   if (status != 0) {
     // A write that failed: its chunks still running complete unheard.
-    chunks_.clear();
+    if (tx_lane_) tx_lane_->chunks.clear();
     send_buf_.clear();
     send_off_ = 0;
   }
