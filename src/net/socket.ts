@@ -486,6 +486,7 @@ const hooks: Omit<SocketHooks<Socket>, 'onconnection'> = {
       return;
     }
     setPeer(this, state.handle!);
+    state.target = null;  // for a failed connect's error only
     this._unrefTimer();
     this.emit('connect');
     this.emit('ready');
