@@ -51,7 +51,7 @@ function load() {
       concurrency: int('BENCH_HTTP_CONCURRENCY', 16),
       warmup: quick ? 50 : 3000,
     },
-    conns: { n: int('BENCH_CONNS', quick ? 100 : 2000), parallel: int('BENCH_CONN_PARALLEL', 256) },
+    conns: { n: int('BENCH_CONNS', quick ? 100 : 2000), parallel: int('BENCH_CONN_PARALLEL', 256), repeat: int('BENCH_CONNS_REPEAT', quick ? 1 : 3) },
     // A command that takes longer than this is reported as failed, not waited on forever.
     timeoutMs: int('BENCH_TIMEOUT_MS', quick ? 60000 : 180000),
     // Extra scif lanes in the throughput section, one per ring size (bytes per

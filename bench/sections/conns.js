@@ -3,7 +3,8 @@
 // to a server child and holds them; we report how long opening took, memory
 // and descriptors per connection on both sides, and how long closing took.
 // One transport at a time (they would otherwise share the descriptor and
-// memory figures of the machine); TCP loopback and a Unix socket for scale.
+// memory figures of the machine), in turn, BENCH_CONNS_REPEAT times; TCP
+// loopback and a Unix socket for scale.
 const { startPair, stopPair } = require('../lib/launch');
 const F = require('../lib/table');
 
@@ -50,17 +51,52 @@ async function one(ctx, t) {
   }
 }
 
+// The median of a transport's repetitions, field by field (each run's own
+// figures stay in `runs`, for the JSON).
+function medianOf(runs) {
+  const ok = runs.filter((r) => !r.error);
+  if (!ok.length) return { error: runs[0].error, runs };
+  const m = (f) => F.median(ok.map(f));
+  const side = (k) => ({
+    rssPerConn: m((r) => r[k].rssPerConn),
+    fdsPerConn: m((r) => r[k].fdsPerConn),
+    openFds: m((r) => r[k].open.fds),
+    keptRss: m((r) => r[k].closed.rss - r[k].before.rss),
+    youngGrew: m((r) => r[k].open.youngGen - r[k].before.youngGen),
+  });
+  const failed = ok.find((r) => r.errors);
+  return {
+    n: ok[0].n,
+    repeats: ok.length,
+    opened: Math.min(...ok.map((r) => r.opened)),
+    errors: ok.reduce((a, r) => a + r.errors, 0),
+    firstError: failed ? failed.firstError : undefined,
+    openNs: m((r) => r.openNs + r.serverSawAllNs),
+    closeNs: m((r) => r.closeNs + r.serverClosedNs),
+    rssPerConnBoth: m((r) => r.client.rssPerConn + r.server.rssPerConn),
+    client: side('client'),
+    server: side('server'),
+    runs,
+  };
+}
+
+// Transports in turn within each repetition, in rotating order, as section 1's.
 async function run(ctx) {
-  const results = {};
-  for (const t of ctx.config.transports) {
-    try {
-      results[t] = await one(ctx, t);
-    } catch (err) {
-      results[t] = { error: err.message };
+  const { transports, conns } = ctx.config;
+  const runs = Object.fromEntries(transports.map((t) => [t, []]));
+  for (let rep = 0; rep < conns.repeat; rep++) {
+    const k = rep % transports.length;
+    for (const t of transports.slice(k).concat(transports.slice(0, k))) {
+      try {
+        runs[t].push(await one(ctx, t));
+      } catch (err) {
+        runs[t].push({ error: err.message });
+      }
+      ctx.progress(`connections ${t} rep ${rep + 1}`);
     }
-    ctx.progress(`connections ${t}`);
   }
-  return { n: ctx.config.conns.n, parallel: ctx.config.conns.parallel, results };
+  const results = Object.fromEntries(transports.map((t) => [t, medianOf(runs[t])]));
+  return { n: conns.n, parallel: conns.parallel, repeat: conns.repeat, results };
 }
 
 function render(res) {
@@ -73,28 +109,29 @@ function render(res) {
     }
     let note = x.errors ? `${x.errors} failed: ${x.firstError}` : '';
     if (t === 'scif' && !x.errors && r.tcp && !r.tcp.error) {
-      note = `open time ${F.ratio(x.openNs, r.tcp.openNs)} tcp, RSS/conn ${F.ratio(x.client.rssPerConn + x.server.rssPerConn, r.tcp.client.rssPerConn + r.tcp.server.rssPerConn)} tcp`;
+      note = `open time ${F.ratio(x.openNs, r.tcp.openNs)} tcp, RSS/conn ${F.ratio(x.rssPerConnBoth, r.tcp.rssPerConnBoth)} tcp`;
     }
-    const grew = [x.client, x.server].map((side) => side.open.youngGen - side.before.youngGen);
+    const grew = [x.client.youngGrew, x.server.youngGrew];
     if (grew.some((g) => g !== 0)) note += `${note ? '; ' : ''}young generation grew ${F.mem(grew[0])} / ${F.mem(grew[1])}`;
     rows.push([
       t,
       `${x.opened}/${x.n}`,
-      F.ms(x.openNs + x.serverSawAllNs),
+      F.ms(x.openNs),
       F.mem(x.client.rssPerConn),
       F.mem(x.server.rssPerConn),
       `${F.num(x.client.fdsPerConn)} / ${F.num(x.server.fdsPerConn)}`,
-      `${x.client.open.fds} / ${x.server.open.fds}`,
-      F.ms(x.closeNs + x.serverClosedNs),
-      `${F.mem(x.client.closed.rss - x.client.before.rss)} / ${F.mem(x.server.closed.rss - x.server.before.rss)}`,
+      `${x.client.openFds} / ${x.server.openFds}`,
+      F.ms(x.closeNs),
+      `${F.mem(x.client.keptRss)} / ${F.mem(x.server.keptRss)}`,
       note,
     ]);
   }
-  return F.table(`4b. ${res.n} concurrent idle connections from one client process (at most ${res.parallel} connecting at once), then closed`,
+  return F.table(`4b. ${res.n} concurrent idle connections from one client process (at most ${res.parallel} connecting at once), then closed; median of ${res.repeat} run(s)`,
     [{ name: 'transport' }, { name: 'open', right: true }, { name: 'open time', right: true }, { name: 'RSS/conn cli', right: true },
       { name: 'RSS/conn srv', right: true }, { name: 'fds/conn cli/srv', right: true }, { name: 'fds open cli/srv', right: true },
       { name: 'close time', right: true }, { name: 'RSS kept after close cli/srv', right: true }, { name: 'ratio' }], rows,
     ['open time: until the server has accepted all; RSS after a forced GC on both sides; "kept" = RSS after closing all minus before opening',
+      'each figure is the median over the runs (transports in turn, rotating order); the RSS ratio is of client + server per connection',
       '"young generation grew" (client / server): V8 enlarged its young generation while the connections opened (a heuristic of its scavenger, not kept',
       'per connection, and not given back by a GC); its pages are in that side\'s RSS/conn']);
 }
