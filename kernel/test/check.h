@@ -218,8 +218,9 @@ static inline void stop_process(pid_t pid)
 }
 
 /* Whether thread tid of this process sleeps in system call nr (-1: in poll,
- * epoll or on a futex). */
-static inline bool sleeps_in(pid_t tid, long nr)
+ * epoll or on a futex). A thread that has ended sets *gone, for a caller
+ * that watches one which may return (gone NULL: it fails the test). */
+static inline bool thread_sleeps(pid_t tid, long nr, bool *gone)
 {
 	char path[64], buf[512];
 	char *paren, state = '?';
@@ -228,6 +229,10 @@ static inline bool sleeps_in(pid_t tid, long nr)
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
 	f = fopen(path, "r");
+	if (!f && gone) {
+		*gone = true;
+		return false;
+	}
 	CHECK(f != NULL);
 	if (fgets(buf, sizeof(buf), f) && (paren = strrchr(buf, ')')) && paren[1] == ' ')
 		state = paren[2];
@@ -238,13 +243,16 @@ static inline bool sleeps_in(pid_t tid, long nr)
 		if (fscanf(f, "%ld", &now) != 1)
 			now = -1;	/* "running" */
 		fclose(f);
+	} else if (gone && access(path, F_OK) != 0 && errno == ENOENT) {
+		*gone = true;	/* ended between the two looks */
+		return false;
 	}
 	if (state != 'S')
 		return false;
 #ifdef SYS_restart_syscall
 	/* Under valgrind an ignored signal (a child's SIGCHLD) is given to a
 	 * thread asleep in a call, which then sleeps on in restart_syscall:
-	 * where it sleeps says in which (test_rma_death's blocks() met it). */
+	 * where it sleeps says in which (test_rma_death met it). */
 	if (f && now == SYS_restart_syscall) {
 		char wchan[64] = "";
 		FILE *w;
@@ -275,6 +283,11 @@ static inline bool sleeps_in(pid_t tid, long nr)
 	       || now == SYS_epoll_wait
 #endif
 	       ;
+}
+
+static inline bool sleeps_in(pid_t tid, long nr)
+{
+	return thread_sleeps(tid, nr, NULL);
 }
 
 /*

@@ -194,44 +194,10 @@ static void *wait_main(void *arg)
 /* Like wait_blocked(), for a thread that may also have returned already. */
 static bool blocks(struct waiter *w)
 {
-	char path[64], state = '?';
-	long nr = -1;
+	bool gone = false;
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)w->tid);
-	while (!atomic_load_explicit(&w->returned, memory_order_acquire)) {
-		FILE *f = fopen(path, "r");
-
-		if (!f)
-			break;	/* gone: it returned */
-		if (fscanf(f, "%ld", &nr) != 1)
-			nr = -1;
-		fclose(f);
-		snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)w->tid);
-		f = fopen(path, "r");
-		if (f) {
-			char buf[512], *paren;
-
-			if (fgets(buf, sizeof(buf), f) && (paren = strrchr(buf, ')')) && paren[1] == ' ')
-				state = paren[2];
-			fclose(f);
-		}
-		snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)w->tid);
-		/* restart_syscall: a poll that a signal with no handler
-		 * interrupted, asleep again. Under valgrind the SIGCHLD of the
-		 * peer's stop does that: valgrind blocks signals in a thread
-		 * while it runs client code, so the kernel queues the SIGCHLD
-		 * (natively dropped, as ignored) for a thread asleep in a
-		 * system call - often the waiter (the fabric's threads block
-		 * all signals). Nothing else sleeps in this waiter (the test sets
-		 * no SCIF_NET_*_DELAY_US). */
-		if (state == 'S' && (nr == SYS_futex || nr == SYS_ppoll
-#ifdef SYS_poll
-				     || nr == SYS_poll
-#endif
-#ifdef SYS_restart_syscall
-				     || nr == SYS_restart_syscall
-#endif
-				     ))
+	while (!atomic_load_explicit(&w->returned, memory_order_acquire) && !gone) {
+		if (thread_sleeps(w->tid, -1, &gone))
 			return true;
 		sched_yield();
 	}
