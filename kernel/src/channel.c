@@ -99,12 +99,36 @@ static void close_pair(int ctl, int bell)
 		close(bell);
 }
 
+/* The channel's ends were lost on their way to us (the kernel had no
+ * descriptor for them: we are at our limit), or we had no memory for the
+ * RMA state they need, with ep->lock held: the connection can never have
+ * its channel. Hung up, as a connection that ran out of resources, so that
+ * both sides learn it at once. */
+static void lost_locked(struct endpoint *ep)
+{
+	if (!ep_closing(ep))
+		shutdown(ep->fd, SHUT_RDWR);
+}
+
 /* Makes ctl and bell the endpoint's channel (with ep->lock held), or closes
  * them: an endpoint closing, or one that has a channel already. */
 static void attach_locked(struct endpoint *ep, int ctl, int bell)
 {
 	if (ep_closing(ep) || ep_has_channel(ep)) {
 		close_pair(ctl, bell);
+		return;
+	}
+	/* The RMA state before the channel, so that whoever sees has_channel
+	 * sees the state (both published under ep->lock; this release is
+	 * ordered before has_channel's store below). Our own calls made it
+	 * already in chan_ensure(), where a lack of memory fails the call;
+	 * here it is for ends the peer sent, which the service thread
+	 * attaches (and a window of the peer's may follow them at once).
+	 * Without memory for it the ends cannot be kept: the peer's channel
+	 * would be half made, so the connection goes as when ends are lost. */
+	if (ep_rma_make_locked(ep) != 0) {
+		close_pair(ctl, bell);
+		lost_locked(ep);
 		return;
 	}
 	ep->ctl = ctl;
@@ -122,16 +146,6 @@ static void attach_locked(struct endpoint *ep, int ctl, int bell)
 	 * thread cannot watch it, window messages wait for our next call. */
 	if (atomic_load_explicit(&ep->watch, memory_order_relaxed))
 		(void)service_watch_ctl(ep);
-}
-
-/* The channel's ends were lost on their way to us (the kernel had no
- * descriptor for them: we are at our limit), with ep->lock held: the
- * connection can never have its channel. Hung up, as a connection that ran
- * out of resources, so that both sides learn it at once. */
-static void lost_locked(struct endpoint *ep)
-{
-	if (!ep_closing(ep))
-		shutdown(ep->fd, SHUT_RDWR);
 }
 
 static bool is_for(const struct endpoint *ep, uint64_t conn, uint32_t side)
@@ -316,6 +330,15 @@ int chan_ensure(struct endpoint *ep)
 
 	if (ep_has_channel(ep))
 		return 0;
+	/* The endpoint's RMA state first (endpoint.h), before anything is made
+	 * or sent: without memory for it the call fails with ENOMEM, as the
+	 * driver's RMA calls do, and the peer has heard nothing. The channel's
+	 * attach finds it made, here or in the service thread's deliver(). */
+	pthread_mutex_lock(&ep->lock);
+	err = ep_rma_make_locked(ep);
+	pthread_mutex_unlock(&ep->lock);
+	if (err)
+		return err;
 	err = lock_chan(ep);
 	if (err)
 		return err;

@@ -38,6 +38,14 @@
  * register at once): they wait in the endpoint (chan_early) until the queue
  * pair they belong to is attached.
  *
+ * The endpoint's RMA state (window tables, the control channel's lock and
+ * count, the RMA waiters' condition: endpoint.h) is made with the channel,
+ * never before: an idle connection carries none. The side calling makes it
+ * first of all (its lack fails the call with ENOMEM, nothing sent); a side
+ * attaching ends the peer sent makes it as it attaches them, so that it is
+ * there before the channel's first message can be read - without memory
+ * for it, the connection is hung up, as when ends are lost.
+ *
  * SCIF_NET_CHAN_DELAY_US (microseconds, default 0): the side making a
  * channel waits this long holding chan_lock, before it sends the other side
  * its ends - tests use it to meet a channel being made, and to die, or be
@@ -56,10 +64,12 @@ struct fabric;
  * it): 0 with *id, or -errno. */
 int chan_inbox(struct fabric *f, uint32_t *id);
 
-/* A connected endpoint's RMA channel, made or attached if it has none yet:
- * 0; -ECONNRESET (the peer is gone, or died making it), -EINTR (closing),
+/* A connected endpoint's RMA channel, made or attached if it has none yet,
+ * with the endpoint's RMA state (endpoint.h's ep_rma), made first: 0;
+ * -ECONNRESET (the peer is gone, or died making it), -EINTR (closing),
  * -EPROTO (the peer held the channel's lock for 5 s: the connection is
- * reset), -errno. Call without ep->lock. */
+ * reset), -ENOMEM (no memory for the state, or no descriptors for the
+ * channel), -errno. Call without ep->lock. */
 int chan_ensure(struct endpoint *ep);
 
 /* A caller whose queue pair was just attached, with ep->lock held: takes

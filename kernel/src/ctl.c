@@ -33,6 +33,7 @@ int ctl_send(struct endpoint *ep, const struct ctl_msg *m, const int *fds, int n
 	size_t len = CTL_MSG_BYTES(m->nseg);
 	struct iovec iov = { .iov_base = (void *)m, .iov_len = len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct ep_rma *r = ep_rma(ep);	/* under ctl_lock: made */
 	union ctl_cmsg cm;
 
 	qp_attach_fds(&mh, cm.buf, fds, nfds);
@@ -41,7 +42,7 @@ int ctl_send(struct endpoint *ep, const struct ctl_msg *m, const int *fds, int n
 		ssize_t n;
 		int err;
 
-		if (ep->rma.ctl_eof)
+		if (r->ctl_eof)
 			return -ECONNRESET;
 		n = sendmsg(ep->ctl, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n == (ssize_t)len) {
@@ -101,7 +102,7 @@ static int handle_one(struct endpoint *ep)
 		}
 		return -errno;
 	}
-	ep->rma.ctl_seen++;
+	ep_rma(ep)->ctl_seen++;	/* under ctl_lock: made */
 	nfds = qp_take_fds(&mh, fds, WIN_MAX_SEGS);
 	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
 	    (size_t)n < CTL_MSG_BYTES(0) || m.nseg > WIN_MAX_SEGS ||
@@ -123,60 +124,78 @@ static int handle_one(struct endpoint *ep)
 	return 1;
 }
 
-/* Handles every message waiting, then tells the peer how many it was. */
+/* Handles every message waiting, then tells the peer how many it was
+ * (under ctl_lock: the state r is made). */
 static int drain(struct endpoint *ep)
 {
-	uint32_t seen = ep->rma.ctl_seen;
+	struct ep_rma *r = ep_rma(ep);
+	uint32_t seen = r->ctl_seen;
 	int got;
 
-	if (ep->rma.ctl_eof)
+	if (r->ctl_eof)
 		return -ECONNRESET;
+	/* The state may be made before the channel is (chan_ensure makes it
+	 * first, so that its lack fails the call before anything is sent). */
 	if (!ep_has_channel(ep))
 		return 0;	/* none yet: no window of the peer's to hear of */
 	while ((got = handle_one(ep)) > 0)
 		;
-	if (ep->rma.ctl_seen != seen) {
+	if (r->ctl_seen != seen) {
 		/* Pairs with the acquire in the peer's wait for its unregister:
 		 * the views of its windows are gone once it sees this. */
-		atomic_store_explicit(&ep->qp.hdr->rma[ep->qp.side].ctl_done, ep->rma.ctl_seen,
+		atomic_store_explicit(&ep->qp.hdr->rma[ep->qp.side].ctl_done, r->ctl_seen,
 				      memory_order_release);
 		qp_notify_peer(&ep->qp, ep->bell);
 	}
 	return got;
 }
 
+/* Callers have made the state: they are past rma_verify(), which makes it
+ * (chan_ensure), or have seen it (ep_rma) or the channel, which comes after
+ * it. It is never taken away before ep_free(), so what ctl_lock() locks is
+ * what ctl_unlock() unlocks. */
 int ctl_lock(struct endpoint *ep)
 {
-	pthread_mutex_lock(&ep->rma.lock);
+	pthread_mutex_lock(&ep_rma(ep)->lock);
 	return drain(ep);
 }
 
 void ctl_unlock(struct endpoint *ep)
 {
+	struct ep_rma *r = ep_rma(ep);
+
 	for (;;) {
-		pthread_mutex_unlock(&ep->rma.lock);
+		pthread_mutex_unlock(&r->lock);
 		/* Pairs with the fence in ctl_service(): it raised the flag and
 		 * then found the lock taken, or we see no flag and it finds the
 		 * lock free. */
 		atomic_thread_fence(memory_order_seq_cst);
-		if (!atomic_load_explicit(&ep->rma.ctl_missed, memory_order_relaxed) ||
-		    pthread_mutex_trylock(&ep->rma.lock) != 0)
+		if (!atomic_load_explicit(&r->ctl_missed, memory_order_relaxed) ||
+		    pthread_mutex_trylock(&r->lock) != 0)
 			return;
-		atomic_store_explicit(&ep->rma.ctl_missed, false, memory_order_relaxed);
+		atomic_store_explicit(&r->ctl_missed, false, memory_order_relaxed);
 		drain(ep);
 	}
 }
 
 void ctl_service(struct endpoint *ep)
 {
+	struct ep_rma *r;
+
 	if (!ep_has_channel(ep) || !ep->qp.hdr)
 		return;
-	atomic_store_explicit(&ep->rma.ctl_missed, true, memory_order_relaxed);
+	/* Made before the channel was attached (channel.c's attach_locked),
+	 * and has_channel's acquire above makes it seen: never NULL here,
+	 * but a NULL would mean no channel, so nothing to read. */
+	r = ep_rma(ep);
+	if (!r)
+		return;
+	atomic_store_explicit(&r->ctl_missed, true, memory_order_relaxed);
 	/* Pairs with the fence in ctl_unlock(). */
 	atomic_thread_fence(memory_order_seq_cst);
-	if (pthread_mutex_trylock(&ep->rma.lock) != 0)
+	if (pthread_mutex_trylock(&r->lock) != 0)
 		return;		/* its holder handles what came */
-	atomic_store_explicit(&ep->rma.ctl_missed, false, memory_order_relaxed);
+	atomic_store_explicit(&r->ctl_missed, false, memory_order_relaxed);
 	drain(ep);
 	ctl_unlock(ep);
 }

@@ -59,12 +59,13 @@ struct ctl_msg {
 #define CTL_MSG_BYTES(nseg) \
 	(offsetof(struct ctl_msg, seg) + (size_t)(nseg) * sizeof(struct ctl_seg))
 
-/* Takes ep->rma.lock (it guards the window tables and the channel) and
- * handles every message waiting, if the connection has a channel: 0, or
- * -ECONNRESET when the peer is gone (its windows are released then). The
- * lock is held either way. */
+/* Takes the endpoint's rma->lock (it guards the window tables and the
+ * channel) and handles every message waiting, if the connection has a
+ * channel: 0, or -ECONNRESET when the peer is gone (its windows are
+ * released then). The lock is held either way. The RMA state must be made
+ * (ep_rma): every caller is past rma_verify(), or has seen it. */
 int ctl_lock(struct endpoint *ep);
-/* Gives ep->rma.lock back, handling first what the service thread found
+/* Gives rma->lock back, handling first what the service thread found
  * waiting while it was held. */
 void ctl_unlock(struct endpoint *ep);
 

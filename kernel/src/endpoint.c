@@ -72,22 +72,14 @@ static int create(struct fabric *f, int fd, bool adopted, struct endpoint **out)
 		free(ep);
 		return -ENOMEM;
 	}
-	if (pthread_cond_init(&ep->rma.slot_cond, NULL)) {
-		pthread_cond_destroy(&ep->bell_wake);
-		free(ep);
-		return -ENOMEM;
-	}
 	pthread_mutex_init(&ep->lock, NULL);
 	pthread_mutex_init(&ep->send_lock, NULL);
 	pthread_mutex_init(&ep->recv_lock, NULL);
-	pthread_mutex_init(&ep->rma.lock, NULL);
-	pthread_mutex_init(&ep->rma.slot_lock, NULL);
 	atomic_init(&ep->closing, false);
 	atomic_init(&ep->peer_gone, false);
 	atomic_init(&ep->hangup_taken, false);
 	atomic_init(&ep->reset, 0);
-	atomic_init(&ep->rma.slot_waiters, 0);
-	atomic_init(&ep->rma.ctl_missed, false);
+	atomic_init(&ep->rma, NULL);	/* made by the connection's first need (ep_rma_make_locked) */
 	err = table_insert(ep, adopted);
 	if (err) {
 		ep_free(ep);
@@ -146,15 +138,68 @@ void ep_put(struct endpoint *ep)
 	pthread_mutex_unlock(&table_lock);
 }
 
+int ep_rma_make_locked(struct endpoint *ep)
+{
+	struct ep_rma *r;
+	int err;
+
+	/* Relaxed: only holders of ep->lock store it, and we hold it. */
+	if (atomic_load_explicit(&ep->rma, memory_order_relaxed))
+		return 0;
+	r = calloc(1, sizeof(*r));	/* empty tables, nothing seen, no end of file */
+	if (!r)
+		return -ENOMEM;
+	err = pthread_mutex_init(&r->lock, NULL);
+	if (err)
+		goto no_lock;
+	err = pthread_mutex_init(&r->slot_lock, NULL);
+	if (err)
+		goto no_slot_lock;
+	err = pthread_cond_init(&r->slot_cond, NULL);
+	if (err)
+		goto no_slot_cond;
+	atomic_init(&r->ctl_missed, false);
+	atomic_init(&r->slot_waiters, 0);
+	/* Pairs with the acquire in ep_rma(): whoever sees the pointer sees
+	 * the mutexes and tables initialised - threads that do not hold
+	 * ep->lock included (the service thread, the DMA engine). */
+	atomic_store_explicit(&ep->rma, r, memory_order_release);
+	return 0;
+
+no_slot_cond:
+	pthread_mutex_destroy(&r->slot_lock);
+no_slot_lock:
+	pthread_mutex_destroy(&r->lock);
+no_lock:
+	free(r);
+	/* The mutexes' and condition's own failures (EAGAIN, ENOMEM) are all
+	 * a lack of resources: the driver's word for it is ENOMEM. */
+	return -ENOMEM;
+}
+
+/* The RMA state and what it still holds, at the end. Its tables are empty
+ * by now for an endpoint conn_destroy() tore down (win_release_endpoint);
+ * one that never connected has none. */
+static void rma_free(struct ep_rma *r)
+{
+	if (!r)
+		return;
+	free(r->self.w);
+	free(r->peer.w);
+	pthread_cond_destroy(&r->slot_cond);
+	pthread_mutex_destroy(&r->slot_lock);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
 void ep_free(struct endpoint *ep)
 {
+	/* Relaxed: nobody else holds the endpoint any more (ep_remove). */
+	rma_free(atomic_load_explicit(&ep->rma, memory_order_relaxed));
 	pthread_cond_destroy(&ep->bell_wake);
-	pthread_cond_destroy(&ep->rma.slot_cond);
 	pthread_mutex_destroy(&ep->lock);
 	pthread_mutex_destroy(&ep->send_lock);
 	pthread_mutex_destroy(&ep->recv_lock);
-	pthread_mutex_destroy(&ep->rma.lock);
-	pthread_mutex_destroy(&ep->rma.slot_lock);
 	free(ep);
 }
 

@@ -78,7 +78,14 @@ struct endpoint {
 	uint32_t epoch_self, epoch_peer;
 	_Atomic unsigned reset;
 
-	struct ep_rma rma;	/* windows and RMA accounting (window.h, track.h) */
+	/* Windows and RMA accounting (window.h, track.h): NULL until the
+	 * connection first needs them - an idle connection never does, and
+	 * carries a pointer rather than the 192 bytes (x86-64) of two mutexes, a
+	 * condition variable and two tables. Made under lock (ep_rma_make_locked),
+	 * published with release before the RMA channel is attached, and never
+	 * taken away before ep_free(): once seen it stays. So has_channel
+	 * (acquire) implies it is there, and so does any call past rma_verify(). */
+	_Atomic(struct ep_rma *) rma;
 	_Atomic uint32_t watch;	/* the service thread's number for the connection (service.h), or 0 */
 
 	unsigned refs;		/* guarded by the table lock */
@@ -123,6 +130,20 @@ static inline bool ep_has_channel(const struct endpoint *ep)
 	/* Pairs with the store in channel.c's attach_locked(). */
 	return atomic_load_explicit(&ep->has_channel, memory_order_acquire);
 }
+
+/* The endpoint's RMA state, or NULL if the connection never needed it: no
+ * window of ours or the peer's, no RMA of ours numbered, no control message
+ * seen. Pairs with the release in ep_rma_make_locked(): a pointer seen here
+ * is to a struct fully initialised. */
+static inline struct ep_rma *ep_rma(const struct endpoint *ep)
+{
+	return atomic_load_explicit(&ep->rma, memory_order_acquire);
+}
+
+/* Makes the RMA state if the endpoint has none, with ep->lock held (the one
+ * lock its makers share, and ep->lock comes before rma->lock): 0, or -ENOMEM
+ * (as the driver says it for an allocation an RMA call needs). */
+int ep_rma_make_locked(struct endpoint *ep);
 
 /* Whether a connected endpoint's POLLIN was only tokens in flight when its
  * reader settled (tokens.h): its ring is empty, and they are taken now. */

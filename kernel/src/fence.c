@@ -121,9 +121,9 @@ static int fence_signal(struct endpoint *ep, int64_t loff, uint64_t lval, int64_
 
 	err = ctl_lock(ep);
 	if (!err && local)
-		err = find_signal(&ep->rma.self, loff, &ls);
+		err = find_signal(&ep_rma(ep)->self, loff, &ls);
 	if (!err && remote) {
-		err = find_signal(&ep->rma.peer, roff, &rs);
+		err = find_signal(&ep_rma(ep)->peer, roff, &rs);
 		if (err && local)
 			win_span_put(&ls);
 	}

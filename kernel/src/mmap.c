@@ -92,7 +92,7 @@ void *scif_mmap(void *addr, size_t len, int prot_flags, int map_flags, scif_epd_
 	if (!err) {
 		err = ctl_lock(ep);
 		if (!err)
-			err = win_resolve(&ep->rma.peer, offset, len, prot_flags, &sp);
+			err = win_resolve(&ep_rma(ep)->peer, offset, len, prot_flags, &sp);
 		if (!err) {
 			ret = map_span(addr, len, prot, fixed, &sp, &err);
 			win_span_put(&sp);

@@ -99,9 +99,10 @@ static struct window *make_window(void *addr, size_t len, int prot, int *err)
 	return w;
 }
 
+/* Under ctl_lock: the RMA state is made (rma_verify made it). */
 static bool fixed_range_free(struct endpoint *ep, int64_t off, uint64_t len)
 {
-	const struct win_table *t = &ep->rma.self;
+	const struct win_table *t = &ep_rma(ep)->self;
 	size_t i = wt_first_after(t, off);
 
 	return i == t->n || t->w[i]->off >= off + (int64_t)len;
@@ -126,17 +127,17 @@ static int64_t do_register(struct endpoint *ep, void *addr, size_t len, off_t of
 		return err;
 	err = ctl_lock(ep);
 	if (!err && !fixed) {
-		off = wt_free_offset(&ep->rma.self, len);
+		off = wt_free_offset(&ep_rma(ep)->self, len);
 		err = off < 0 ? -ENOMEM : 0;
 	}
 	if (!err) {
 		w->off = off;
-		err = wt_insert(&ep->rma.self, w);
+		err = wt_insert(&ep_rma(ep)->self, w);
 	}
 	if (!err) {
 		err = announce(ep, w);
 		if (err)
-			wt_take(&ep->rma.self, off);
+			wt_take(&ep_rma(ep)->self, off);
 	}
 	ctl_unlock(ep);
 	if (err) {
@@ -199,6 +200,7 @@ static int find_range(const struct win_table *t, int64_t offset, uint64_t len,
 
 static int do_unregister(struct endpoint *ep, int64_t offset, uint64_t len)
 {
+	struct ep_rma *r = ep_rma(ep);	/* rma_verify made it */
 	struct window **gone;
 	size_t first, count;
 	bool peer_alive;
@@ -207,7 +209,7 @@ static int do_unregister(struct endpoint *ep, int64_t offset, uint64_t len)
 
 	err = ctl_lock(ep);
 	if (!err)
-		err = find_range(&ep->rma.self, offset, len, &first, &count);
+		err = find_range(&r->self, offset, len, &first, &count);
 	gone = err ? NULL : malloc(count * sizeof(*gone));
 	if (!err && !gone)
 		err = -ENOMEM;
@@ -219,7 +221,7 @@ static int do_unregister(struct endpoint *ep, int64_t offset, uint64_t len)
 	for (size_t i = 0; i < count; i++) {
 		struct ctl_msg m = { .op = CTL_WIN_DEL };
 
-		gone[i] = wt_take(&ep->rma.self, ep->rma.self.w[first]->off);
+		gone[i] = wt_take(&r->self, r->self.w[first]->off);
 		m.off = gone[i]->off;
 		m.len = gone[i]->len;
 		/* A peer gone meanwhile has no view left to update. */

@@ -147,10 +147,10 @@ static int resolve(struct rma_job *j, int64_t loff, int64_t roff)
 	int err = ctl_lock(ep);
 
 	if (!err && !j->virt)
-		err = win_resolve(&ep->rma.self, loff, j->len,
+		err = win_resolve(&ep_rma(ep)->self, loff, j->len,
 				  j->to_peer ? SCIF_PROT_READ : SCIF_PROT_WRITE, &j->ls);
 	if (!err) {
-		err = win_resolve(&ep->rma.peer, roff, j->len,
+		err = win_resolve(&ep_rma(ep)->peer, roff, j->len,
 				  j->to_peer ? SCIF_PROT_WRITE : SCIF_PROT_READ, &j->rs);
 		if (err && !j->virt)
 			win_span_put(&j->ls);

@@ -15,12 +15,16 @@
 
 int rma_verify(struct endpoint *ep)
 {
+	bool made;
 	int err = 0;
 
 	pthread_mutex_lock(&ep->lock);
 	err = ep_connected_locked(ep);
 	if (!err && ep->stream_only)
 		err = -EOPNOTSUPP;	/* no control channel, no RMA bell: never, alive or not */
+	/* Under ep->lock, which its makers hold: state made before we took
+	 * it is seen, and so is the channel attached after it. */
+	made = ep_rma(ep) != NULL;
 	pthread_mutex_unlock(&ep->lock);
 	if (!err && conn_gone(ep))
 		err = conn_gone_err(ep);	/* EPROTO once the peer broke the protocol */
@@ -29,8 +33,13 @@ int rma_verify(struct endpoint *ep)
 	 * nothing of ours still copies. Then the peer's windows go - whoever
 	 * noticed the death may have read the control channel before it showed
 	 * end of file (a killed process's descriptors are released one by
-	 * one): at the first call that finds the end of file there. */
-	if (err == -ECONNRESET || err == -EPROTO) {
+	 * one): at the first call that finds the end of file there. A
+	 * connection that had not made its RMA state then has neither: no RMA
+	 * of ours was numbered (that needs rma_verify() to pass, which makes
+	 * the state) and no channel attached (the state comes first), so
+	 * there is nothing to wait for (ctl_lock()'s drain would find no
+	 * channel), and a connection that dies idle allocates nothing here. */
+	if ((err == -ECONNRESET || err == -EPROTO) && made) {
 		rma_wait(ep, false, rma_started(ep, false));
 		(void)ctl_lock(ep);	/* waits for the service thread's drain, if it has one under way */
 		ctl_unlock(ep);
@@ -69,19 +78,22 @@ static bool slot_free(struct qp_rma *r, uint64_t seq)
 	return seq <= N || atomic_load_explicit(&r->done[seq % N], memory_order_acquire) >= seq - N;
 }
 
-/* Sleeps until our own slot seq is free (free_slot) or RMAs up to seq are done. */
+/* Sleeps until our own slot seq is free (free_slot) or RMAs up to seq are
+ * done. Only for RMAs of ours numbered (or being numbered), which
+ * rma_verify() let through: the state is made. */
 static void wait_ours(struct endpoint *ep, uint64_t seq, bool free_slot)
 {
 	struct qp_rma *r = side(ep, false);
+	struct ep_rma *st = ep_rma(ep);
 
-	pthread_mutex_lock(&ep->rma.slot_lock);
+	pthread_mutex_lock(&st->slot_lock);
 	/* Raised before looking (seq_cst), so rma_end() either sees it or we
 	 * see its slot: the same handshake as the rings'. */
-	atomic_fetch_add_explicit(&ep->rma.slot_waiters, 1, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&st->slot_waiters, 1, memory_order_seq_cst);
 	while (!(free_slot ? slot_free(r, seq) : done_upto(r, seq)))
-		pthread_cond_wait(&ep->rma.slot_cond, &ep->rma.slot_lock);
-	atomic_fetch_sub_explicit(&ep->rma.slot_waiters, 1, memory_order_relaxed);
-	pthread_mutex_unlock(&ep->rma.slot_lock);
+		pthread_cond_wait(&st->slot_cond, &st->slot_lock);
+	atomic_fetch_sub_explicit(&st->slot_waiters, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&st->slot_lock);
 }
 
 uint64_t rma_begin(struct endpoint *ep)
@@ -97,16 +109,20 @@ uint64_t rma_begin(struct endpoint *ep)
 	return seq;
 }
 
+/* The caller's thread or the DMA engine's: the RMA was numbered past
+ * rma_verify(), so the state is made, and the engine's queue hands the job
+ * over under its lock, which makes it seen there too. */
 void rma_end(struct endpoint *ep, uint64_t seq)
 {
 	struct qp_rma *r = side(ep, false);
+	struct ep_rma *st = ep_rma(ep);
 
 	atomic_store_explicit(&r->done[seq % N], seq, memory_order_release);
 	qp_notify_peer(&ep->qp, ep->bell);
-	if (atomic_load_explicit(&ep->rma.slot_waiters, memory_order_seq_cst)) {
-		pthread_mutex_lock(&ep->rma.slot_lock);
-		pthread_cond_broadcast(&ep->rma.slot_cond);
-		pthread_mutex_unlock(&ep->rma.slot_lock);
+	if (atomic_load_explicit(&st->slot_waiters, memory_order_seq_cst)) {
+		pthread_mutex_lock(&st->slot_lock);
+		pthread_cond_broadcast(&st->slot_cond);
+		pthread_mutex_unlock(&st->slot_lock);
 	}
 }
 

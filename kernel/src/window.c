@@ -262,7 +262,7 @@ int win_recv_add(struct endpoint *ep, const struct ctl_msg *m, int *fds, int nfd
 	if (!err)
 		err = total == m->len ? win_map_view(w, false) : -EPROTO;
 	if (!err)
-		err = wt_insert(&ep->rma.peer, w);
+		err = wt_insert(&ep_rma(ep)->peer, w);
 	if (err)
 		win_put(w);
 	return err;
@@ -270,7 +270,7 @@ int win_recv_add(struct endpoint *ep, const struct ctl_msg *m, int *fds, int nfd
 
 int win_recv_del(struct endpoint *ep, const struct ctl_msg *m, int *fds, int nfds)
 {
-	struct window *w = wt_take(&ep->rma.peer, m->off);
+	struct window *w = wt_take(&ep_rma(ep)->peer, m->off);
 
 	close_all(fds, nfds);
 	if (!w)
@@ -287,18 +287,26 @@ static void drop_all(struct win_table *t)
 	t->n = 0;
 }
 
+/* Only ctl.c's handle_one() calls it, reading the channel: the state is there. */
 void win_drop_peer(struct endpoint *ep)
 {
-	drop_all(&ep->rma.peer);
-	ep->rma.ctl_eof = true;
+	struct ep_rma *r = ep_rma(ep);
+
+	drop_all(&r->peer);
+	r->ctl_eof = true;
 }
 
 void win_release_endpoint(struct endpoint *ep)
 {
-	drop_all(&ep->rma.peer);
-	drop_all(&ep->rma.self);
-	free(ep->rma.peer.w);
-	free(ep->rma.self.w);
-	ep->rma.peer = (struct win_table){ 0 };
-	ep->rma.self = (struct win_table){ 0 };
+	struct ep_rma *r = ep_rma(ep);
+
+	/* None made: the connection never had a window, ours or the peer's. */
+	if (!r)
+		return;
+	drop_all(&r->peer);
+	drop_all(&r->self);
+	free(r->peer.w);
+	free(r->self.w);
+	r->peer = (struct win_table){ 0 };
+	r->self = (struct win_table){ 0 };
 }

@@ -61,7 +61,9 @@ struct win_span {
 	struct win_piece inline_p[4];
 };
 
-/* The RMA state of one endpoint (endpoint.h embeds it). */
+/* The RMA state of one endpoint, made when the connection first needs it
+ * (endpoint.h: ep_rma_make_locked), freed with the endpoint. Every function
+ * below that takes an endpoint and names this state expects it made. */
 struct ep_rma {
 	/* Guards both tables and the control socket, which only one thread
 	 * at a time reads or writes (ctl_lock). Taken after ep->lock, never
@@ -87,7 +89,7 @@ int win_map_view(struct window *w, bool ours);
 void win_get(struct window *w);
 void win_put(struct window *w);
 
-/* Tables; callers hold ep->rma.lock. */
+/* Tables; callers hold the endpoint's rma->lock. */
 int wt_insert(struct win_table *t, struct window *w);	/* -EADDRINUSE on overlap */
 struct window *wt_take(struct win_table *t, int64_t off);	/* removes, keeps the ref */
 int64_t wt_free_offset(const struct win_table *t, uint64_t len);	/* -ENOSPC if none */
@@ -107,10 +109,11 @@ void win_span_put(struct win_span *sp);
 int win_recv_add(struct endpoint *ep, const struct ctl_msg *m, int *fds, int nfds);
 int win_recv_del(struct endpoint *ep, const struct ctl_msg *m, int *fds, int nfds);
 
-/* The peer has gone: its windows are released (ep->rma.lock held). */
+/* The peer has gone: its windows are released (rma->lock held). */
 void win_drop_peer(struct endpoint *ep);
 
-/* scif_close: every window of the endpoint is released. */
+/* scif_close: every window of the endpoint is released (none if it never
+ * made its RMA state). */
 void win_release_endpoint(struct endpoint *ep);
 
 #endif
