@@ -14,6 +14,7 @@
         "native/scif_endpoint.cc",
         "native/loop_endpoint.cc",
         "native/loop_accept.cc",
+        "native/turn_queue.cc",
         "native/scif_rma.cc",
         "native/scif_mapping.cc",
         "native/cluster.cc",

@@ -11,6 +11,7 @@
 namespace scifnet {
 
 class BusyPoll;
+class TurnQueue;
 
 // The hooks a SocketHandle calls on its owner (socket_handle.h).
 enum class Hook { kConnection, kConnect, kRead, kWrite, kShutdown };
@@ -30,6 +31,8 @@ struct AddonData {
   uint8_t stage[kStageSize];
   BusyPoll* busy = nullptr;  // busy_poll.h; made on first use
   bool busy_off = false;     // ...or known to be off
+  TurnQueue* turns = nullptr;  // turn_queue.h; made on first use
+  bool turns_gone = false;     // ...and closed with the environment
   bool js_gone = false;      // JS can no longer run here (JsAlive)
 };
 

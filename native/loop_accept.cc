@@ -114,11 +114,11 @@ void LoopEndpoint::AcceptDone(AcceptBatch* b, bool ran) {
   if (listening && b->gone && state_ == State::kListening) listen_gone_ = b->err;  // never watched again
   if (listening && b->err && state_ == State::kListening) Accepted(b->err, nullptr);
   delete b;
-  LoopHandles* closed = work_in_flight_ == 0 ? CloseDeferred() : nullptr;
+  Closing* closed = work_in_flight_ == 0 ? CloseDeferred() : nullptr;
   WorkDrained();
   if (async && Usable()) Schedule();  // more may wait: look again (a sync batch's caller does)
   KeepAlive(false);
-  if (closed) ReleaseHandles(closed);  // last: it may call into JS
+  if (closed) ReleaseClosing(closed);  // last: it may call into JS
 }
 
 // The endpoint scif_accept() made, as a JS object of our class; null with

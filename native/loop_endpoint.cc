@@ -19,17 +19,16 @@ namespace scifnet {
 
 using napi_args::Errno;
 
-// The libuv handles outlive the endpoint when it is destroyed first (libuv
-// closes asynchronously): owner is cleared then, and the last close frees this.
-// The poll handle is made when first needed and made anew when the
-// descriptor's file changes under it (a failed connect: ClosePoll()).
-struct LoopEndpoint::LoopHandles {
-  uv_poll_t* poll = nullptr;
-  uv_idle_t idle;
-  LoopEndpoint* owner;
+// What a close leaves to the loop, which may outlive the endpoint: on_closed
+// is called once libuv has let go of the endpoint's handle and, for a
+// listener closed while accepting, once its descriptor is closed.
+struct LoopEndpoint::Closing {
+  explicit Closing(napi_env e) : env(e) {}
   napi_env env;
   Napi::FunctionReference on_closed;
-  int open = 0;  // handles initialised and not yet closed
+  int waits = 0;  // for those (ReleaseClosing)
+  // Closed in place of a poll handle the endpoint never made (CloseStandIn).
+  uv_idle_t stand_in;
 };
 
 LoopEndpoint::~LoopEndpoint() {
@@ -141,44 +140,39 @@ int LoopEndpoint::AdoptListener(scif_epd_t epd, uint16_t port) {
 
 // ---- the loop side ----
 
+// The endpoint's turns come from the environment's queue, made here if it
+// is not yet (so that Schedule() cannot fail later); its poll handle comes
+// when the descriptor is first watched (EnsurePoll).
 int LoopEndpoint::InitLoop() {
-  uv_loop_t* loop = nullptr;
-  if (napi_get_uv_event_loop(env_, &loop) != napi_ok || !loop) return -EIO;
-  auto* h = new LoopHandles();
-  h->owner = this;
-  h->env = env_;
-  int err = uv_idle_init(loop, &h->idle);
-  if (err) {
-    delete h;
-    return err;
-  }
-  h->idle.data = h;
-  h->open = 1;
-  loop_ = h;
-  if (!referenced_) uv_unref(reinterpret_cast<uv_handle_t*>(&h->idle));
+  if (!TurnQueue::For(env_)) return -EIO;
+  loop_open_ = true;
   return 0;
 }
 
+uv_loop_t* LoopEndpoint::Loop() const {
+  uv_loop_t* loop = nullptr;
+  return napi_get_uv_event_loop(env_, &loop) == napi_ok ? loop : nullptr;
+}
+
 bool LoopEndpoint::CloseLoop(napi_value on_closed, bool with_descriptor) {
-  if (!loop_) return false;
-  LoopHandles* h = loop_;
-  loop_ = nullptr;
+  if (!loop_open_) return false;
+  loop_open_ = false;
   watching_ = false;
-  h->owner = nullptr;
-  if (on_closed) h->on_closed = Napi::Persistent(Napi::Function(env_, on_closed));
-  uv_idle_stop(&h->idle);
-  uv_close(reinterpret_cast<uv_handle_t*>(&h->idle),
-           [](uv_handle_t* handle) { ReleaseHandles(static_cast<LoopHandles*>(handle->data)); });
-  ClosePoll(h);
+  Unschedule();
+  bool closes_descriptor = with_descriptor && epd_ >= 0 && !finalizing_;
+  bool holds_listener = closes_descriptor && accept_batch_;
+  Closing* closing = on_closed || holds_listener ? new Closing(env_) : nullptr;
+  if (on_closed) closing->on_closed = Napi::Persistent(Napi::Function(env_, on_closed));
+  if (!ClosePoll(closing) && on_closed) CloseStandIn(closing);
   // The descriptor goes on its own: 'close' is the handle's, as node:net's
   // comes from the loop's close phase, and what the peer reads (FIN or
   // reset) was decided before.
-  if (with_descriptor && epd_ >= 0 && !finalizing_) {
+  if (closes_descriptor) {
     if (accept_batch_ || work_in_flight_ > 0) {
       close_after_accept_ = true;  // AcceptDone() or the last WorkFinished() closes it
-      if (accept_batch_) {
-        h->open++;  // a listener's 'close' waits for that
-        held_handles_ = h;
+      if (holds_listener) {
+        closing->waits++;  // a listener's 'close' waits for that
+        held_closing_ = closing;
       }
     } else if (state_ == State::kConnected) {
       CloseOnThreadpool(env_, api_, epd_, std::move(linger_), release_mem_, release_len_);
@@ -191,19 +185,43 @@ bool LoopEndpoint::CloseLoop(napi_value on_closed, bool with_descriptor) {
       epd_ = -1;
     }
   }
+  if (closing && closing->waits == 0) {
+    // Nothing of the loop's to wait for (no handle could be closed): the
+    // caller says 'close' itself.
+    delete closing;
+    return false;
+  }
   return on_closed != nullptr;
 }
 
-// Closes the poll handle, if there is one; the next Watch() makes a new one.
-void LoopEndpoint::ClosePoll(LoopHandles* h) {
-  if (!h->poll) return;
-  uv_poll_stop(h->poll);
-  uv_close(reinterpret_cast<uv_handle_t*>(h->poll), [](uv_handle_t* handle) {
-    auto* lh = static_cast<LoopHandles*>(handle->data);
+// Closes the poll handle, if there is one (the next Watch() makes a new one);
+// closing, unless null, waits for it. False when there was none.
+bool LoopEndpoint::ClosePoll(Closing* closing) {
+  if (!poll_) return false;
+  uv_poll_stop(poll_);
+  poll_->data = closing;
+  if (closing) closing->waits++;
+  uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) {
+    auto* c = static_cast<Closing*>(handle->data);
     delete reinterpret_cast<uv_poll_t*>(handle);
-    ReleaseHandles(lh);
+    if (c) ReleaseClosing(c);
   });
-  h->poll = nullptr;
+  poll_ = nullptr;
+  return true;
+}
+
+// An endpoint that never watched its descriptor has no handle to close, yet
+// its 'close' must come from the loop's close phase all the same, as
+// node:net's does: a handle made only to be closed stands in for the poll
+// handle. False when none can be made.
+bool LoopEndpoint::CloseStandIn(Closing* closing) {
+  uv_loop_t* loop = Loop();
+  if (!loop || uv_idle_init(loop, &closing->stand_in) != 0) return false;
+  closing->stand_in.data = closing;
+  closing->waits++;
+  uv_close(reinterpret_cast<uv_handle_t*>(&closing->stand_in),
+           [](uv_handle_t* handle) { ReleaseClosing(static_cast<Closing*>(handle->data)); });
+  return true;
 }
 
 // Sends bytes until all are in, the peer is gone, or kLingerMs passed
@@ -225,15 +243,15 @@ void LoopEndpoint::SendLingering(const ScifApi* api, scif_epd_t epd, const std::
   }
 }
 
-// One of the handles is closed; the last one calls on_closed and frees them.
-void LoopEndpoint::ReleaseHandles(LoopHandles* h) {
-  if (--h->open > 0) return;
-  if (!h->on_closed.IsEmpty()) {
-    Napi::Env env(h->env);
+// One of what a close waits for is over; the last calls on_closed.
+void LoopEndpoint::ReleaseClosing(Closing* closing) {
+  if (--closing->waits > 0) return;
+  if (!closing->on_closed.IsEmpty()) {
+    Napi::Env env(closing->env);
     Napi::HandleScope scope(env);
-    if (JsAlive(env)) CallFromLoop(env, nullptr, env.Global(), h->on_closed.Value(), {});
+    if (JsAlive(env)) CallFromLoop(env, nullptr, env.Global(), closing->on_closed.Value(), {});
   }
-  delete h;
+  delete closing;
 }
 
 // Sends what lingers, then scif_close(epd), on the threadpool; here at once
@@ -281,20 +299,20 @@ void LoopEndpoint::WorkStarted() {
 
 void LoopEndpoint::WorkFinished() {
   work_in_flight_--;
-  LoopHandles* closed = work_in_flight_ == 0 && !accept_batch_ ? CloseDeferred() : nullptr;
+  Closing* closed = work_in_flight_ == 0 && !accept_batch_ ? CloseDeferred() : nullptr;
   KeepAlive(false);
-  if (closed) ReleaseHandles(closed);  // last: it may call into JS
+  if (closed) ReleaseClosing(closed);  // last: it may call into JS
 }
 
 // A close that waited for the descriptor's users (accepts, work) to return.
 // A listener's does not wait for a peer: here, so that its port is free by
-// the time 'close' is emitted; the handles to release for that (after the
+// the time 'close' is emitted; the close to release for that (after the
 // caller is done with us), or null.
-LoopEndpoint::LoopHandles* LoopEndpoint::CloseDeferred() {
+LoopEndpoint::Closing* LoopEndpoint::CloseDeferred() {
   if (!close_after_accept_) return nullptr;
   close_after_accept_ = false;
-  LoopHandles* held = held_handles_;
-  held_handles_ = nullptr;
+  Closing* held = held_closing_;
+  held_closing_ = nullptr;
   if (epd_ >= 0 && held) {
     api_->close(epd_);
   } else if (epd_ >= 0) {
@@ -314,9 +332,10 @@ LoopEndpoint::LoopHandles* LoopEndpoint::CloseDeferred() {
 // when the descriptor is added: after a state change the handle is started
 // afresh.
 int LoopEndpoint::EnsurePoll() {
-  if (!loop_) return -EBADF;
-  if (loop_->poll) return 0;
-  uv_loop_t* loop = uv_handle_get_loop(reinterpret_cast<uv_handle_t*>(&loop_->idle));
+  if (!loop_open_) return -EBADF;
+  if (poll_) return 0;
+  uv_loop_t* loop = Loop();
+  if (!loop) return -EIO;
   auto* poll = new uv_poll_t;
   // Also makes the descriptor non-blocking.
   int err = uv_poll_init(loop, poll, FdOf(api_, epd_));
@@ -324,9 +343,8 @@ int LoopEndpoint::EnsurePoll() {
     delete poll;
     return err;
   }
-  poll->data = loop_;
-  loop_->poll = poll;
-  loop_->open++;
+  poll->data = this;
+  poll_ = poll;
   watching_ = false;
   if (!referenced_) uv_unref(reinterpret_cast<uv_handle_t*>(poll));
   return 0;
@@ -334,7 +352,7 @@ int LoopEndpoint::EnsurePoll() {
 
 int LoopEndpoint::Watch() {
   short want = Usable() ? Wanted() : 0;
-  if (!loop_ || want == 0) {
+  if (!loop_open_ || want == 0) {
     Unwatch();
     return 0;
   }
@@ -344,7 +362,7 @@ int LoopEndpoint::Watch() {
   // hooks the wait queues of the state it was first polled in (uv_poll_start
   // takes the descriptor out of epoll and puts it back).
   if (rewatch_ || !watching_ || events != watch_events_) {
-    int err = uv_poll_start(loop_->poll, events, OnPoll);
+    int err = uv_poll_start(poll_, events, OnPoll);
     if (err) return err;
     watching_ = true;
     watch_events_ = events;
@@ -354,25 +372,35 @@ int LoopEndpoint::Watch() {
 }
 
 void LoopEndpoint::Unwatch() {
-  if (watching_ && loop_ && loop_->poll) uv_poll_stop(loop_->poll);
+  if (watching_ && poll_) uv_poll_stop(poll_);
   watching_ = false;
 }
 
+// A turn on the loop's next iteration (turn_queue.h). InitLoop() made the
+// queue, so it is missing only once the environment goes away, when no
+// turn would come anyway.
 void LoopEndpoint::Schedule() {
-  if (loop_ && !uv_is_active(reinterpret_cast<uv_handle_t*>(&loop_->idle)))
-    uv_idle_start(&loop_->idle, OnIdle);
+  if (!loop_open_ || Queued()) return;
+  if (TurnQueue* turns = TurnQueue::For(env_)) turns->Add(this, referenced_);
 }
+
+void LoopEndpoint::Unschedule() {
+  if (!Queued()) return;
+  if (TurnQueue* turns = TurnQueue::For(env_)) turns->Remove(this);
+}
+
+void LoopEndpoint::TakeTurn() { Service(); }
 
 // status < 0: libuv met an error condition on the descriptor (EPOLLERR: on the
 // fabric, a killed peer's socket for a moment) and stopped the handle. The
-// endpoint itself says what happened: serve it, which watches again.
+// endpoint itself says what happened: serve it, which watches again. The
+// handle is ours while it can call this (CloseLoop and ClosePoll close it).
 void LoopEndpoint::OnPoll(uv_poll_t* handle, int status, int events) {
-  auto* h = static_cast<LoopHandles*>(handle->data);
-  if (!h->owner) return;
-  if (status < 0) h->owner->watching_ = false;
-  Napi::HandleScope scope(Napi::Env(h->env));
-  if (!JsAlive(h->env)) {
-    h->owner->Unwatch();  // nobody left to tell; the environment's teardown closes us
+  auto* ep = static_cast<LoopEndpoint*>(handle->data);
+  if (status < 0) ep->watching_ = false;
+  Napi::HandleScope scope(Napi::Env(ep->env_));
+  if (!JsAlive(ep->env_)) {
+    ep->Unwatch();  // nobody left to tell; the environment's teardown closes us
     return;
   }
   // epoll has just said what the (level-triggered) descriptor holds: one
@@ -381,16 +409,7 @@ void LoopEndpoint::OnPoll(uv_poll_t* handle, int status, int events) {
   if (status == 0)
     known = ((events & UV_READABLE) ? POLLIN : 0) | ((events & UV_WRITABLE) ? POLLOUT : 0) |
             ((events & UV_DISCONNECT) ? POLLHUP : 0);
-  h->owner->Service(known);
-}
-
-void LoopEndpoint::OnIdle(uv_idle_t* handle) {
-  auto* h = static_cast<LoopHandles*>(handle->data);
-  uv_idle_stop(handle);
-  if (!h->owner) return;
-  Napi::HandleScope scope(Napi::Env(h->env));
-  if (!JsAlive(h->env)) return;
-  h->owner->Service();
+  ep->Service(known);
 }
 
 void LoopEndpoint::Service(int known) {
@@ -463,9 +482,9 @@ bool LoopEndpoint::FinishConnect() {
   if (port >= 0) local_port_ = static_cast<uint16_t>(port);
   // A failed connect leaves the descriptor on a new file (so a connect may be
   // tried again): a poll handle of the old one must not be reused.
-  if (status != 0 && loop_) {
+  if (status != 0) {
     watching_ = false;
-    ClosePoll(loop_);
+    ClosePoll(nullptr);
   }
   SetState(status == 0 ? State::kConnected : State::kOpen);
   ConnectDone(status);
@@ -493,23 +512,24 @@ bool LoopEndpoint::CallJs(napi_value recv, napi_value fn, std::initializer_list<
 // ---- shared JS properties ----
 
 Napi::Value LoopEndpoint::JsRef(const Napi::CallbackInfo& info) {
-  referenced_ = true;
-  if (loop_) {
-    if (loop_->poll) uv_ref(reinterpret_cast<uv_handle_t*>(loop_->poll));
-    uv_ref(reinterpret_cast<uv_handle_t*>(&loop_->idle));
-  }
+  SetReferenced(true);
+  return info.Env().Undefined();
+}
+
+Napi::Value LoopEndpoint::JsUnref(const Napi::CallbackInfo& info) {
+  SetReferenced(false);
   return info.Env().Undefined();
 }
 
 // An unreferenced endpoint keeps the loop alive neither while it waits on the
 // descriptor nor while a turn of service is scheduled.
-Napi::Value LoopEndpoint::JsUnref(const Napi::CallbackInfo& info) {
-  referenced_ = false;
-  if (loop_) {
-    if (loop_->poll) uv_unref(reinterpret_cast<uv_handle_t*>(loop_->poll));
-    uv_unref(reinterpret_cast<uv_handle_t*>(&loop_->idle));
-  }
-  return info.Env().Undefined();
+void LoopEndpoint::SetReferenced(bool referenced) {
+  referenced_ = referenced;
+  auto* poll = reinterpret_cast<uv_handle_t*>(poll_);
+  if (poll && referenced) uv_ref(poll);
+  if (poll && !referenced) uv_unref(poll);
+  if (!Queued()) return;
+  if (TurnQueue* turns = TurnQueue::For(env_)) turns->SetReferenced(this, referenced);
 }
 
 Napi::Value LoopEndpoint::JsFd(const Napi::CallbackInfo& info) {

@@ -7,7 +7,8 @@
 // exact state and acts on it: connecting and accepting here, moving bytes in
 // the class (DispatchConnected()), a few rounds per turn of the loop. Work
 // that cannot wait for the descriptor (a resumed reader, a result to report,
-// a budget used up) is picked up by an idle handle on the next turn.
+// a budget used up) is picked up on the next turn, from the environment's
+// queue of such endpoints (turn_queue.h).
 //
 // Nothing that waits for the other node runs on the loop thread: on a SCIF
 // driver scif_accept waits for the peer's grant and scif_close for its
@@ -31,12 +32,13 @@ extern "C" {
 }
 
 #include "addon.h"
+#include "turn_queue.h"
 
 namespace scifnet {
 
 struct ScifApi;
 
-class LoopEndpoint {
+class LoopEndpoint : private TurnQueue::Entry {
  public:
   enum class State { kNone, kOpen, kListening, kConnecting, kConnected, kClosing, kClosed };
 
@@ -111,14 +113,14 @@ class LoopEndpoint {
   // here): accepted on like our own. EBADF when the backend does not know
   // the descriptor as an endpoint.
   int AdoptListener(scif_epd_t epd, uint16_t port);
-  // Stops watching and closes the loop handles and, with_descriptor, the
-  // descriptor: a connection's on the threadpool (a driver's close waits for
-  // the peer's acknowledgement, up to 30 s from a hung card), any other at
-  // once (a listener's port is free when 'close' comes, as node:net's is),
-  // in both cases once no accept batch uses it. on_closed (may be null) is
-  // called once libuv has let go of the handles, in the loop's close phase;
-  // false when there was nothing to close (then it is not called). Call it
-  // before the state becomes kClosed.
+  // Stops watching, leaves the turn queue, closes the poll handle and,
+  // with_descriptor, the descriptor: a connection's on the threadpool (a
+  // driver's close waits for the peer's acknowledgement, up to 30 s from a
+  // hung card), any other at once (a listener's port is free when 'close'
+  // comes, as node:net's is), in both cases once no accept batch uses it.
+  // on_closed (may be null) is called once libuv has let go of the endpoint's
+  // handle, in the loop's close phase; false when there was nothing to close
+  // (then it is not called). Call it before the state becomes kClosed.
   bool CloseLoop(napi_value on_closed, bool with_descriptor);
   bool AcceptInFlight() const { return accept_batch_ != nullptr; }
   // Threadpool work of a class that uses the descriptor (a socket's RMA and
@@ -169,17 +171,21 @@ class LoopEndpoint {
   int listen_gone_ = 0;
 
  private:
-  struct LoopHandles;
+  struct Closing;
   struct AcceptBatch;
   static void OnPoll(uv_poll_t* handle, int status, int events);
-  static void OnIdle(uv_idle_t* handle);
-  static void ReleaseHandles(LoopHandles* h);
+  void TakeTurn() override;
+  void Unschedule();
+  void SetReferenced(bool referenced);
+  uv_loop_t* Loop() const;
+  static void ReleaseClosing(Closing* closing);
   static void SendLingering(const ScifApi* api, scif_epd_t epd, const std::vector<uint8_t>& bytes);
-  void ClosePoll(LoopHandles* h);
+  bool ClosePoll(Closing* closing);
+  bool CloseStandIn(Closing* closing);
   static void CloseOnThreadpool(napi_env env, const ScifApi* api, scif_epd_t epd,
                                 std::vector<uint8_t> linger = {}, void* release_mem = nullptr,
                                 size_t release_len = 0);
-  LoopHandles* CloseDeferred();
+  Closing* CloseDeferred();
   int InitLoop();
   bool DispatchState(short revents);
   bool StartAccept();
@@ -188,12 +194,15 @@ class LoopEndpoint {
   bool FinishConnect();
   napi_value Adopt(scif_epd_t epd, scif_portID peer, int* status);
 
-  LoopHandles* loop_ = nullptr;
+  // Made when first watched, and made anew when the descriptor's file
+  // changes under it (a failed connect); its data is this endpoint until it
+  // is closed.
+  uv_poll_t* poll_ = nullptr;
   AcceptBatch* accept_batch_ = nullptr;  // scif_accept() calls on the threadpool
   bool close_after_accept_ = false;  // closed while they (or work) use the descriptor
-  // A listener's handles, whose 'close' waits for CloseDeferred() (its port
-  // is free when 'close' comes).
-  LoopHandles* held_handles_ = nullptr;
+  // A listener's close, whose 'close' waits for CloseDeferred() (its port is
+  // free when 'close' comes).
+  Closing* held_closing_ = nullptr;
   int work_in_flight_ = 0;
   void* release_mem_ = nullptr;
   size_t release_len_ = 0;
@@ -201,6 +210,7 @@ class LoopEndpoint {
   int watch_events_ = 0;
   bool rewatch_ = false;  // the state changed since the poll handle was started
   bool finalizing_ = false;
+  bool loop_open_ = false;  // from InitLoop() to CloseLoop()
   bool referenced_ = true;
   napi_async_context async_ = nullptr;
 };
