@@ -170,14 +170,17 @@ export function listenOverSCIF(server: tcp.Server, args: unknown[]): boolean {
       server.off('close', onClose);
       return !closed;
     };
+    clusterListens.set(server, (clusterListens.get(server) ?? 0) + 1);
+    const answered = () => clusterListens.set(server, clusterListens.get(server)! - 1);
     listenInCluster(node, port, backlog, {
       shared: (listener, bound, release) => {
+        answered();
         if (settled()) return becomeListening(server, listener, node, bound, port, release);
         listener.close();
         release();
       },
-      alone: (why) => settled() && listenAlone(server, node, here, port, backlog, fail, why),
-      failed: (status) => settled() && fail(status),
+      alone: (why) => (answered(), settled() && listenAlone(server, node, here, port, backlog, fail, why)),
+      failed: (status) => (answered(), settled() && fail(status)),
     });
   } else {
     listenAlone(server, node, here, port, backlog, fail, role === 'none' ? undefined : role);
@@ -191,6 +194,14 @@ const SHARE_NOTES: Record<ShareFailure, string> = {
   unsupported: 'cluster workers cannot share a SCIF port here: this SCIF backend cannot accept on a listener ' +
     'another process opened',
 };
+
+/**
+ * A cluster worker's listens on a server that its primary has not answered
+ * yet. A worker may call listen() again before the first answer (node:net's
+ * test-net-listen-twice): the server then listens once, on the last answer,
+ * whichever tick each answer comes in.
+ */
+const clusterListens = new WeakMap<object, number>();
 
 /** Opens, binds and listens an endpoint of this process's own for the server. */
 function listenAlone(server: tcp.Server, node: number, here: number, port: number, backlog: number,
@@ -219,6 +230,8 @@ function becomeListening(server: tcp.Server, endpoint: ListeningEndpoint, node: 
   release?: () => void): void {
   const self = server as unknown as ServerFields;
   const handle = new ListenHandle(endpoint, node, port, release);
+  // An earlier answer to a listen() called twice: this one takes its place.
+  if (self._handle instanceof ListenHandle) self._handle.close();
   self._handle = handle;
   // node:net's addressType:address:port (port as asked); SCIF's addressType
   // is its family's last character, as node:net's tests derive it.
@@ -226,7 +239,7 @@ function becomeListening(server: tcp.Server, endpoint: ListeningEndpoint, node: 
   endpoint.setOwner(server);
   if (self._unref) endpoint.unref();
   process.nextTick(() => {
-    if (self._handle === handle) server.emit('listening');
+    if (self._handle === handle && !clusterListens.get(server)) server.emit('listening');
   });
 }
 
