@@ -238,17 +238,21 @@ short ScifEndpoint::Want() const {
 
 // Completes the requests at the heads of the queues that have nothing to
 // move (recv(0), send of an empty buffer); true when it completed any.
+// Only the requests made before this pass: one that a callback makes (a loop
+// of recv(0), or of receives the ring holds already) waits for the next, so
+// the loop's other work has its turn between them.
 bool ScifEndpoint::ReportWaiting() {
   Napi::Env env = Env();
   bool acted = false;
-  while (Connected() && !recvs_.empty() && recvs_.front().got == recvs_.front().len) {
+  size_t recvs = recvs_.size(), sends = sends_.size();
+  while (recvs-- > 0 && Connected() && !recvs_.empty() && recvs_.front().got == recvs_.front().len) {
     RecvReq done = std::move(recvs_.front());
     recvs_.pop_front();
     Napi::HandleScope scope(env);
     Emit(done.cb, {Status(env, 0), done.buf.Value()});
     acted = true;
   }
-  while (Connected() && !sends_.empty() && sends_.front().sent == sends_.front().len) {
+  while (sends-- > 0 && Connected() && !sends_.empty() && sends_.front().sent == sends_.front().len) {
     SendReq done = std::move(sends_.front());
     sends_.pop_front();
     Emit(done.cb, {Status(env, 0), Napi::Number::New(env, static_cast<double>(done.len))});

@@ -2,7 +2,8 @@
 // for (here recv(0), answered from the next turn) wait in one queue per
 // environment (native/turn_queue.h). All that ask in one turn are served in
 // the next; one made to ask again later in the turn that served it waits for
-// the next; endpoints that keep asking leave the others their turns; one
+// the next; endpoints that keep asking leave the others their turns (and the
+// loop: a loop of recv(0), each answered at once, too); one
 // closed while it waits is never served and closes once; waiting keeps the
 // process alive only for a ref()ed endpoint; a worker's queue goes with the
 // worker.
@@ -95,6 +96,25 @@ t.test('endpoints that keep asking leave the loop and the others their turns', a
   const rounds = await asking;
   t.ok(waited.every((w) => w <= 1), `the other is served in the next turn every time (turns waited: ${waited})`);
   t.ok(rounds >= 10, `the busy ones went on meanwhile (${rounds} rounds in ${loopTurns} turns)`);
+});
+
+t.test('a loop of recv(0), each answered at once, still leaves the event loop its turns', async (t) => {
+  const [, b] = await endpoints(t, 1);
+  let busy = true;
+  let rounds = 0;
+  const asking = (async () => {
+    while (busy) {
+      await b.recv(0);
+      rounds++;
+    }
+  })();
+  const loop = loopCounter();
+  await turns(3);  // never reached if the receives kept the loop to themselves
+  loop.stop();
+  busy = false;
+  await asking;
+  t.ok(loop.now >= 3, `the loop turned (${loop.now} turns, ${rounds} receives)`);
+  t.ok(rounds > 0, 'the receives went on meanwhile');
 });
 
 t.test('an endpoint closed while it waits for its turn is not served, and closes once', async (t) => {
