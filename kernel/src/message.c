@@ -53,6 +53,7 @@ int scif_send(scif_epd_t epd, void *msg, int len, int flags)
 		if (conn_gone(ep))
 			err = conn_gone_err(ep);
 		while (!err) {
+			uint64_t from = ep->qp.tx.local;
 			size_t n = rb_write(&ep->qp.tx, src + sent, (size_t)(len - sent));
 
 			if (rb_broken(&ep->qp.tx)) {
@@ -68,8 +69,14 @@ int scif_send(scif_epd_t epd, void *msg, int len, int flags)
 					break;
 				}
 				if (err) {
-					/* The peer is gone: these bytes reach nobody. */
+					/* The peer is gone. Bytes of these it took were
+					 * sent, as the driver counts them: it was there
+					 * after they went in (it may have read them,
+					 * answered and closed before this settle). None
+					 * taken reach nobody. */
 					atomic_store_explicit(&ep->peer_gone, true, memory_order_release);
+					if (rb_taken(&ep->qp.tx, from))
+						sent += (int)n;
 					break;
 				}
 			}

@@ -93,6 +93,12 @@ bool rb_drained(const struct rb *rb)
 	       atomic_load_explicit(&rb->sh->read, memory_order_acquire) == rb->local;
 }
 
+bool rb_taken(struct rb *rb, uint64_t at)
+{
+	(void)rb_space(rb);	/* the offset afresh, checked */
+	return !rb->broken && rb->peer > at;
+}
+
 /* ---- reader half ---- */
 
 size_t rb_used(struct rb *rb)

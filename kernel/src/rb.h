@@ -65,6 +65,10 @@ void rb_commit(struct rb *rb);
  * ring's bytes are nobody's until we write again (reclaim.h). No check of
  * the offset is needed - only equality counts - and nothing is cached. */
 bool rb_drained(const struct rb *rb);
+/* Whether the reader has consumed past offset at (a value of rb->local):
+ * once the reader is gone its offset is final, and says whether bytes
+ * written from there reached it. */
+bool rb_taken(struct rb *rb, uint64_t at);
 
 /* Reader half. rb_used() looks at the writer's offset afresh. */
 size_t rb_used(struct rb *rb);
