@@ -114,14 +114,8 @@ int LoopEndpoint::Connect(scif_portID dst) {
     // so; reported from the loop all the same, never from inside connect().
     local_port_ = static_cast<uint16_t>(port);
     connect_result_ = 0;
-    Schedule();
-    return 0;
   }
-  // Under way: the descriptor says when it is answered (level-triggered, so
-  // an answer already there is reported on the loop's next poll). No look of
-  // our own first: a turn's scif_poll() would be a system call per connect
-  // that finds nothing. Should watching fail, a turn says why.
-  if (Watch() != 0) Schedule();
+  Schedule();
   return 0;
 }
 
