@@ -120,6 +120,7 @@ static int open_dir(struct fabric *f)
 	}
 	f->dev = (unsigned long long)st.st_dev;
 	f->ino = (unsigned long long)st.st_ino;
+	f->uid = st.st_uid;
 	return 0;
 }
 

@@ -51,6 +51,7 @@ struct fabric {
 	char dir[4096];
 	int dirfd;
 	unsigned long long dev, ino;	/* names this fabric in socket addresses */
+	uid_t uid;			/* the directory's owner: our euid when it was opened */
 	uint16_t self;
 	uint32_t node_count;		/* the table's, read once when it was opened */
 	uint32_t ring_size;		/* bytes per direction for connections we accept */

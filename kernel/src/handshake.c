@@ -243,7 +243,7 @@ static int wait_readable(struct endpoint *ep, int fd)
 int scif_connect(scif_epd_t epd, struct scif_portID *dst)
 {
 	struct endpoint *ep;
-	bool dialed = false;
+	bool dialed = false, finishing;
 	int err = 0, flags;
 
 	if (!dst)
@@ -252,9 +252,12 @@ int scif_connect(scif_epd_t epd, struct scif_portID *dst)
 	if (!ep)
 		return -1;
 	pthread_mutex_lock(&ep->lock);
-	/* Whether to wait: O_NONBLOCK on the descriptor, as with MPSS. */
-	flags = fcntl(ep->fd, F_GETFL);
-	if (flags < 0)
+	/* Whether to wait: O_NONBLOCK on the descriptor, as with MPSS. A
+	 * connect being finished asks only once the answer is not there: the
+	 * usual second call, made when the descriptor said so, finds it. */
+	finishing = ep->state == EP_CONNECTING;
+	flags = finishing ? -1 : fcntl(ep->fd, F_GETFL);
+	if (!finishing && flags < 0)
 		err = -errno;
 	else switch (ep->state) {
 	case EP_UNBOUND:
@@ -289,6 +292,13 @@ int scif_connect(scif_epd_t epd, struct scif_portID *dst)
 		dialed = false;
 		if (err != -EAGAIN)
 			break;
+		if (flags < 0) {
+			flags = fcntl(ep->fd, F_GETFL);
+			if (flags < 0) {
+				err = -errno;
+				break;
+			}
+		}
 		if (flags & O_NONBLOCK) {
 			err = -EINPROGRESS;
 			break;

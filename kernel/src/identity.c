@@ -18,9 +18,12 @@
  * A caller of another uid cannot reach the listener at all (the fabric's
  * directory is 0700); root may, as it may anything.
  *
- * What it costs the acceptor: a getsockopt, a geteuid and the read of one
- * fdinfo file per connection (microseconds); each node's registry is looked
- * up once, and again only before a claim on it is refused.
+ * What it costs the acceptor: a getsockopt and the read of one fdinfo file
+ * per connection (microseconds); each node's registry is looked up once, and
+ * again only before a claim on it is refused. The caller's uid is compared
+ * with the fabric directory's owner, which open_dir (fabric.c) made sure was
+ * our euid, rather than with a geteuid() per connection: the 0700 directory
+ * lets in its owner and root, and so does the check.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -191,7 +194,7 @@ int fabric_verify_caller(struct fabric *f, int fd, const struct fabric_caller *c
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return -errno;
-	if (cred.uid != geteuid() && cred.uid != 0)
+	if (cred.uid != f->uid && cred.uid != 0)
 		return -EACCES;
 	if (c->id.port < SCIF_ADMIN_PORT_END && !pid_capable(cred.pid, CAP_SYS_ADMIN))
 		return -EACCES;
