@@ -26,6 +26,14 @@ async function one(ctx, t) {
   const { n, parallel } = config.conns;
   const pair = await startPair(ctx, 'hold', t, { gc: true });
   try {
+    // One connection opened and closed first, on every transport: what the
+    // first one sets up once (code paged in; scif-net's fabric tables and
+    // threads) is no connection's share. Reported on its own.
+    const [cw, sw] = await Promise.all([pair.client.call('gc'), pair.server.call('gc')]);
+    await pair.client.call('open', { address: pair.address, n: 1, parallel: 1 }, config.timeoutMs);
+    await waitOpen(pair.server, 1, config.timeoutMs);
+    await pair.client.call('closeAll', {}, config.timeoutMs);
+    await waitOpen(pair.server, 0, config.timeoutMs);
     const [c0, s0] = await Promise.all([pair.client.call('gc'), pair.server.call('gc')]);
     const opened = await pair.client.call('open', { address: pair.address, n, parallel }, config.timeoutMs);
     const serverWaitNs = await waitOpen(pair.server, opened.opened, config.timeoutMs);
@@ -43,8 +51,8 @@ async function one(ctx, t) {
       serverSawAllNs: serverWaitNs,
       closeNs: closed.ns,
       serverClosedNs: serverCloseNs,
-      client: { before: c0, open: c1, closed: c2, rssPerConn: per(c0, c1, 'rss'), fdsPerConn: per(c0, c1, 'fds') },
-      server: { before: s0, open: s1, closed: s2, rssPerConn: per(s0, s1, 'rss'), fdsPerConn: per(s0, s1, 'fds') },
+      client: { first: c0.rss - cw.rss, before: c0, open: c1, closed: c2, rssPerConn: per(c0, c1, 'rss'), fdsPerConn: per(c0, c1, 'fds') },
+      server: { first: s0.rss - sw.rss, before: s0, open: s1, closed: s2, rssPerConn: per(s0, s1, 'rss'), fdsPerConn: per(s0, s1, 'fds') },
     };
   } finally {
     await stopPair(pair);
@@ -58,6 +66,7 @@ function medianOf(runs) {
   if (!ok.length) return { error: runs[0].error, runs };
   const m = (f) => F.median(ok.map(f));
   const side = (k) => ({
+    first: m((r) => r[k].first),
     rssPerConn: m((r) => r[k].rssPerConn),
     fdsPerConn: m((r) => r[k].fdsPerConn),
     openFds: m((r) => r[k].open.fds),
@@ -104,7 +113,7 @@ function render(res) {
   const r = res.results;
   for (const [t, x] of Object.entries(r)) {
     if (x.error) {
-      rows.push([t, 'FAILED', '', '', '', '', '', '', '', F.failed(x.error)]);
+      rows.push([t, 'FAILED', '', '', '', '', '', '', '', '', F.failed(x.error)]);
       continue;
     }
     let note = x.errors ? `${x.errors} failed: ${x.firstError}` : '';
@@ -122,6 +131,7 @@ function render(res) {
       `${F.num(x.client.fdsPerConn)} / ${F.num(x.server.fdsPerConn)}`,
       `${x.client.openFds} / ${x.server.openFds}`,
       F.ms(x.closeNs),
+      `${F.mem(x.client.first)} / ${F.mem(x.server.first)}`,
       `${F.mem(x.client.keptRss)} / ${F.mem(x.server.keptRss)}`,
       note,
     ]);
@@ -129,8 +139,10 @@ function render(res) {
   return F.table(`4b. ${res.n} concurrent idle connections from one client process (at most ${res.parallel} connecting at once), then closed; median of ${res.repeat} run(s)`,
     [{ name: 'transport' }, { name: 'open', right: true }, { name: 'open time', right: true }, { name: 'RSS/conn cli', right: true },
       { name: 'RSS/conn srv', right: true }, { name: 'fds/conn cli/srv', right: true }, { name: 'fds open cli/srv', right: true },
-      { name: 'close time', right: true }, { name: 'RSS kept after close cli/srv', right: true }, { name: 'ratio' }], rows,
+      { name: 'close time', right: true }, { name: 'first conn RSS cli/srv', right: true }, { name: 'RSS kept after close cli/srv', right: true }, { name: 'ratio' }], rows,
     ['open time: until the server has accepted all; RSS after a forced GC on both sides; "kept" = RSS after closing all minus before opening',
+      'before the measured ones, one connection is opened and closed on each transport, so what the first sets up once is not counted per connection;',
+      '"first conn RSS": what that one left in RSS after it closed (the transport\'s one-time cost: code paged in, scif-net\'s fabric tables and threads)',
       'each figure is the median over the runs (transports in turn, rotating order); the RSS ratio is of client + server per connection',
       '"young generation grew" (client / server): V8 enlarged its young generation while the connections opened (a heuristic of its scavenger, not kept',
       'per connection, and not given back by a GC); its pages are in that side\'s RSS/conn']);
