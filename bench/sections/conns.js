@@ -27,8 +27,9 @@ async function one(ctx, t) {
   const pair = await startPair(ctx, 'hold', t, { gc: true });
   try {
     // One connection opened and closed first, on every transport: what the
-    // first one sets up once (code paged in; scif-net's fabric tables and
-    // threads) is no connection's share. Reported on its own.
+    // first one sets up once (the client loads scif-net at its first connect;
+    // code paged in; the fabric's tables and threads) is no connection's
+    // share. Reported on its own.
     const [cw, sw] = await Promise.all([pair.client.call('gc'), pair.server.call('gc')]);
     await pair.client.call('open', { address: pair.address, n: 1, parallel: 1 }, config.timeoutMs);
     await waitOpen(pair.server, 1, config.timeoutMs);
@@ -142,7 +143,7 @@ function render(res) {
       { name: 'close time', right: true }, { name: 'first conn RSS cli/srv', right: true }, { name: 'RSS kept after close cli/srv', right: true }, { name: 'ratio' }], rows,
     ['open time: until the server has accepted all; RSS after a forced GC on both sides; "kept" = RSS after closing all minus before opening',
       'before the measured ones, one connection is opened and closed on each transport, so what the first sets up once is not counted per connection;',
-      '"first conn RSS": what that one left in RSS after it closed (the transport\'s one-time cost: code paged in, scif-net\'s fabric tables and threads)',
+      '"first conn RSS": what that one left in RSS after it closed (the transport\'s one-time cost: for scif-net, loading it, its addon and the fabric\'s tables)',
       'each figure is the median over the runs (transports in turn, rotating order); the RSS ratio is of client + server per connection',
       '"young generation grew" (client / server): V8 enlarged its young generation while the connections opened (a heuristic of its scavenger, not kept',
       'per connection, and not given back by a GC); its pages are in that side\'s RSS/conn']);

@@ -240,11 +240,21 @@ static int wait_readable(struct endpoint *ep, int fd)
 	return n < 0 ? -errno : 0;
 }
 
+/* Whether to wait is O_NONBLOCK on the descriptor, as with MPSS: read once,
+ * when a call first needs it (a connect being finished, the usual second
+ * call made when the descriptor said so, finds its answer without it). */
+static int descriptor_flags(const struct endpoint *ep, int *flags)
+{
+	if (*flags < 0 && (*flags = fcntl(ep->fd, F_GETFL)) < 0)
+		return -errno;
+	return 0;
+}
+
 int scif_connect(scif_epd_t epd, struct scif_portID *dst)
 {
 	struct endpoint *ep;
-	bool dialed = false, finishing;
-	int err = 0, flags;
+	bool dialed = false;
+	int err = 0, flags = -1;
 
 	if (!dst)
 		return FAIL(-EINVAL);
@@ -252,14 +262,7 @@ int scif_connect(scif_epd_t epd, struct scif_portID *dst)
 	if (!ep)
 		return -1;
 	pthread_mutex_lock(&ep->lock);
-	/* Whether to wait: O_NONBLOCK on the descriptor, as with MPSS. A
-	 * connect being finished asks only once the answer is not there: the
-	 * usual second call, made when the descriptor said so, finds it. */
-	finishing = ep->state == EP_CONNECTING;
-	flags = finishing ? -1 : fcntl(ep->fd, F_GETFL);
-	if (!finishing && flags < 0)
-		err = -errno;
-	else switch (ep->state) {
+	switch (ep->state) {
 	case EP_UNBOUND:
 		err = conn_bind_locked(ep, 0);
 		if (err < 0)
@@ -270,7 +273,7 @@ int scif_connect(scif_epd_t epd, struct scif_portID *dst)
 			err = -EINVAL;
 		else if (!fabric_node_exists(ep->fabric, dst->node))
 			err = -ENODEV;
-		else
+		else if ((err = descriptor_flags(ep, &flags)) == 0)
 			err = start_connect(ep, dst, flags);
 		dialed = !err;
 		break;
@@ -292,13 +295,9 @@ int scif_connect(scif_epd_t epd, struct scif_portID *dst)
 		dialed = false;
 		if (err != -EAGAIN)
 			break;
-		if (flags < 0) {
-			flags = fcntl(ep->fd, F_GETFL);
-			if (flags < 0) {
-				err = -errno;
-				break;
-			}
-		}
+		err = descriptor_flags(ep, &flags);
+		if (err)
+			break;
 		if (flags & O_NONBLOCK) {
 			err = -EINPROGRESS;
 			break;
