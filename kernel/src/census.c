@@ -255,13 +255,21 @@ static int read_qp(int32_t pid, int32_t fd, int side, struct qp_header *out)
 	while (found != 0 && fgets(line, sizeof(line), maps)) {
 		unsigned long long start, end;
 
-		if (!strstr(line, "/memfd:scif-qp") || sscanf(line, "%llx-%llx", &start, &end) != 2 ||
-		    end - start < sizeof(*out))
+		if (!strstr(line, "/memfd:scif-qp") || sscanf(line, "%llx-%llx", &start, &end) != 2)
 			continue;
-		if (pread(mem, out, sizeof(*out), (off_t)start) != (ssize_t)sizeof(*out))
-			continue;
-		if (out->magic == QP_MAGIC && out->version == QP_VERSION && out->ends.epd[side] == fd)
-			found = 0;
+		/* An arena (arena.h): queue pairs one after the other, as far as
+		 * one has been made. */
+		while (found != 0 && end - start >= sizeof(*out) &&
+		       pread(mem, out, sizeof(*out), (off_t)start) == (ssize_t)sizeof(*out) &&
+		       out->magic == QP_MAGIC && out->version == QP_VERSION &&
+		       out->ring_size >= 4096 && !(out->ring_size & (out->ring_size - 1))) {
+			if (out->ends.epd[side] == fd)
+				found = 0;
+			else if (end - start > QP_HEADER_BYTES + 2ull * out->ring_size)
+				start += QP_HEADER_BYTES + 2ull * out->ring_size;
+			else
+				break;
+		}
 	}
 	close(mem);
 	fclose(maps);

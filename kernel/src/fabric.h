@@ -183,8 +183,9 @@ bool fabric_parse_caller(const struct fabric *f, const struct sockaddr_un *sa,
 /* Whether the process that connected on fd (SO_PEERCRED) is the caller c
  * claims to be: it holds c's port on c's node, and CAP_SYS_ADMIN for a port
  * below 1024 (identity.c). 0, -EPROTO (a false claim), -EACCES, or what kept
- * us from looking (-EMFILE, -ENFILE, -ENOMEM). */
-int fabric_verify_caller(struct fabric *f, int fd, const struct fabric_caller *c);
+ * us from looking (-EMFILE, -ENFILE, -ENOMEM). *pid: the process, as
+ * SO_PEERCRED says (0 if it is not in our pid namespace). */
+int fabric_verify_caller(struct fabric *f, int fd, const struct fabric_caller *c, pid_t *pid);
 
 /* A process's inbox (inbox.h): an abstract name of this fabric's. */
 void fabric_inbox_addr(const struct fabric *f, uint32_t inbox, struct sockaddr_un *sa,

@@ -191,9 +191,10 @@ static int start_connect(struct endpoint *ep, const struct scif_portID *dst, int
 static int finish_connect(struct endpoint *ep)
 {
 	uint32_t ring_size, flags = 0;
+	uint64_t off = 0;
 	int memfd = -1, err;
 
-	err = qp_recv_accept(ep->fd, &ring_size, &flags, &memfd);
+	err = qp_recv_accept(ep->fd, &ring_size, &flags, &memfd, &off);
 	/* A node of the connection lost meanwhile (the watcher may have shut
 	 * the socket down under the handshake): the connection never was. */
 	if (reset_link_check_locked(ep))
@@ -204,7 +205,7 @@ static int finish_connect(struct endpoint *ep)
 	if (!err && ep->stream_only && !(flags & QP_STREAM_ONLY))
 		err = -EPROTO;
 	if (!err)
-		err = qp_attach(&ep->qp, memfd, ring_size);
+		err = qp_attach(&ep->qp, memfd, ring_size, off);
 	if (memfd >= 0)
 		close(memfd);
 	if (!err) {
@@ -351,6 +352,8 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 	struct qp_ends ends;
 	struct endpoint *ep;
 	uint32_t request, flags;
+	uint64_t off = 0;
+	pid_t pid = 0;
 	int fd, memfd = -1, err;
 
 	err = conn_take_caller(lep, &fd, &caller);
@@ -363,7 +366,7 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 		return -EAGAIN;
 	}
 	/* Who it is, as the fabric knows it: not what its name says. */
-	err = fabric_verify_caller(f, fd, &caller);
+	err = fabric_verify_caller(f, fd, &caller, &pid);
 	if (err == -EMFILE || err == -ENFILE || err == -ENOMEM) {
 		conn_refuse(fd, out_of(err), request);
 		return err;
@@ -384,7 +387,7 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 		return err;
 	}
 	ep->stream_only = flags & QP_STREAM_ONLY;
-	err = qp_create(&ep->qp, f->ring_size, &ends, QP_PREFILL(request), &memfd);
+	err = qp_create(&ep->qp, f->ring_size, &ends, QP_PREFILL(request), pid, &memfd, &off);
 	if (!err)
 		err = service_watch(ep);
 	if (!err) {
@@ -393,15 +396,13 @@ static int accept_one(struct endpoint *lep, struct scif_portID *peer, struct end
 		pthread_mutex_unlock(&ep->lock);
 	}
 	if (err) {
-		if (memfd >= 0)
-			close(memfd);
 		conn_answer_no(fd, err == -ENODEV ? ENODEV : out_of(err), request);
 		conn_destroy(ep_remove(fd));
 		/* A node off line refuses this caller; the next may be another's. */
 		return err == -ENODEV ? -EAGAIN : err;
 	}
-	err = qp_send_accept(fd, 0, f->ring_size, flags, memfd);
-	close(memfd);
+	/* The memfd is the arena's (its queue pair is ours until we close). */
+	err = qp_send_accept(fd, 0, f->ring_size, flags, memfd, off);
 	/* The answer is in its socket: the caller may turn writable now. */
 	if (!err)
 		err = tok_take(fd, QP_PREFILL(request), CONN_TAKE_TIMEOUT_MS);

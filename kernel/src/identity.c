@@ -185,7 +185,7 @@ static int registry_of(struct fabric *f, uint16_t node, bool fresh, struct stat 
 	return 0;
 }
 
-int fabric_verify_caller(struct fabric *f, int fd, const struct fabric_caller *c)
+int fabric_verify_caller(struct fabric *f, int fd, const struct fabric_caller *c, pid_t *pid)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -196,6 +196,7 @@ int fabric_verify_caller(struct fabric *f, int fd, const struct fabric_caller *c
 		return -errno;
 	if (cred.uid != f->uid && cred.uid != 0)
 		return -EACCES;
+	*pid = cred.pid;
 	if (c->id.port < SCIF_ADMIN_PORT_END && !pid_capable(cred.pid, CAP_SYS_ADMIN))
 		return -EACCES;
 	if (c->id.node >= SCIF_NET_MAX_NODES)

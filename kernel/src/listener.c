@@ -72,7 +72,7 @@ int conn_take_caller(struct endpoint *lep, int *fd, struct fabric_caller *caller
 
 void conn_answer_no(int fd, int status, uint32_t request)
 {
-	if (qp_send_accept(fd, status, 0, 0, -1) == 0)
+	if (qp_send_accept(fd, status, 0, 0, -1, 0) == 0)
 		(void)tok_take(fd, QP_PREFILL(request), CONN_TAKE_TIMEOUT_MS);
 }
 

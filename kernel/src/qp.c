@@ -3,6 +3,7 @@
  */
 #include "qp.h"
 
+#include "arena.h"
 #include "fabric.h"
 
 #include <errno.h>
@@ -92,7 +93,7 @@ static void init_header(struct qp_header *h, uint32_t ring_size, const struct qp
 }
 
 int qp_create(struct qp *qp, uint32_t ring_size, const struct qp_ends *ends,
-	      unsigned caller_full, int *memfd)
+	      unsigned caller_full, pid_t caller, int *memfd, uint64_t *off)
 {
 	/* The header is made here and written into the file, not stored
 	 * through our mapping: neither side maps its page in until the
@@ -104,66 +105,53 @@ int qp_create(struct qp *qp, uint32_t ring_size, const struct qp_ends *ends,
 		char page[QP_HEADER_BYTES];
 	} buf;
 	size_t len = qp_bytes(ring_size);
-	int fd, err;
+	struct arena *a;
+	int err;
 
 	memset(&buf, 0, sizeof(buf));
 	init_header(&buf.h, ring_size, ends, caller_full);
 	err = reserve(len);
 	if (err)
 		return err;
-	fd = memfd_create("scif-qp", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0) {
+	err = arena_carve(caller, ends->inbox[0], len, &a, off);
+	if (err) {
 		unreserve(len);
-		return -errno;
+		return err;
 	}
 	errno = ENOSPC;		/* what a short write means, if pwrite() says nothing */
-	if (ftruncate(fd, (off_t)len) < 0 ||
-	    pwrite(fd, buf.page, QP_HEADER_BYTES, 0) != QP_HEADER_BYTES ||
-	    /* A peer must not be able to shrink the memory under us (SIGBUS). */
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
-		goto fail;
-	qp->hdr = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (qp->hdr == MAP_FAILED)
-		goto fail;
+	if (pwrite(arena_fd(a), buf.page, QP_HEADER_BYTES, (off_t)*off) != QP_HEADER_BYTES) {
+		err = -errno;
+		arena_put(a);
+		unreserve(len);
+		return err;
+	}
+	qp->arena = a;
+	qp->hdr = (struct qp_header *)(arena_base(a) + *off);
 	qp->map_len = len;
 	qp_bind_rings(qp, 1, ring_size);
-	*memfd = fd;
+	*memfd = arena_fd(a);
 	return 0;
-fail:
-	err = -errno;
-	close(fd);
-	unreserve(len);
-	return err;
 }
 
-bool qp_sealed(int memfd)
-{
-	int seals = fcntl(memfd, F_GET_SEALS);
-	int need = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
-
-	/* Unsealed, the peer could shrink the file under our mapping, and our
-	 * next access would be SIGBUS; F_SEAL_SEAL keeps it so. */
-	return seals >= 0 && (seals & need) == need;
-}
-
-int qp_attach(struct qp *qp, int memfd, uint32_t ring_size)
+int qp_attach(struct qp *qp, int memfd, uint32_t ring_size, uint64_t off)
 {
 	size_t len = qp_bytes(ring_size);
-	struct stat st;
+	struct arena *a;
+	int err;
 
 	/* The answer said what it is (its version is ours), and the acceptor
 	 * wrote our token count from our request: no need to read the header. */
-	if (ring_size < 4096 || (ring_size & (ring_size - 1)) ||
-	    fstat(memfd, &st) < 0 || (size_t)st.st_size != len || !qp_sealed(memfd))
+	if (ring_size < 4096 || (ring_size & (ring_size - 1)))
 		return -EPROTO;
 	if (reserve(len))
 		return -ENOMEM;
-	qp->hdr = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
-	if (qp->hdr == MAP_FAILED) {
+	err = arena_attach(memfd, len, off, &a);
+	if (err) {
 		unreserve(len);
-		qp->hdr = NULL;
-		return -errno;
+		return err;
 	}
+	qp->arena = a;
+	qp->hdr = (struct qp_header *)(arena_base(a) + off);
 	qp->map_len = len;
 	qp_bind_rings(qp, 0, ring_size);
 	return 0;
@@ -173,9 +161,10 @@ void qp_detach(struct qp *qp)
 {
 	if (qp->hdr) {
 		atomic_store_explicit(&qp->hdr->closed[qp->side], 1, memory_order_release);
-		munmap(qp->hdr, qp->map_len);
+		arena_put(qp->arena);
 		unreserve(qp->map_len);
 		qp->hdr = NULL;
+		qp->arena = NULL;
 	}
 }
 
@@ -296,11 +285,12 @@ int qp_take_fds(struct msghdr *mh, int *fds, int max)
 	return n;
 }
 
-int qp_send_accept(int fd, int status, uint32_t ring_size, uint32_t flags, int memfd)
+int qp_send_accept(int fd, int status, uint32_t ring_size, uint32_t flags, int memfd, uint64_t off)
 {
 	struct qp_accept_msg msg = {
 		.magic = QP_MAGIC, .version = QP_VERSION,
 		.status = status, .ring_size = ring_size, .flags = flags,
+		.offset_pages = (uint32_t)(off / QP_HEADER_BYTES),
 	};
 	struct iovec iov = { .iov_base = &msg, .iov_len = sizeof(msg) };
 	union {
@@ -322,7 +312,7 @@ static void close_fds(const int *fds, int n)
 			close(fds[i]);
 }
 
-int qp_recv_accept(int fd, uint32_t *ring_size, uint32_t *flags, int *memfd)
+int qp_recv_accept(int fd, uint32_t *ring_size, uint32_t *flags, int *memfd, uint64_t *off)
 {
 	struct qp_accept_msg msg;
 	struct iovec iov = { .iov_base = &msg, .iov_len = sizeof(msg) };
@@ -356,5 +346,6 @@ int qp_recv_accept(int fd, uint32_t *ring_size, uint32_t *flags, int *memfd)
 	*ring_size = msg.ring_size;
 	*flags = msg.flags;
 	*memfd = got[0];
+	*off = (uint64_t)msg.offset_pages * QP_HEADER_BYTES;
 	return 0;
 }

@@ -1,8 +1,9 @@
 /*
  * qp.h - a queue pair: the two rings of one connection, in a memfd that the
- * accepting side creates and hands to the connecting side over the
- * connection's socket. Side 0 is the connecting endpoint, side 1 the accepted
- * one; ring i carries what side i writes.
+ * accepting side hands to the connecting side over the connection's socket:
+ * a place in the arena (arena.h) of the two processes' connections. Side 0
+ * is the connecting endpoint, side 1 the accepted one; ring i carries what
+ * side i writes.
  *
  * The same socket is the endpoint's descriptor: its readiness follows the
  * rings through the tokens each side keeps in the other's end (tokens.h),
@@ -31,6 +32,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "rb.h"
 #include "tokens.h"
@@ -41,8 +43,8 @@
  * instead of doorbells, the request's prefill; 6: the RMA channel made
  * lazily (the answer carries the memfd alone; the header names the ends);
  * 7: the channel's and the tokens' locks are words of our own (shlock.h),
- * not pthread mutexes */
-#define QP_VERSION 7
+ * not pthread mutexes; 8: queue pairs in arenas (the answer says where) */
+#define QP_VERSION 8
 #define QP_HEADER_BYTES 4096
 
 /* Slots of RMA accounting per side: RMA number s completes into slot s % N. */
@@ -89,7 +91,10 @@ struct qp_header {
 
 _Static_assert(sizeof(struct qp_header) <= QP_HEADER_BYTES, "qp header outgrew its page");
 
+struct arena;
+
 struct qp {
+	struct arena *arena;
 	struct qp_header *hdr;
 	size_t map_len;
 	int side;
@@ -111,7 +116,7 @@ struct qp_accept_msg {
 	int32_t status;		/* 0, or the errno the caller's scif_connect() returns */
 	uint32_t ring_size;
 	uint32_t flags;		/* QP_STREAM_ONLY: what the acceptor made */
-	uint32_t reserved;
+	uint32_t offset_pages;	/* where in the memfd, in QP_HEADER_BYTES */
 };
 
 /* Queue pairs count against the process's cap (fabric.h, FABRIC_DEFAULT_RING_MEMORY). */
@@ -119,16 +124,15 @@ struct qp_accept_msg {
 uint64_t qp_mapped(void);
 
 /* Acceptor: a new queue pair between ends, whose caller's sockets need
- * caller_full tokens to turn unwritable (its request says: tokens.h); *memfd
- * is to be sent, then closed. */
+ * caller_full tokens to turn unwritable (its request says: tokens.h), in
+ * the arena of the caller's process (SO_PEERCRED's pid, or 0): *memfd (the
+ * arena's: to be sent, not closed) at *off. */
 int qp_create(struct qp *qp, uint32_t ring_size, const struct qp_ends *ends,
-	      unsigned caller_full, int *memfd);
-/* Whether a memfd from a peer can never change size under a mapping of it
- * (F_SEAL_SHRINK | F_SEAL_GROW, and F_SEAL_SEAL): rings and windows alike. */
-bool qp_sealed(int memfd);
-/* Caller: maps the queue pair received in the handshake: -EPROTO if the memfd
- * is not one the acceptor made (its size, its seals). */
-int qp_attach(struct qp *qp, int memfd, uint32_t ring_size);
+	      unsigned caller_full, pid_t caller, int *memfd, uint64_t *off);
+/* Caller: maps the queue pair received in the handshake, at off in memfd:
+ * -EPROTO if the memfd is not one the acceptor made (its seals, a place
+ * outside it). */
+int qp_attach(struct qp *qp, int memfd, uint32_t ring_size, uint64_t off);
 void qp_detach(struct qp *qp);
 
 /* After our writes (tx) or reads (rx) are published: settles that ring's
@@ -157,11 +161,12 @@ int qp_take_fds(struct msghdr *mh, int *fds, int max);
 /* Swallows pending bells: 1 if the peer is gone, 0 if not, -errno. */
 int qp_drain_bells(int fd);
 
-/* The handshake's answer: on success it carries the memfd. */
-int qp_send_accept(int fd, int status, uint32_t ring_size, uint32_t flags, int memfd);
-/* 0 with *ring_size, *flags and *memfd set; -EAGAIN if nothing arrived yet;
+/* The handshake's answer: on success it carries the memfd and the queue
+ * pair's place in it. */
+int qp_send_accept(int fd, int status, uint32_t ring_size, uint32_t flags, int memfd, uint64_t off);
+/* 0 with *ring_size, *flags, *memfd and *off set; -EAGAIN if nothing arrived yet;
  * -ECONNREFUSED if the listener went away or refused; -EPROTO for a
  * malformed answer. */
-int qp_recv_accept(int fd, uint32_t *ring_size, uint32_t *flags, int *memfd);
+int qp_recv_accept(int fd, uint32_t *ring_size, uint32_t *flags, int *memfd, uint64_t *off);
 
 #endif

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "ctl.h"
 #include "endpoint.h"
 #include "scif.h"
@@ -228,7 +229,7 @@ static bool seg_sound(const struct win_seg *sg, size_t page)
 	struct stat st;
 
 	return sg->len > 0 && !(sg->len & (page - 1)) && !(sg->file_off & (page - 1)) &&
-	       sg->file_off <= (uint64_t)INT64_MAX - sg->len && qp_sealed(sg->fd) &&
+	       sg->file_off <= (uint64_t)INT64_MAX - sg->len && memfd_sealed(sg->fd) &&
 	       fstat(sg->fd, &st) == 0 && sg->file_off + sg->len <= (uint64_t)st.st_size;
 }
 

@@ -483,6 +483,9 @@ static inline void connect_pair(uint16_t port, int *client, int *server)
 /* ---- registered memory (registry.h) ---- */
 
 #define WINDOW_MEMFD "memfd:scif-window"
+/* Queue pairs' memory: an acceptor holds one per arena (arena.h), not per
+ * connection. */
+#define ARENA_MEMFD "memfd:scif-qp"
 
 /* Whether socket inode ino is an inbox of the fabric's (abstract names
  * ".../inbox/<n>", as /proc/net/unix lists them). */
@@ -537,7 +540,7 @@ static inline int count_fds(bool (*counts)(const char *target))
  * the service thread's epoll set, the process's inbox - and what is not a
  * connection's - window memfds (registrations' and the peer's, which the
  * service thread receives as they are announced), a listener's wake-up for
- * its blocked acceptors.
+ * its blocked acceptors, an acceptor's arenas of queue pairs.
  */
 static inline bool is_connection_fd(const char *target)
 {
@@ -545,7 +548,7 @@ static inline bool is_connection_fd(const char *target)
 
 	return !(strcmp(target, "anon_inode:[eventpoll]") == 0 ||
 		 strcmp(target, "anon_inode:[eventfd]") == 0 || strstr(target, WINDOW_MEMFD) ||
-		 (sscanf(target, "socket:[%lu]", &ino) == 1 && is_inbox_socket(ino)));
+		 strstr(target, ARENA_MEMFD) || (sscanf(target, "socket:[%lu]", &ino) == 1 && is_inbox_socket(ino)));
 }
 
 static inline int count_connection_fds(void)

@@ -7,6 +7,7 @@
  *
  * Commands (one byte, then arguments), each answered:
  *   'p'         its pid: int
+ *   'a'         the arenas of queue pairs it maps (arena.h): int
  *   'c'         its connections' descriptors (count_connection_fds(), less
  *               what it held once listening): int
  *   'w' int n   the same, once it is n (or after 10 s): int
@@ -23,6 +24,7 @@
 #ifndef CONN_ROLE_H
 #define CONN_ROLE_H
 
+#include "arena.h"
 #include "check.h"
 
 static int role_base;	/* descriptors once listening */
@@ -79,6 +81,10 @@ static inline void *role_conn(void *arg)
 		switch (cmd) {
 		case 'p':
 			n = (int)getpid();
+			send_all(epd, &n, sizeof(n));
+			break;
+		case 'a':
+			n = (int)arena_count();
 			send_all(epd, &n, sizeof(n));
 			break;
 		case 'c':

@@ -355,10 +355,11 @@ static inline int hostile_play(scif_epd_t epd, const struct hostile_case *c, voi
 	return n < 0 && errno == ECONNRESET ? 0 : -1;
 }
 
-/* A server that answers the handshake with an unsealed ring memfd, which it
- * then truncates: the caller's connect must fail with EPROTO. lfd is a
+/* A server that answers the handshake with a ring memfd a caller must not
+ * map: unsealed (then truncated), or sealed with the queue pair's place
+ * off outside it. The caller's connect must fail with EPROTO. lfd is a
  * listening endpoint; returns once a caller was answered. */
-static inline void hostile_answer_unsealed(scif_epd_t lfd)
+static inline void hostile_answer(scif_epd_t lfd, bool sealed, uint64_t off)
 {
 	struct pollfd p = { .fd = lfd, .events = POLLIN };
 	int fd, memfd;
@@ -366,9 +367,10 @@ static inline void hostile_answer_unsealed(scif_epd_t lfd)
 	CHECK(poll(&p, 1, -1) == 1);
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	CHECK(fd >= 0);
-	memfd = hostile_memfd(QP_HEADER_BYTES + 2 * 4096, false);
-	CHECK(qp_send_accept(fd, 0, 4096, 0, memfd) == 0);
-	CHECK(ftruncate(memfd, 0) == 0);
+	memfd = hostile_memfd(QP_HEADER_BYTES + 2 * 4096, sealed);
+	CHECK(qp_send_accept(fd, 0, 4096, 0, memfd, off) == 0);
+	if (!sealed)
+		CHECK(ftruncate(memfd, 0) == 0);
 	close(memfd);
 	/* What we sent stays for the caller to read. */
 	close(fd);

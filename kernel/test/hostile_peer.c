@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 		return hostile_play(epd, c, go, acted) == 0 ? 0 : 3;
 	}
 	if (argc == 2 && strcmp(argv[1], "unsealed") == 0) {
-		hostile_answer_unsealed(listen_any());
+		hostile_answer(listen_any(), false, 0);
 		return 0;
 	}
 	if (argc == 2 && strcmp(argv[1], "cases") == 0) {

@@ -2,7 +2,7 @@
  * test_hostile - a peer that writes what no peer of ours would into the
  * queue pair (ring offsets out of range, wrapping, moving back, racing;
  * token counts; windows on short or unsealed memfds; an unsealed ring in
- * the handshake) costs the victim that connection and nothing more: the
+ * the handshake, or a queue pair placed outside its memfd) costs the victim that connection and nothing more: the
  * victim's call fails with EPROTO, the hostile side sees ECONNRESET, nothing
  * is copied past a mapping (ASan: make test-asan), and the victim goes on
  * serving. The queue pair's locks: one the peer keeps (the token lock 2 s,
@@ -12,6 +12,7 @@
  * refused. Then the node table truncated under a running
  * process: its connections reset, nothing faults.
  */
+#include "arena.h"
 #include "hostile.h"
 
 #define PORT_BASE 4100
@@ -77,7 +78,18 @@ static int role_unsealed(const char *arg)
 	int l = listen_on((uint16_t)atoi(arg), 1);
 
 	report_ready(1);
-	hostile_answer_unsealed(l);
+	hostile_answer(l, false, 0);
+	return 0;
+}
+
+/* Sealed, but the queue pair it places just past its end (the memfd holds
+ * one, at 0). */
+static int role_outside(const char *arg)
+{
+	int l = listen_on((uint16_t)atoi(arg), 1);
+
+	report_ready(1);
+	hostile_answer(l, true, QP_HEADER_BYTES + 2 * 4096);
 	return 0;
 }
 
@@ -93,6 +105,7 @@ static int role_forge(const char *arg)
 	socklen_t len;
 	unsigned victim, node, port;
 	uint32_t ring, flags;
+	uint64_t off;
 	int fd, memfd, err;
 
 	CHECK(f != NULL);
@@ -114,7 +127,7 @@ static int role_forge(const char *arg)
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 
 		CHECK(poll(&p, 1, -1) == 1);
-		err = qp_recv_accept(fd, &ring, &flags, &memfd);
+		err = qp_recv_accept(fd, &ring, &flags, &memfd, &off);
 	} while (err == -EAGAIN);
 	if (err == 0)
 		close(memfd);
@@ -328,24 +341,27 @@ static void victim_client(const struct hostile_case *c, uint16_t port)
 	printf("# %s (hostile acceptor): %s here, ECONNRESET there\n", c->name, said);
 }
 
-/* An acceptor whose ring memfd could shrink: the connect fails, EPROTO. */
-static void victim_unsealed_ring(uint16_t port)
+/* An acceptor whose ring memfd could shrink, or which places the queue
+ * pair outside it (role): the connect fails, EPROTO, and maps nothing. */
+static void victim_bad_ring(const char *role, uint16_t port)
 {
 	struct scif_portID to = { .node = 1, .port = port };
+	unsigned arenas = arena_count();
 	char arg[16];
 	int epd, ready;
 	pid_t pid;
 
 	snprintf(arg, sizeof(arg), "%u", port);
-	pid = spawn_role(1, "unsealed", arg, &ready);
+	pid = spawn_role(1, role, arg, &ready);
 	CHECK(await_ready(ready) == 1);
 	epd = scif_open();
 	CHECK(epd >= 0);
 	CHECK_ERR(scif_connect(epd, &to), EPROTO);
+	CHECK(arena_count() == arenas);
 	expect_exit(pid, 0);
 	close(ready);
 	CHECK(scif_close(epd) == 0);
-	printf("# unsealed ring: the connect failed with EPROTO before mapping it\n");
+	printf("# %s ring: the connect failed with EPROTO before mapping it\n", role);
 }
 
 /* Callers claiming ports they do not hold are refused; the listener takes
@@ -484,6 +500,8 @@ int main(int argc, char **argv)
 			return role_hostile_server(argv[2]);
 		if (strcmp(argv[1], "unsealed") == 0)
 			return role_unsealed(argv[2]);
+		if (strcmp(argv[1], "outside") == 0)
+			return role_outside(argv[2]);
 		if (strcmp(argv[1], "good") == 0)
 			return role_good(argv[2]);
 		if (strcmp(argv[1], "forge") == 0)
@@ -496,7 +514,8 @@ int main(int argc, char **argv)
 		victim_server(&hostile_cases[i], (uint16_t)(PORT_BASE + 2 * i));
 		victim_client(&hostile_cases[i], (uint16_t)(PORT_BASE + 2 * i + 1));
 	}
-	victim_unsealed_ring(PORT_BASE + 98);
+	victim_bad_ring("unsealed", PORT_BASE + 98);
+	victim_bad_ring("outside", PORT_BASE + 102);
 	forged_callers(PORT_BASE + 97);
 	ring_memory_cap(PORT_BASE + 96);
 	{
