@@ -34,8 +34,15 @@ t.test('a server holds 200 connections open and counts them', async (t) => {
     peak = Math.max(peak, server._connections);
   });
   await new Promise((r) => server.listen(0, r));
-  const fds = () => fs.readdirSync('/proc/self/fd').length;
+  // The acceptor's arenas of queue pairs (a memfd per 64 connections with one
+  // process, kernel/src/arena.h) are counted apart.
+  const targets = () => fs.readdirSync('/proc/self/fd').map((fd) => {
+    try { return fs.readlinkSync(`/proc/self/fd/${fd}`); } catch { return ''; }
+  });
+  const fds = () => targets().filter((l) => !l.includes('memfd:scif-qp')).length;
+  const arenaFds = () => targets().filter((l) => l.includes('memfd:scif-qp')).length;
   const fdsBefore = fds();
+  const arenasBefore = arenaFds();
   const clients = [];
   await Promise.all(Array.from({ length: N }, () => new Promise((resolve, reject) => {
     const c = net.connect(server.address().port, resolve);
@@ -49,6 +56,7 @@ t.test('a server holds 200 connections open and counts them', async (t) => {
   // As TCP: one descriptor a side per connection (no control channel or RMA
   // bell for sockets), so descriptors do not run out before connections do.
   t.equal(fds() - fdsBefore, 2 * N, 'one descriptor per socket');
+  t.equal(arenaFds() - arenasBefore, Math.ceil(N / 64), "the acceptor's queue pairs in one memfd per 64");
   const closed = new Promise((r) => server.close(r));
   t.equal(server.listening, false, 'close() stops listening at once');
   let closeEvent = false;

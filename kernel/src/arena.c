@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,6 +28,14 @@ struct arena {
 	/* The caller's: how a memfd received again is known. */
 	dev_t dev;
 	ino_t ino;
+	/* Queue pairs both sides closed, their pages still to give back. */
+	struct arena_span *dead;
+	unsigned ndead, dead_cap;
+};
+
+struct arena_span {
+	uint64_t off;
+	size_t len;
 };
 
 static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -225,7 +234,72 @@ void arena_put(struct arena *a)
 	munmap(a->base, a->len);
 	if (a->fd >= 0)
 		close(a->fd);
+	free(a->dead);
 	free(a);
+}
+
+void arena_retire(struct arena *a, uint64_t off, size_t len)
+{
+	pthread_mutex_lock(&arena_lock);
+	if (a->ndead == a->dead_cap) {
+		unsigned cap = a->dead_cap ? 2 * a->dead_cap : 8;
+		struct arena_span *grown = realloc(a->dead, cap * sizeof(*grown));
+
+		/* Without room the pages stay until the arena goes: no harm. */
+		if (grown) {
+			a->dead = grown;
+			a->dead_cap = cap;
+		}
+	}
+	if (a->ndead < a->dead_cap)
+		a->dead[a->ndead++] = (struct arena_span){ off, len };
+	pthread_mutex_unlock(&arena_lock);
+}
+
+/* Punches out the whole pages of span: 0 or -errno. */
+static int punch(const struct arena *a, struct arena_span span)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t lo = ((uintptr_t)a->base + span.off + page - 1) & ~(page - 1);
+	uintptr_t hi = ((uintptr_t)a->base + span.off + span.len) & ~(page - 1);
+
+	if (hi <= lo)
+		return 0;
+	return madvise((void *)lo, hi - lo, MADV_REMOVE) < 0 ? -errno : 0;
+}
+
+int arena_sweep(void)
+{
+	struct arena *held[64];
+	unsigned n = 0;
+	int err = 0;
+
+	/* Held (a queue pair's worth of hold) while we punch, so that no
+	 * arena is unmapped under us; the rest waits for the next sweep. */
+	pthread_mutex_lock(&arena_lock);
+	for (struct arena *a = arenas; a && n < 64; a = a->next)
+		if (a->ndead) {
+			a->live++;
+			held[n++] = a;
+		}
+	pthread_mutex_unlock(&arena_lock);
+	for (unsigned i = 0; i < n; i++) {
+		struct arena *a = held[i];
+		struct arena_span *dead;
+		unsigned ndead;
+
+		pthread_mutex_lock(&arena_lock);
+		dead = a->dead;
+		ndead = a->ndead;
+		a->dead = NULL;
+		a->ndead = a->dead_cap = 0;
+		pthread_mutex_unlock(&arena_lock);
+		for (unsigned k = 0; k < ndead && !err; k++)
+			err = punch(a, dead[k]);
+		free(dead);
+		arena_put(a);
+	}
+	return err;
 }
 
 unsigned arena_count(void)

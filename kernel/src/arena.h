@@ -16,7 +16,10 @@
  * unmaps it, the acceptor closes its memfd) once the last of its queue pairs
  * on that side is closed, and the next connection starts a new one. So no
  * two connections ever share rings, and a peer still writing into a closed
- * connection's rings reaches nobody. An arena holds only its caller's
+ * connection's rings reaches nobody. Until then the pages a closed queue
+ * pair touched go back by the idle sweep (reclaim.h), once both sides have
+ * closed it: at the close itself, the punch's TLB shoot-down would be what
+ * the shared mapping spared. An arena holds only its caller's
  * connections with one acceptor process: a caller, however hostile, sees
  * only rings it is an end of.
  */
@@ -53,6 +56,15 @@ int arena_attach(int memfd, size_t len, uint64_t off, struct arena **a);
 uint8_t *arena_base(const struct arena *a);
 /* One of its queue pairs closed on this side: the last unmaps the arena. */
 void arena_put(struct arena *a);
+
+/* The queue pair at off, len bytes, is closed on both sides: nobody reads
+ * or writes its pages again, and the next sweep gives them back. Called by
+ * the side that closed second (qp.c), before its arena_put(). */
+void arena_retire(struct arena *a, uint64_t off, size_t len);
+/* Gives back the pages of the queue pairs retired since the last sweep
+ * (madvise(MADV_REMOVE): the memfd's pages, in both processes): 0, or the
+ * -errno of the first punch refused (the service thread's, reclaim.c). */
+int arena_sweep(void);
 
 /* Whether a memfd from a peer can never change size under a mapping of it
  * (F_SEAL_SHRINK | F_SEAL_GROW, and F_SEAL_SEAL): arenas and windows alike. */

@@ -160,7 +160,13 @@ int qp_attach(struct qp *qp, int memfd, uint32_t ring_size, uint64_t off)
 void qp_detach(struct qp *qp)
 {
 	if (qp->hdr) {
-		atomic_store_explicit(&qp->hdr->closed[qp->side], 1, memory_order_release);
+		/* seq_cst both: of two sides closing at once, one sees the other's
+		 * flag, and retires the queue pair (arena.h). A peer that sets
+		 * its flag early loses its own unread bytes, nothing of ours. */
+		atomic_store_explicit(&qp->hdr->closed[qp->side], 1, memory_order_seq_cst);
+		if (atomic_load_explicit(&qp->hdr->closed[1 - qp->side], memory_order_seq_cst))
+			arena_retire(qp->arena, (uint64_t)((uint8_t *)qp->hdr - arena_base(qp->arena)),
+				     qp->map_len);
 		arena_put(qp->arena);
 		unreserve(qp->map_len);
 		qp->hdr = NULL;

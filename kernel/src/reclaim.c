@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "endpoint.h"
 
 /* Cleared when the kernel cannot punch holes in shared memory through
@@ -71,8 +72,15 @@ static void sweep(struct endpoint *ep)
 
 bool reclaim_sweep(void)
 {
-	if (supported)
+	if (supported) {
+		int err;
+
 		ep_for_each(sweep);
+		/* Closed connections' pages, in arenas still in use (arena.h). */
+		err = arena_sweep();
+		if (err == -EINVAL || err == -EOPNOTSUPP || err == -ENOSYS)
+			supported = false;
+	}
 	atomic_fetch_add_explicit(&sweeps, 1, memory_order_release);
 	/* After the caller's seq_cst store (service.c): a connection made
 	 * meanwhile is counted here, or it saw that store and woke us. */

@@ -42,6 +42,9 @@
  * may punch its own mapping of the file whenever it likes: it loses what it
  * had not read, and our writes never fault, the file's size being sealed.
  *
+ * The same sweep gives back the pages of connections closed on both sides
+ * whose arena (arena.h) is still in use by others.
+ *
  * The data path pays nothing for this: no atomic, no system call. The sweep
  * takes each endpoint's locks with trylock (a writer holding the lock is not
  * idle), and looks at the header only for a ring written since its last

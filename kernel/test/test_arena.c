@@ -13,17 +13,22 @@
  *             (its parent goes on carving them): the child's queue pair is
  *             in a new arena, the parent's next in the old one, and all
  *             three connections carry bytes
+ *   retired   a connection closed on both sides, in an arena another keeps:
+ *             the idle sweep gives its pages back, not the other's
  *
  * The role (conn_role.h) plays node 1. Which arena a connection is in is
  * read through the fabric's internals.
  */
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #include "conn_role.h"
 #include "endpoint.h"
+#include "reclaim.h"
 
 #define PORT 3950
 #define LOCAL_PORT 3951
+#define RETIRE_PORT 3952
 #define N 100
 #define LEN 3000
 
@@ -211,12 +216,68 @@ static void forked(void)
 	printf("# forked: the child acceptor carved a new arena; the parent went on with its own\n");
 }
 
+/* Resident pages of the queue pair of epd (its mapping here). */
+static int resident(uint8_t *hdr, size_t len)
+{
+	unsigned char vec[64];
+	size_t pages = len / page_size();
+	int n = 0;
+
+	CHECK(pages <= sizeof(vec) && mincore(hdr, len, vec) == 0);
+	for (size_t i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
+static void qp_of(int epd, uint8_t **hdr, size_t *len)
+{
+	struct endpoint *ep = ep_find(epd);
+
+	CHECK(ep != NULL && ep->qp.hdr != NULL);
+	*hdr = (uint8_t *)ep->qp.hdr;
+	*len = ep->qp.map_len;
+	ep_put(ep);
+}
+
+static void retired(void)
+{
+	struct scif_portID self = { .node = 0, .port = RETIRE_PORT };
+	int l = listen_on(RETIRE_PORT, 4), kc, ks, c, s;
+	uint8_t *kept, *gone;
+	size_t len;
+	uint64_t sweeps;
+
+	pair(l, &self, &kc, &ks);
+	pair(l, &self, &c, &s);
+	CHECK(arena_of(c) == arena_of(kc));
+	ping_pong(kc, ks);
+	ping_pong(c, s);
+	qp_of(kc, &kept, &len);
+	qp_of(c, &gone, &len);
+	/* The header and a page of each ring, written. */
+	CHECK(resident(gone, len) == 3 && resident(kept, len) == 3);
+	CHECK(scif_close(c) == 0 && scif_close(s) == 0);
+	sweeps = reclaim_sweeps();
+	while (reclaim_sweeps() < sweeps + 2)
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	CHECK(resident(gone, len) == 0);
+	/* The other's rings, idle as long, are its writers' to give (the
+	 * sweep of idle rings): its header stays. */
+	CHECK(resident(kept, len) >= 1);
+	ping_pong(kc, ks);
+	CHECK(scif_close(kc) == 0 && scif_close(ks) == 0 && scif_close(l) == 0);
+	CHECK(arena_count() == 0);
+	printf("# retired: a connection closed on both sides gave its pages back; its neighbour kept its own\n");
+}
+
 int main(int argc, char **argv)
 {
 	char port[16];
 	int ready;
 	pid_t pid;
 
+	/* Sweeps come quickly ('retired'). */
+	setenv("SCIF_NET_RECLAIM_MS", "20", 1);
 	if (argc > 2 && strcmp(argv[1], "serve") == 0)
 		return role_serve(argv[2]);
 	snprintf(port, sizeof(port), "%d", PORT);
@@ -225,6 +286,7 @@ int main(int argc, char **argv)
 	shared();
 	apart();
 	forked();
+	retired();
 	CHECK(kill(pid, SIGKILL) == 0);
 	expect_signal(pid, SIGKILL);
 	CHECK(close(ready) == 0);
