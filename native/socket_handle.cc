@@ -222,6 +222,14 @@ short SocketHandle::Want() const {
 bool SocketHandle::DispatchConnected(short revents) {
   bool acted = false, rx_armed = true, tx_armed = true;
   if (revents & POLLHUP) peer_gone_ = true;
+  // The read side first, as libuv serves a stream: a peer's reset reaches a
+  // reader as a read error (node:net's 'error', the write under way then
+  // completing quietly) rather than as a failed write. Its hook may close us.
+  if (Connected() && ((reading_ && !rx_failed_) || ControlReading()) && (revents & (POLLIN | POLLHUP | POLLERR))) {
+    rx_armed = ReadSome();
+    acted = true;
+  }
+  if (!Connected()) return acted;
   if (TxPending() && (revents & (POLLOUT | POLLHUP | POLLERR))) {
     int r = FlushTx();
     if (r == kFlushDone || r < 0) FinishTx(r == kFlushDone ? 0 : r);
@@ -229,10 +237,6 @@ bool SocketHandle::DispatchConnected(short revents) {
     acted = true;
   } else if (!TxPending() && CtrlOutPending() && (revents & (POLLOUT | POLLHUP | POLLERR))) {
     FlushCtrl();
-    acted = true;
-  }
-  if (Connected() && ((reading_ && !rx_failed_) || ControlReading()) && (revents & (POLLIN | POLLHUP | POLLERR))) {
-    rx_armed = ReadSome();
     acted = true;
   }
   // Everything we wait for is armed (a callback that wants more schedules
