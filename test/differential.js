@@ -485,6 +485,62 @@ scenario('a socket connected again after it closed', async (t, tr) => {
   return result();
 });
 
+scenario('strings in several encodings, corked into one writev', async (t, tr) => {
+  const { agent, connect, note, result } = await setup(t, tr, { onConnection: [['setEncoding', 'hex']] });
+  const c = connect();
+  await agent.until('c0', 'connect');
+  c.cork();
+  c.write('ff00', 'hex');
+  c.write('aGk=', 'base64');
+  c.write('\u00e9', 'latin1');
+  c.write('\u00e9', 'ucs2');
+  c.write('\u00e9');
+  note(c, `bytesWritten=${c.bytesWritten}`);
+  process.nextTick(() => c.uncork());
+  c.end();
+  await agent.until('c0', 'close');
+  await agent.until('s0', 'close');
+  return result();
+});
+
+// Node 20 reads maxConnections = 0 as no limit, later Node as none allowed
+// (nodejs/node#48276): scif-net must read it as the running node:net does.
+scenario('maxConnections = 0', async (t, tr) => {
+  const { agent, connect, result } = await setup(t, tr, { maxConnections: 0, onConnection: [['end', 'welcome']] });
+  const c = connect();
+  c.setEncoding('utf8');
+  await agent.until('c0', 'close');
+  await Promise.race([agent.until('server', 'drop'), agent.until('s0', 'close')]);
+  const r = await result();
+  return { server: r.server.server, client: r.clients[0].log, text: r.clients[0].text };
+});
+
+scenario('the peer ends at once while a large write is under way', async (t, tr) => {
+  const { agent, connect, note, result } = await setup(t, tr, { onConnection: [['resume'], ['end', 'stop']] });
+  const c = connect();
+  c.setEncoding('utf8');
+  write(note, c, { $fill: 8 << 20 }, 'big');
+  await agent.until('c0', 'close');
+  await agent.until('s0', 'close');
+  const r = await result();
+  r.clients[0].log = r.clients[0].log.filter((e) => !e.includes('=>'));  // the transport's buffering
+  return r;
+});
+
+scenario('pauseOnConnect: the client ends before the server reads, all arrives on resume()', async (t, tr) => {
+  const { agent, connect, result } = await setup(t, tr, { options: { pauseOnConnect: true } });
+  const c = connect();
+  c.resume();
+  c.end('early words');
+  await agent.until('c0', 'finish');
+  await agent.until('server', 'connection');
+  await agent.call('s0', 'setEncoding', ['utf8']);
+  await agent.call('s0', 'resume');
+  await agent.until('c0', 'close');
+  await agent.until('s0', 'close');
+  return result();
+});
+
 // ---- the runner --------------------------------------------------------------
 
 const only = process.env.DIFF_ONLY;
