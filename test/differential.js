@@ -632,6 +632,31 @@ scenario('both ends write 4 MiB at once, then end', async (t, tr) => {
   return r;
 });
 
+scenario('writes and end() while connecting to a port nobody listens on', async (t, tr) => {
+  const { agent, connect, note, result } = await setup(t, tr);
+  await agent.call('server', 'close', [], true);
+  await agent.until('server', 'cb:close');
+  const c = connect();
+  note(c, `opening: ${flags(c)} pending=${c.pending} connecting=${c.connecting}`);
+  write(note, c, 'hello', 'w1');
+  write(note, c, 'again', 'w2');
+  c.end('bye', () => note(c, 'cb:end'));
+  note(c, `bytesWritten=${c.bytesWritten}`);
+  await agent.until('c0', 'close');
+  const r = await result();
+  return r.clients;
+});
+
+scenario('destroy() while connecting, with a write waiting', async (t, tr) => {
+  const { agent, connect, note, result } = await setup(t, tr);
+  const c = connect();
+  write(note, c, 'hello', 'w1');
+  process.nextTick(() => c.destroy());
+  await agent.until('c0', 'close');
+  const r = await result();
+  return { client: r.clients[0] };
+});
+
 // ---- the runner --------------------------------------------------------------
 
 const only = process.env.DIFF_ONLY;

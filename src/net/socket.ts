@@ -322,10 +322,9 @@ export class Socket extends tcp.Socket {
       // Writes wait for the connection; the Writable queues the ones after.
       // Until then bytesWritten counts this one, as node:net's does.
       state.waitingBytes = chunkBytes(writev, data, encoding);
-      const onClose = () => {
-        state.waitingBytes = 0;
-        cb(ERR_SOCKET_CLOSED_BEFORE_CONNECTION());
-      };
+      // A connection that never came keeps counting it, as node:net's
+      // _pendingData does.
+      const onClose = () => cb(ERR_SOCKET_CLOSED_BEFORE_CONNECTION());
       this.once('connect', () => {
         this.off('close', onClose);
         state.waitingBytes = 0;
