@@ -222,6 +222,14 @@ short SocketHandle::Want() const {
 bool SocketHandle::DispatchConnected(short revents) {
   bool acted = false, rx_armed = true, tx_armed = true;
   if (revents & POLLHUP) peer_gone_ = true;
+  // The read side first, as libuv serves a stream: a peer's reset reaches a
+  // reader as a read error (node:net's 'error', the write under way then
+  // completing quietly) rather than as a failed write. Its hook may close us.
+  if (Connected() && ((reading_ && !rx_failed_) || ControlReading()) && (revents & (POLLIN | POLLHUP | POLLERR))) {
+    rx_armed = ReadSome();
+    acted = true;
+  }
+  if (!Connected()) return acted;
   if (TxPending() && (revents & (POLLOUT | POLLHUP | POLLERR))) {
     int r = FlushTx();
     if (r == kFlushDone || r < 0) FinishTx(r == kFlushDone ? 0 : r);
@@ -229,10 +237,6 @@ bool SocketHandle::DispatchConnected(short revents) {
     acted = true;
   } else if (!TxPending() && CtrlOutPending() && (revents & (POLLOUT | POLLHUP | POLLERR))) {
     FlushCtrl();
-    acted = true;
-  }
-  if (Connected() && ((reading_ && !rx_failed_) || ControlReading()) && (revents & (POLLIN | POLLHUP | POLLERR))) {
-    rx_armed = ReadSome();
     acted = true;
   }
   // Everything we wait for is armed (a callback that wants more schedules
@@ -321,10 +325,9 @@ bool SocketHandle::UnreadData() {
 // will be called (CloseLoop).
 bool SocketHandle::Teardown(bool reset, napi_value on_closed) {
   if (!reset && Connected() && !eof_ && UnreadData()) reset = true;
-  // Our end of the stream: a FIN, unless a write was still under way (its
-  // rest is dropped, as node:net drops it, and the peer reads a reset). One
-  // that finds the ring full goes before the descriptor closes, on the
-  // threadpool (a lingering close).
+  // Our end of the stream: a FIN, after the rest of the frame a write under
+  // way had begun. One that finds the ring full goes before the descriptor
+  // closes, on the threadpool (a lingering close).
   if (!reset && Connected() && tx_ == Tx::kShutdown && !peer_gone_) {
     // A shutdown not yet through: its FIN still goes.
     int r = FlushTx();
@@ -332,6 +335,26 @@ bool SocketHandle::Teardown(bool reset, napi_value on_closed) {
       Linger(std::vector<uint8_t>(send_buf_.begin() + static_cast<ptrdiff_t>(send_off_), send_buf_.end()));
     else if (r == 0 && seg_idx_ < segs_.size())
       Linger(std::vector<uint8_t>(segs_[seg_idx_].data + seg_off_, segs_[seg_idx_].data + segs_[seg_idx_].len));
+  }
+  if (!reset && Connected() && tx_ == Tx::kWrite && !fin_sent_ && !peer_gone_) {
+    // A write under way: the rest of the frame begun (what is staged, and
+    // its bytes still in the write's segments), then a FIN. The peer reads
+    // what was sent and an orderly end, as a closed TCP socket's peer reads
+    // what its kernel had taken; the rest of the write is dropped, as
+    // node:net drops what libuv had not written. At most one frame
+    // (kFrameMaxData) and a control frame are sent on.
+    std::vector<uint8_t> out(send_buf_.begin() + static_cast<ptrdiff_t>(send_off_), send_buf_.end());
+    for (size_t i = seg_idx_; i < segs_.size(); i++) {
+      const Segment& seg = segs_[i];
+      size_t from = i == seg_idx_ ? seg_off_ : 0;
+      if (seg.kind == Seg::kRma || (seg.kind == Seg::kHeader && from == 0)) break;  // at a frame's start
+      out.insert(out.end(), seg.data + from, seg.data + seg.len);
+    }
+    out.resize(out.size() + kFrameHeader);
+    EncodeHeader(out.data() + out.size() - kFrameHeader, kFrameFin, 0);
+    fin_sent_ = true;
+    int n = Send(out.data(), out.size());
+    if (n >= 0 && static_cast<size_t>(n) < out.size()) Linger(std::vector<uint8_t>(out.begin() + n, out.end()));
   }
   if (!reset && Connected() && !fin_sent_ && !peer_gone_ && !TxPending()) {
     // After the rest of a control frame the ring had no room for.

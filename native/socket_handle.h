@@ -121,6 +121,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   bool UnreadData();
   bool Teardown(bool reset, napi_value on_closed);
   bool TxPending() const { return tx_ != Tx::kIdle; }
+  int WriteError(int status) const;
   size_t TxBytes() const;
   void BuildSegments(const std::vector<Segment>& buffers, size_t from, std::vector<Segment>* out);
 

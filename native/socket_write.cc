@@ -89,7 +89,7 @@ Napi::Value SocketHandle::Writev(const Napi::CallbackInfo& info) {
     tx_ = Tx::kIdle;
     segs_.clear();
     if (!tx_hold_.IsEmpty()) tx_hold_.Reset();
-    return Num(env, r < 0 ? r : 0);
+    return Num(env, r < 0 ? WriteError(r) : 0);
   }
   tx_async_ = true;
   if (tx_hold_.IsEmpty()) tx_hold_ = Napi::Persistent(info[0]);
@@ -128,6 +128,13 @@ void SocketHandle::BuildSegments(const std::vector<Segment>& buffers, size_t fro
   }
 }
 
+// A write that fails because the peer has closed: after the peer's FIN that
+// is EPIPE, as TCP says it (a reset in CLOSE_WAIT: the peer ended, then
+// closed), not ECONNRESET, which is what SCIF says of any peer gone.
+int SocketHandle::WriteError(int status) const {
+  return status == -ECONNRESET && (eof_ || decoder_.Finished()) ? -EPIPE : status;
+}
+
 void SocketHandle::FinishTx(int status) {
   Tx kind = tx_;
   bool async = tx_async_;
@@ -144,6 +151,7 @@ void SocketHandle::FinishTx(int status) {
   }
   tx_hold_.Reset();
   if (kind == Tx::kShutdown && status == -ECONNRESET) status = 0;
+  if (kind == Tx::kWrite) status = WriteError(status);
   if (!async) return;
   Emit(kind == Tx::kShutdown ? Hook::kShutdown : Hook::kWrite, {Num(Env(), status)});
 }

@@ -269,6 +269,19 @@ function listenerGone(server: tcp.Server, status: number): void {
   server.emit('error', err);
 }
 
+/**
+ * Whether a server with this many connections drops the next one, as the
+ * running Node's node:net decides: Node 20 reads maxConnections 0 as no
+ * limit (`if (self.maxConnections && ...)`), later ones (nodejs/node#48276)
+ * as none allowed.
+ */
+const ZERO_MEANS_NONE = Number(process.versions.node.split('.')[0]) >= 21;
+function overLimit(max: number | undefined, connections: number): boolean {
+  if (max === undefined || max === null) return false;
+  if (!max && !ZERO_MEANS_NONE) return false;
+  return connections >= max;
+}
+
 function onconnection(this: tcp.Server, status: number, child?: NativeSocketHandle, gone?: boolean): void {
   const server = this;
   const self = server as unknown as ServerFields;
@@ -280,7 +293,7 @@ function onconnection(this: tcp.Server, status: number, child?: NativeSocketHand
     server.emit('error', errnoException(status, 'accept'));
     return;
   }
-  if (self.maxConnections != null && self._connections >= self.maxConnections) {
+  if (overLimit(self.maxConnections, self._connections)) {
     const local = server.address() as AddressInfo;
     child.close();
     server.emit('drop', {

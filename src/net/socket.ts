@@ -322,10 +322,9 @@ export class Socket extends tcp.Socket {
       // Writes wait for the connection; the Writable queues the ones after.
       // Until then bytesWritten counts this one, as node:net's does.
       state.waitingBytes = chunkBytes(writev, data, encoding);
-      const onClose = () => {
-        state.waitingBytes = 0;
-        cb(ERR_SOCKET_CLOSED_BEFORE_CONNECTION());
-      };
+      // A connection that never came keeps counting it, as node:net's
+      // _pendingData does.
+      const onClose = () => cb(ERR_SOCKET_CLOSED_BEFORE_CONNECTION());
       this.once('connect', () => {
         this.off('close', onClose);
         state.waitingBytes = 0;
@@ -402,21 +401,33 @@ export class Socket extends tcp.Socket {
     state.handle = null;
     if (h) state.stats = h.scifStats();
     if (h) {
+      // As node:net does: what was in flight completes quietly once
+      // destroyed, when the handle has closed, right before 'close' (never
+      // inside destroy()); the writes queued behind it then fail with
+      // ERR_STREAM_DESTROYED. A write under way counts as written, as
+      // node:net counts what it handed to its handle.
+      const pending = state.pendingWrite;
+      const shutdown = state.pendingShutdown;
       // Closing lets go of us: no hook is called after this.
-      const emitClose = () => this.emit('close', hadError);
+      const emitClose = () => {
+        if (pending && state.pendingWrite === pending) {
+          state.pendingWrite = null;
+          state.bytesWritten += pending.bytes;
+          pending.cb(null);
+        }
+        if (shutdown && state.pendingShutdown === shutdown) {
+          state.pendingShutdown = null;
+          shutdown(null);
+        }
+        this.emit('close', hadError);
+      };
       if (midConnect) {
         abandonConnect(h);
         setImmediate(emitClose);
       } else if (!h.close(state.reset, emitClose)) {
         setImmediate(emitClose);
       }
-      // As node:net does: what was in flight completes quietly once destroyed.
-      const pending = state.pendingWrite;
-      const shutdown = state.pendingShutdown;
-      state.pendingWrite = state.pendingShutdown = null;
       cb(err);
-      if (pending) pending.cb(null);
-      if (shutdown) shutdown(null);
     } else {
       cb(err);
       process.nextTick(() => this.emit('close', hadError));
