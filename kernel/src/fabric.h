@@ -64,6 +64,9 @@ struct fabric {
 	int ports_fd;
 	pthread_mutex_t ports_lock;
 	uint8_t ports_mine[65536 / 8];
+	/* Ephemeral ports: where this process starts, and the lowest from there
+	 * (going up and round) that may be free (ports.c). */
+	uint16_t first_ephemeral;
 	uint16_t next_ephemeral;
 	/* Listeners' ports, which every process holding the listener holds
 	 * shared (ports.c): how many of our endpoints hold each. */

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "check.h"
+#include "fabric.h"
 
 /* A blocking scif_connect() returns once the listener accepts, so the
  * connecting side runs in a thread of its own. */
@@ -224,11 +225,59 @@ static void check_other_node(void)
 	expect_exit(pid, 0);
 }
 
+/* Lines of our port registry's locks in its fdinfo (the kernel merges a
+ * holder's adjacent bytes into one). */
+static int lock_lines(void)
+{
+	struct fabric *f = fabric_get();
+	char path[64], line[256];
+	FILE *in;
+	int n = 0;
+
+	CHECK(f != NULL);
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", f->ports_fd);
+	in = fopen(path, "r");
+	CHECK(in != NULL);
+	while (fgets(line, sizeof(line), in))
+		n += strncmp(line, "lock:", 5) == 0;
+	fclose(in);
+	return n;
+}
+
+/* Ephemeral ports freed are handed out again, lowest first, so that a
+ * process's ports (and its registry's lock list) stay together. */
+static void check_port_reuse(void)
+{
+	int e[10], port[10], again, lines;
+
+	for (int i = 0; i < 10; i++) {
+		e[i] = scif_open();
+		CHECK(e[i] >= 0);
+		port[i] = scif_bind(e[i], 0);
+		CHECK(port[i] > SCIF_PORT_RSVD);
+	}
+	lines = lock_lines();
+	CHECK(scif_close(e[6]) == 0 && scif_close(e[3]) == 0);
+	CHECK(lock_lines() == lines + 2);
+	e[3] = scif_open();
+	e[6] = scif_open();
+	CHECK(e[3] >= 0 && e[6] >= 0);
+	again = scif_bind(e[3], 0);
+	CHECK(again == port[3]);
+	again = scif_bind(e[6], 0);
+	CHECK(again == port[6]);
+	CHECK(lock_lines() == lines);
+	for (int i = 0; i < 10; i++)
+		CHECK(scif_close(e[i]) == 0);
+	printf("# port reuse: freed ephemeral ports handed out again, lowest first\n");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "echo") == 0)
 		return echo_server();
 	check_bind();
+	check_port_reuse();
 	check_listen_errors();
 	check_refused();
 	check_pending_refused_on_close();
