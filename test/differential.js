@@ -112,7 +112,17 @@ async function setup(t, name, serverArgs = {}, clientOptions = {}) {
     const server = await agent.cmd('report');
     return { clients: clients.map(([c, rec]) => summary(c, rec)), server, ...extra };
   };
-  return { agent, port, connect, note, result };
+  // The first client connected, and the server has its connection; both
+  // ends of it closed.
+  const connected = async () => {
+    await agent.until('c0', 'connect');
+    await agent.until('server', 'connection');
+  };
+  const closed = async () => {
+    await agent.until('c0', 'close');
+    await agent.until('s0', 'close');
+  };
+  return { agent, port, connect, note, result, connected, closed };
 }
 
 /** Calls c.write(...) and notes what it returned, and its callback when called. */
@@ -128,18 +138,17 @@ const scenario = (name, fn) => (scenarios[name] = fn);
 // ---- scenarios -------------------------------------------------------------
 
 scenario('allowHalfOpen false: the client ends, the server never writes', async (t, tr) => {
-  const { agent, connect, result } = await setup(t, tr, { onConnection: [['resume']] });
+  const { agent, connect, result, closed } = await setup(t, tr, { onConnection: [['resume']] });
   const c = connect();
   c.resume();
   await agent.until('c0', 'connect');
   c.end();
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   return result();
 });
 
 scenario('allowHalfOpen true on the server: the client ends, the server writes on, then ends', async (t, tr) => {
-  const { agent, connect, note, result } = await setup(t, tr, { options: { allowHalfOpen: true }, onConnection: [['resume']] });
+  const { agent, connect, note, result, closed } = await setup(t, tr, { options: { allowHalfOpen: true }, onConnection: [['resume']] });
   const c = connect({ allowHalfOpen: true });
   c.setEncoding('utf8');
   await agent.until('c0', 'connect');
@@ -150,57 +159,49 @@ scenario('allowHalfOpen true on the server: the client ends, the server writes o
   await agent.until('c0', 'data');
   note(c, `after first answer: ${flags(c)}`);
   await agent.call('s0', 'end', ['answer 2']);
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   return result();
 });
 
 scenario('allowHalfOpen true on the client: the server ends, the client writes on', async (t, tr) => {
-  const { agent, connect, note, result } = await setup(t, tr, { onConnection: [['setEncoding', 'utf8']] });
+  const { agent, connect, note, result, connected, closed } = await setup(t, tr, { onConnection: [['setEncoding', 'utf8']] });
   const c = connect({ allowHalfOpen: true });
   c.resume();
-  await agent.until('c0', 'connect');
-  await agent.until('server', 'connection');
+  await connected();
   await agent.call('s0', 'end', ['bye']);
   await agent.until('c0', 'end');
   note(c, `after end: ${flags(c)}`);
   write(note, c, 'late words');
   c.end();
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   return result();
 });
 
 scenario('end(data, cb) from the server', async (t, tr) => {
-  const { agent, connect, result } = await setup(t, tr);
+  const { agent, connect, result, connected, closed } = await setup(t, tr);
   const c = connect();
   c.setEncoding('utf8');
-  await agent.until('c0', 'connect');
-  await agent.until('server', 'connection');
+  await connected();
   await agent.call('s0', 'end', ['goodbye'], true);
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   return result();
 });
 
 scenario('write after end: ERR_STREAM_WRITE_AFTER_END on the server side', async (t, tr) => {
-  const { agent, connect, result } = await setup(t, tr);
+  const { agent, connect, result, connected, closed } = await setup(t, tr);
   const c = connect();
   c.resume();
-  await agent.until('c0', 'connect');
-  await agent.until('server', 'connection');
+  await connected();
   // In one turn: the client's answering FIN may not have come yet.
   const ret = await agent.cmd('calls', { list: [{ who: 's0', method: 'end' }, { who: 's0', method: 'write', args: ['more'], cb: true }] });
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   return result({ ret });
 });
 
 scenario('destroy() with writes queued behind a paused reader', async (t, tr) => {
-  const { agent, connect, note, result } = await setup(t, tr, { options: { pauseOnConnect: true } });
+  const { agent, connect, note, result, connected } = await setup(t, tr, { options: { pauseOnConnect: true } });
   const c = connect();
-  await agent.until('c0', 'connect');
-  await agent.until('server', 'connection');
+  await connected();
   // More than either transport buffers: the writes stay queued.
   for (let i = 0; i < 4; i++) write(note, c, { $fill: 4 << 20 }, `w${i}`);
   note(c, `queued: ${c.writableLength > 0}`);
@@ -221,32 +222,29 @@ scenario('destroy() with writes queued behind a paused reader', async (t, tr) =>
 });
 
 scenario('destroy(err) on the server side', async (t, tr) => {
-  const { agent, connect, result } = await setup(t, tr);
+  const { agent, connect, result, connected, closed } = await setup(t, tr);
   const c = connect();
   c.resume();
-  await agent.until('c0', 'connect');
-  await agent.until('server', 'connection');
+  await connected();
   await agent.call('s0', 'destroy', [{ $error: 'boom', code: 'EBOOM' }]);
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   return result();
 });
 
 scenario('an idle timeout on the server side, cleared in its handler, then end()', async (t, tr) => {
-  const { agent, connect, result } = await setup(t, tr, { onConnection: [['setTimeout', 30], ['resume']] });
+  const { agent, connect, result, closed } = await setup(t, tr, { onConnection: [['setTimeout', 30], ['resume']] });
   const c = connect();
   c.resume();
   await agent.until('s0', 'timeout');
   const timeout = await agent.cmd('get', { who: 's0', props: ['timeout', 'destroyed'] });
   await agent.cmd('calls', { list: [{ who: 's0', method: 'setTimeout', args: [0] }, { who: 's0', method: 'end', args: ['late'] }] });
   const cleared = await agent.cmd('get', { who: 's0', props: ['timeout'] });
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   return result({ timeout, cleared });
 });
 
 scenario('connect({ timeout }) on the client, activity puts it off', async (t, tr) => {
-  const { agent, connect, note, result } = await setup(t, tr, { onConnection: [['resume']] });
+  const { agent, connect, note, result, closed } = await setup(t, tr, { onConnection: [['resume']] });
   const c = connect({ timeout: 40 });
   c.resume();
   await agent.until('c0', 'connect');
@@ -254,17 +252,15 @@ scenario('connect({ timeout }) on the client, activity puts it off', async (t, t
   await agent.until('c0', 'timeout');
   note(c, `timeout=${c.timeout}`);
   c.end();
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   return result();
 });
 
 scenario('backpressure: the server writes to a paused client, drain once it reads', async (t, tr) => {
-  const { agent, connect, result } = await setup(t, tr);
+  const { agent, connect, result, connected, closed } = await setup(t, tr);
   const c = connect();
   c.pause();
-  await agent.until('c0', 'connect');
-  await agent.until('server', 'connection');
+  await connected();
   // More than TCP loopback's buffers take (they may take the first writes
   // whole, where SCIF's 4 KiB queue cannot): the last write returns false.
   const rets = (await agent.cmd('calls', {
@@ -274,22 +270,19 @@ scenario('backpressure: the server writes to a paused client, drain once it read
   c.resume();
   await agent.until('s0', 'drain');
   await agent.call('s0', 'end');
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   return result({ rets, before: [before.writableNeedDrain, before.writableLength > 0] });
 });
 
 scenario('end() with writes still queued: finish waits for them, the peer reads everything', async (t, tr) => {
-  const { agent, connect, note, result } = await setup(t, tr, { options: { pauseOnConnect: true } });
+  const { agent, connect, note, result, connected, closed } = await setup(t, tr, { options: { pauseOnConnect: true } });
   const c = connect();
-  await agent.until('c0', 'connect');
-  await agent.until('server', 'connection');
+  await connected();
   for (let i = 0; i < 3; i++) write(note, c, { $fill: 256 * 1024, byte: 'abc'[i] }, `w${i}`);
   c.end('!', () => note(c, 'cb:end'));
   note(c, `after end: ${flags(c)} writableFinished=${c.writableFinished}`);
   await agent.call('s0', 'resume');
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   const r = await result();
   // What write() returned is how much the transport buffers: TCP loopback's
   // kernel takes 256 KiB at once, SCIF's 4 KiB queue does not.
@@ -298,7 +291,7 @@ scenario('end() with writes still queued: finish waits for them, the peer reads 
 });
 
 scenario('cork, several writes, uncork: one writev, callbacks in order', async (t, tr) => {
-  const { agent, connect, note, result } = await setup(t, tr, { onConnection: [['setEncoding', 'utf8']] });
+  const { agent, connect, note, result, closed } = await setup(t, tr, { onConnection: [['setEncoding', 'utf8']] });
   const c = connect();
   await agent.until('c0', 'connect');
   c.cork();
@@ -308,13 +301,12 @@ scenario('cork, several writes, uncork: one writev, callbacks in order', async (
   note(c, `corked: ${c.writableCorked} length=${c.writableLength} bytesWritten=${c.bytesWritten}`);
   c.uncork();
   c.end(() => note(c, 'cb:end'));
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   return result();
 });
 
 scenario('setEncoding: a UTF-8 character split across writes', async (t, tr) => {
-  const { agent, connect, note, result } = await setup(t, tr, { onConnection: [['setEncoding', 'utf8']] });
+  const { agent, connect, note, result, closed } = await setup(t, tr, { onConnection: [['setEncoding', 'utf8']] });
   const c = connect();
   c.setEncoding('hex');
   await agent.until('c0', 'connect');
@@ -324,8 +316,7 @@ scenario('setEncoding: a UTF-8 character split across writes', async (t, tr) => 
   write(note, c, euro.subarray(1), 'b');
   await agent.until('s0', 'data');
   await agent.call('s0', 'end', ['\u00e9']);
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   return result();
 });
 
@@ -348,23 +339,21 @@ scenario('the server closes while a connection is open: close waits, getConnecti
 });
 
 scenario('the peer ends while this end keeps writing (allowHalfOpen false)', async (t, tr) => {
-  const { agent, connect, note, result } = await setup(t, tr, { onConnection: [['resume']] });
+  const { agent, connect, note, result, connected, closed } = await setup(t, tr, { onConnection: [['resume']] });
   const c = connect();
   c.resume();
-  await agent.until('c0', 'connect');
-  await agent.until('server', 'connection');
+  await connected();
   c.on('end', () => {
     write(note, c, 'in end handler', 'e');
     process.nextTick(() => write(note, c, 'next tick', 'n'));
   });
   await agent.call('s0', 'end');
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   return result();
 });
 
 scenario('the server destroys with unread data: the client reads ECONNRESET', async (t, tr) => {
-  const { agent, connect, note, result } = await setup(t, tr, { options: { pauseOnConnect: true } });
+  const { agent, connect, note, result, closed } = await setup(t, tr, { options: { pauseOnConnect: true } });
   const c = connect();
   c.resume();
   await agent.until('c0', 'connect');
@@ -373,40 +362,35 @@ scenario('the server destroys with unread data: the client reads ECONNRESET', as
   await agent.until('c0', 'cb:write');
   await agent.until('server', 'connection');
   await agent.call('s0', 'destroy');
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   return result();
 });
 
 scenario('resetAndDestroy() on the server side', async (t, tr) => {
-  const { agent, connect, result } = await setup(t, tr, { onConnection: [['resume']] });
+  const { agent, connect, result, connected, closed } = await setup(t, tr, { onConnection: [['resume']] });
   const c = connect();
   c.resume();
-  await agent.until('c0', 'connect');
-  await agent.until('server', 'connection');
+  await connected();
   await agent.call('s0', 'resetAndDestroy');
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   return result();
 });
 
 scenario('destroySoon() with a write under way', async (t, tr) => {
-  const { agent, connect, result } = await setup(t, tr);
+  const { agent, connect, result, connected, closed } = await setup(t, tr);
   const c = connect();
   c.setEncoding('latin1');
-  await agent.until('c0', 'connect');
-  await agent.until('server', 'connection');
+  await connected();
   await agent.cmd('calls', { list: [
     { who: 's0', method: 'write', args: [{ $fill: 100000, byte: 'z' }], cb: true },
     { who: 's0', method: 'destroySoon' },
   ] });
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   return result();
 });
 
 scenario('maxConnections: the dropped client, across processes', async (t, tr) => {
-  const { agent, connect, result } = await setup(t, tr, { maxConnections: 1, onConnection: [['resume']] });
+  const { agent, connect, result, closed } = await setup(t, tr, { maxConnections: 1, onConnection: [['resume']] });
   const first = connect();
   await agent.until('server', 'connection');
   const second = connect();
@@ -414,16 +398,14 @@ scenario('maxConnections: the dropped client, across processes', async (t, tr) =
   await agent.until('server', 'drop');
   await agent.until('c1', 'close');
   first.end();
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   return result();
 });
 
 scenario('end(cb) then destroy() with writes queued behind a paused reader', async (t, tr) => {
-  const { agent, connect, note, result } = await setup(t, tr, { options: { pauseOnConnect: true } });
+  const { agent, connect, note, result, connected } = await setup(t, tr, { options: { pauseOnConnect: true } });
   const c = connect();
-  await agent.until('c0', 'connect');
-  await agent.until('server', 'connection');
+  await connected();
   for (let i = 0; i < 2; i++) write(note, c, { $fill: 8 << 20 }, `w${i}`);
   c.end((err) => note(c, `cb:end:${err ? err.code : 'ok'}`));
   c.destroy();
@@ -436,24 +418,21 @@ scenario('end(cb) then destroy() with writes queued behind a paused reader', asy
 });
 
 scenario('the peer resets while writes are queued: what the writer hears', async (t, tr) => {
-  const { agent, connect, note, result } = await setup(t, tr, { options: { pauseOnConnect: true } });
+  const { agent, connect, note, result, connected, closed } = await setup(t, tr, { options: { pauseOnConnect: true } });
   const c = connect();
-  await agent.until('c0', 'connect');
-  await agent.until('server', 'connection');
+  await connected();
   for (let i = 0; i < 3; i++) write(note, c, { $fill: 8 << 20 }, `w${i}`);
   await agent.call('s0', 'resetAndDestroy');
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   const r = await result();
   return { clients: r.clients.map((s) => s.log), server: r.server.sockets.map((s) => s.log) };
 });
 
 scenario('writing on after the peer has closed (allowHalfOpen true)', async (t, tr) => {
-  const { agent, connect, note, result } = await setup(t, tr, { onConnection: [['resume']] });
+  const { agent, connect, note, result, connected } = await setup(t, tr, { onConnection: [['resume']] });
   const c = connect({ allowHalfOpen: true });
   c.resume();
-  await agent.until('c0', 'connect');
-  await agent.until('server', 'connection');
+  await connected();
   await agent.call('s0', 'destroy');
   await agent.until('c0', 'end');
   await agent.until('s0', 'close');
@@ -487,7 +466,7 @@ scenario('a socket connected again after it closed', async (t, tr) => {
 });
 
 scenario('strings in several encodings, corked into one writev', async (t, tr) => {
-  const { agent, connect, note, result } = await setup(t, tr, { onConnection: [['setEncoding', 'hex']] });
+  const { agent, connect, note, result, closed } = await setup(t, tr, { onConnection: [['setEncoding', 'hex']] });
   const c = connect();
   await agent.until('c0', 'connect');
   c.cork();
@@ -499,8 +478,7 @@ scenario('strings in several encodings, corked into one writev', async (t, tr) =
   note(c, `bytesWritten=${c.bytesWritten}`);
   process.nextTick(() => c.uncork());
   c.end();
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   return result();
 });
 
@@ -517,19 +495,18 @@ scenario('maxConnections = 0', async (t, tr) => {
 });
 
 scenario('the peer ends at once while a large write is under way', async (t, tr) => {
-  const { agent, connect, note, result } = await setup(t, tr, { onConnection: [['resume'], ['end', 'stop']] });
+  const { agent, connect, note, result, closed } = await setup(t, tr, { onConnection: [['resume'], ['end', 'stop']] });
   const c = connect();
   c.setEncoding('utf8');
   write(note, c, { $fill: 8 << 20 }, 'big');
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   const r = await result();
   r.clients[0].log = r.clients[0].log.filter((e) => !e.includes('=>'));  // the transport's buffering
   return r;
 });
 
 scenario('pauseOnConnect: the client ends before the server reads, all arrives on resume()', async (t, tr) => {
-  const { agent, connect, result } = await setup(t, tr, { options: { pauseOnConnect: true } });
+  const { agent, connect, result, closed } = await setup(t, tr, { options: { pauseOnConnect: true } });
   const c = connect();
   c.resume();
   c.end('early words');
@@ -537,22 +514,20 @@ scenario('pauseOnConnect: the client ends before the server reads, all arrives o
   await agent.until('server', 'connection');
   await agent.call('s0', 'setEncoding', ['utf8']);
   await agent.call('s0', 'resume');
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   return result();
 });
 
 scenario('the client destroys as soon as it has connected', async (t, tr) => {
-  const { agent, connect, result } = await setup(t, tr, { onConnection: [['resume']] });
+  const { agent, connect, result, closed } = await setup(t, tr, { onConnection: [['resume']] });
   const c = connect();
   c.on('connect', () => c.destroy());
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   return result();
 });
 
 scenario('empty writes between others, then end(cb)', async (t, tr) => {
-  const { agent, connect, note, result } = await setup(t, tr, { onConnection: [['setEncoding', 'utf8']] });
+  const { agent, connect, note, result, closed } = await setup(t, tr, { onConnection: [['setEncoding', 'utf8']] });
   const c = connect();
   await agent.until('c0', 'connect');
   write(note, c, 'a', 'w1');
@@ -560,16 +535,14 @@ scenario('empty writes between others, then end(cb)', async (t, tr) => {
   write(note, c, Buffer.alloc(0), 'empty2');
   write(note, c, 'b', 'w2');
   c.end(() => note(c, 'cb:end'));
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   return result();
 });
 
 scenario('resetAndDestroy() with writes queued', async (t, tr) => {
-  const { agent, connect, note, result } = await setup(t, tr, { options: { pauseOnConnect: true } });
+  const { agent, connect, note, result, connected } = await setup(t, tr, { options: { pauseOnConnect: true } });
   const c = connect();
-  await agent.until('c0', 'connect');
-  await agent.until('server', 'connection');
+  await connected();
   for (let i = 0; i < 2; i++) write(note, c, { $fill: 8 << 20 }, `w${i}`);
   c.resetAndDestroy();
   note(c, `after reset: ${flags(c)}`);
@@ -600,11 +573,10 @@ scenario('the server closes with a connection open; the client ends; server clos
 // A paused socket still reads up to its high water mark, so it hears of the
 // reset at once and the bytes it held are lost with it, as over TCP.
 scenario('a paused client with bytes buffered: the peer resets', async (t, tr) => {
-  const { agent, connect, result } = await setup(t, tr);
+  const { agent, connect, result, connected } = await setup(t, tr);
   const c = connect();
   c.pause();
-  await agent.until('c0', 'connect');
-  await agent.until('server', 'connection');
+  await connected();
   await agent.call('s0', 'write', ['before the reset'], true);
   await agent.until('s0', 'cb:write');
   await agent.call('s0', 'resetAndDestroy');
@@ -615,15 +587,14 @@ scenario('a paused client with bytes buffered: the peer resets', async (t, tr) =
 });
 
 scenario('both ends write 4 MiB at once, then end', async (t, tr) => {
-  const { agent, connect, note, result } = await setup(t, tr, { onConnection: [['write', { $fill: 4 << 20, byte: 's' }], ['end']] });
+  const { agent, connect, note, result, closed } = await setup(t, tr, { onConnection: [['write', { $fill: 4 << 20, byte: 's' }], ['end']] });
   const c = connect();
   c.on('data', () => {});
   c.on('connect', () => {
     c.write(Buffer.alloc(4 << 20, 'c'), (err) => note(c, `cb:write:${err ? err.code : 'ok'}`));
     c.end();
   });
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   // When each write completes (and so 'finish' against 'data' and 'end') is
   // how much the transport takes at once: TCP's kernel takes 4 MiB, SCIF's
   // 4 KiB queue does not. What arrives, and how each end closes, must match.
@@ -659,15 +630,14 @@ scenario('destroy() while connecting, with a write waiting', async (t, tr) => {
 });
 
 scenario('1 MiB in 1 KiB writes, then end(): a stream of small writes', async (t, tr) => {
-  const { agent, connect, result } = await setup(t, tr, { onConnection: [['resume']] });
+  const { agent, connect, result, closed } = await setup(t, tr, { onConnection: [['resume']] });
   const c = connect();
   await agent.until('c0', 'connect');
   // What write() returns here is how much the transport takes at once (TCP's
   // kernel takes the whole MiB, SCIF's 4 KiB queue does not): not compared.
   for (let i = 0; i < 1024; i++) c.write(Buffer.alloc(1024, 97 + (i % 26)));
   c.end();
-  await agent.until('c0', 'close');
-  await agent.until('s0', 'close');
+  await closed();
   const r = await result();
   r.clients[0].log = r.clients[0].log.filter((e) => !e.startsWith('drain'));  // how often: the transport's pace
   return r;

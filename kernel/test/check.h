@@ -556,8 +556,9 @@ static inline int count_connection_fds(void)
 	return count_fds(is_connection_fd);
 }
 
-/* How many mappings of window memfds this process has. */
-static inline int count_window_maps(void)
+/* How many mappings of memfds named what (WINDOW_MEMFD, ARENA_MEMFD) this
+ * process has. */
+static inline int count_maps_of(const char *what)
 {
 	FILE *f = fopen("/proc/self/maps", "r");
 	char line[4096];
@@ -565,10 +566,15 @@ static inline int count_window_maps(void)
 
 	CHECK(f != NULL);
 	while (fgets(line, sizeof(line), f))
-		if (strstr(line, WINDOW_MEMFD))
+		if (strstr(line, what))
 			n++;
 	fclose(f);
 	return n;
+}
+
+static inline int count_window_maps(void)
+{
+	return count_maps_of(WINDOW_MEMFD);
 }
 
 static inline bool is_window_fd(const char *target)

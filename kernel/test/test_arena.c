@@ -54,21 +54,6 @@ static const struct arena *arena_of(int epd)
 	return a;
 }
 
-/* How many mappings of queue-pair memfds this process has. */
-static int arena_maps(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[4096];
-	int n = 0;
-
-	CHECK(f != NULL);
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, ARENA_MEMFD))
-			n++;
-	fclose(f);
-	return n;
-}
-
 static void shared(void)
 {
 	static uint8_t out[N][LEN], back[LEN];
@@ -76,7 +61,7 @@ static void shared(void)
 
 	for (int i = 0; i < N; i++)
 		c[i] = dial(&role_at);
-	CHECK(arena_count() == 2 && arena_maps() == 2);
+	CHECK(arena_count() == 2 && count_maps_of(ARENA_MEMFD) == 2);
 	CHECK(arena_of(c[0]) == arena_of(c[ARENA_MAX_QPS - 1]));
 	CHECK(arena_of(c[ARENA_MAX_QPS]) != arena_of(c[0]));
 	CHECK(arena_of(c[N - 1]) == arena_of(c[ARENA_MAX_QPS]));
@@ -96,7 +81,7 @@ static void shared(void)
 		role_quit(c[i]);
 		CHECK(scif_close(c[i]) == 0);
 	}
-	CHECK(arena_count() == 0 && arena_maps() == 0);
+	CHECK(arena_count() == 0 && count_maps_of(ARENA_MEMFD) == 0);
 	/* The role's last close may come after our last: ask until it is done. */
 	c[0] = dial(&role_at);
 	for (double until = now_ms() + 10000; (role_arenas = ask(c[0], 'a')) != 1 && now_ms() < until;)
