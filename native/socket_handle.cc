@@ -336,29 +336,20 @@ bool SocketHandle::Teardown(bool reset, napi_value on_closed) {
     else if (r == 0 && seg_idx_ < segs_.size())
       Linger(std::vector<uint8_t>(segs_[seg_idx_].data + seg_off_, segs_[seg_idx_].data + segs_[seg_idx_].len));
   }
-  if (!reset && Connected() && tx_ == Tx::kWrite && !fin_sent_ && !peer_gone_) {
-    // A write under way: the rest of the frame begun (what is staged, and
-    // its bytes still in the write's segments), then a FIN. The peer reads
-    // what was sent and an orderly end, as a closed TCP socket's peer reads
-    // what its kernel had taken; the rest of the write is dropped, as
-    // node:net drops what libuv had not written. At most one frame
-    // (kFrameMaxData) and a control frame are sent on.
+  if (!reset && Connected() && !fin_sent_ && !peer_gone_ && (tx_ == Tx::kWrite || !TxPending())) {
+    // The FIN, after what is staged (the rest of a control frame the ring
+    // had no room for) and, with a write under way, the rest of the frame it
+    // had begun: the peer reads what was sent and an orderly end, as a
+    // closed TCP socket's peer reads what its kernel had taken. The rest of
+    // the write is dropped, as node:net drops what libuv had not written: at
+    // most one frame (kFrameMaxData) and a control frame are sent on.
     std::vector<uint8_t> out(send_buf_.begin() + static_cast<ptrdiff_t>(send_off_), send_buf_.end());
-    for (size_t i = seg_idx_; i < segs_.size(); i++) {
+    for (size_t i = seg_idx_; tx_ == Tx::kWrite && i < segs_.size(); i++) {
       const Segment& seg = segs_[i];
       size_t from = i == seg_idx_ ? seg_off_ : 0;
       if (seg.kind == Seg::kRma || (seg.kind == Seg::kHeader && from == 0)) break;  // at a frame's start
       out.insert(out.end(), seg.data + from, seg.data + seg.len);
     }
-    out.resize(out.size() + kFrameHeader);
-    EncodeHeader(out.data() + out.size() - kFrameHeader, kFrameFin, 0);
-    fin_sent_ = true;
-    int n = Send(out.data(), out.size());
-    if (n >= 0 && static_cast<size_t>(n) < out.size()) Linger(std::vector<uint8_t>(out.begin() + n, out.end()));
-  }
-  if (!reset && Connected() && !fin_sent_ && !peer_gone_ && !TxPending()) {
-    // After the rest of a control frame the ring had no room for.
-    std::vector<uint8_t> out(send_buf_.begin() + static_cast<ptrdiff_t>(send_off_), send_buf_.end());
     out.resize(out.size() + kFrameHeader);
     EncodeHeader(out.data() + out.size() - kFrameHeader, kFrameFin, 0);
     fin_sent_ = true;

@@ -177,15 +177,23 @@ scenario('allowHalfOpen true on the client: the server ends, the client writes o
   return result();
 });
 
-scenario('end(data, cb) from the server', async (t, tr) => {
-  const { agent, connect, result, connected, closed } = await setup(t, tr);
-  const c = connect();
-  c.setEncoding('utf8');
-  await connected();
-  await agent.call('s0', 'end', ['goodbye'], true);
-  await closed();
-  return result();
-});
+/**
+ * A scenario of one act: the client connects (prep(c) readies it), the
+ * server's socket calls call = [method, args, withCallback], and both ends
+ * close.
+ */
+function serverCallScenario(name, { serverArgs, prep, call }) {
+  scenario(name, async (t, tr) => {
+    const { agent, connect, result, connected, closed } = await setup(t, tr, serverArgs);
+    prep(connect());
+    await connected();
+    await agent.call('s0', ...call);
+    await closed();
+    return result();
+  });
+}
+
+serverCallScenario('end(data, cb) from the server', { prep: (c) => c.setEncoding('utf8'), call: ['end', ['goodbye'], true] });
 
 scenario('write after end: ERR_STREAM_WRITE_AFTER_END on the server side', async (t, tr) => {
   const { agent, connect, result, connected, closed } = await setup(t, tr);
@@ -221,15 +229,7 @@ scenario('destroy() with writes queued behind a paused reader', async (t, tr) =>
   return r;
 });
 
-scenario('destroy(err) on the server side', async (t, tr) => {
-  const { agent, connect, result, connected, closed } = await setup(t, tr);
-  const c = connect();
-  c.resume();
-  await connected();
-  await agent.call('s0', 'destroy', [{ $error: 'boom', code: 'EBOOM' }]);
-  await closed();
-  return result();
-});
+serverCallScenario('destroy(err) on the server side', { prep: (c) => c.resume(), call: ['destroy', [{ $error: 'boom', code: 'EBOOM' }]] });
 
 scenario('an idle timeout on the server side, cleared in its handler, then end()', async (t, tr) => {
   const { agent, connect, result, closed } = await setup(t, tr, { onConnection: [['setTimeout', 30], ['resume']] });
@@ -366,15 +366,7 @@ scenario('the server destroys with unread data: the client reads ECONNRESET', as
   return result();
 });
 
-scenario('resetAndDestroy() on the server side', async (t, tr) => {
-  const { agent, connect, result, connected, closed } = await setup(t, tr, { onConnection: [['resume']] });
-  const c = connect();
-  c.resume();
-  await connected();
-  await agent.call('s0', 'resetAndDestroy');
-  await closed();
-  return result();
-});
+serverCallScenario('resetAndDestroy() on the server side', { serverArgs: { onConnection: [['resume']] }, prep: (c) => c.resume(), call: ['resetAndDestroy'] });
 
 scenario('destroySoon() with a write under way', async (t, tr) => {
   const { agent, connect, result, connected, closed } = await setup(t, tr);

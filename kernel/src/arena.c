@@ -40,7 +40,6 @@ struct arena_span {
 
 static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct arena *arenas;	/* guarded by arena_lock */
-static unsigned count;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 /* A forked child keeps its parent's mappings and memfds, but must not cut
@@ -82,7 +81,6 @@ static void link_arena(struct arena *a)
 {
 	a->next = arenas;
 	arenas = a;
-	count++;
 }
 
 /* A new arena for pid's queue pairs of len bytes: as many as fit in
@@ -226,7 +224,6 @@ void arena_put(struct arena *a)
 		while (*p != a)
 			p = &(*p)->next;
 		*p = a->next;
-		count--;
 	}
 	pthread_mutex_unlock(&arena_lock);
 	if (!last)
@@ -294,8 +291,12 @@ int arena_sweep(void)
 		a->dead = NULL;
 		a->ndead = a->dead_cap = 0;
 		pthread_mutex_unlock(&arena_lock);
-		for (unsigned k = 0; k < ndead && !err; k++)
-			err = punch(a, dead[k]);
+		for (unsigned k = 0; k < ndead; k++) {
+			int e = punch(a, dead[k]);
+
+			if (!err)
+				err = e;
+		}
 		free(dead);
 		arena_put(a);
 	}
@@ -304,10 +305,11 @@ int arena_sweep(void)
 
 unsigned arena_count(void)
 {
-	unsigned n;
+	unsigned n = 0;
 
 	pthread_mutex_lock(&arena_lock);
-	n = count;
+	for (struct arena *a = arenas; a; a = a->next)
+		n++;
 	pthread_mutex_unlock(&arena_lock);
 	return n;
 }
