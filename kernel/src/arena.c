@@ -40,6 +40,8 @@ struct arena_span {
 
 static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct arena *arenas;	/* guarded by arena_lock */
+/* Held by a sweep while it punches: no arena is unmapped meanwhile. */
+static pthread_mutex_t sweep_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 /* A forked child keeps its parent's mappings and memfds, but must not cut
@@ -47,12 +49,14 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
  * two connections would share rings. It makes arenas of its own. */
 static void arena_prepare(void)
 {
+	pthread_mutex_lock(&sweep_lock);
 	pthread_mutex_lock(&arena_lock);
 }
 
 static void arena_parent(void)
 {
 	pthread_mutex_unlock(&arena_lock);
+	pthread_mutex_unlock(&sweep_lock);
 }
 
 static void arena_child(void)
@@ -60,6 +64,7 @@ static void arena_child(void)
 	for (struct arena *a = arenas; a; a = a->next)
 		a->carving = false;
 	pthread_mutex_unlock(&arena_lock);
+	pthread_mutex_unlock(&sweep_lock);
 }
 
 static void arena_atfork(void)
@@ -228,6 +233,10 @@ void arena_put(struct arena *a)
 	pthread_mutex_unlock(&arena_lock);
 	if (!last)
 		return;
+	/* A sweep may be punching its pages: the unmap waits for it, so that
+	 * the arena is gone when the last close returns. */
+	pthread_mutex_lock(&sweep_lock);
+	pthread_mutex_unlock(&sweep_lock);
 	munmap(a->base, a->len);
 	if (a->fd >= 0)
 		close(a->fd);
@@ -267,30 +276,28 @@ static int punch(const struct arena *a, struct arena_span span)
 
 int arena_sweep(void)
 {
-	struct arena *held[64];
-	unsigned n = 0;
 	int err = 0;
 
-	/* Held (a queue pair's worth of hold) while we punch, so that no
-	 * arena is unmapped under us; the rest waits for the next sweep. */
-	pthread_mutex_lock(&arena_lock);
-	for (struct arena *a = arenas; a && n < 64; a = a->next)
-		if (a->ndead) {
-			a->live++;
-			held[n++] = a;
-		}
-	pthread_mutex_unlock(&arena_lock);
-	for (unsigned i = 0; i < n; i++) {
-		struct arena *a = held[i];
-		struct arena_span *dead;
-		unsigned ndead;
+	/* Punched outside arena_lock, which connects and closes take; an
+	 * arena's last put waits on sweep_lock before it unmaps. */
+	pthread_mutex_lock(&sweep_lock);
+	for (;;) {
+		struct arena *a;
+		struct arena_span *dead = NULL;
+		unsigned ndead = 0;
 
 		pthread_mutex_lock(&arena_lock);
-		dead = a->dead;
-		ndead = a->ndead;
-		a->dead = NULL;
-		a->ndead = a->dead_cap = 0;
+		for (a = arenas; a && !a->ndead; a = a->next)
+			;
+		if (a) {
+			dead = a->dead;
+			ndead = a->ndead;
+			a->dead = NULL;
+			a->ndead = a->dead_cap = 0;
+		}
 		pthread_mutex_unlock(&arena_lock);
+		if (!a)
+			break;
 		for (unsigned k = 0; k < ndead; k++) {
 			int e = punch(a, dead[k]);
 
@@ -298,8 +305,8 @@ int arena_sweep(void)
 				err = e;
 		}
 		free(dead);
-		arena_put(a);
 	}
+	pthread_mutex_unlock(&sweep_lock);
 	return err;
 }
 

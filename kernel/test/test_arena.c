@@ -15,6 +15,8 @@
  *             three connections carry bytes
  *   retired   a connection closed on both sides, in an arena another keeps:
  *             the idle sweep gives its pages back, not the other's
+ *   swept     an arena's last close while a sweep punches its retired
+ *             pages: unmapped when that close returns, all the same
  *
  * The role (conn_role.h) plays node 1. Which arena a connection is in is
  * read through the fabric's internals.
@@ -29,6 +31,7 @@
 #define PORT 3950
 #define LOCAL_PORT 3951
 #define RETIRE_PORT 3952
+#define SWEPT_PORT 3953
 #define N 100
 #define LEN 3000
 
@@ -255,6 +258,49 @@ static void retired(void)
 	printf("# retired: a connection closed on both sides gave its pages back; its neighbour kept its own\n");
 }
 
+static _Atomic bool sweeping;
+
+static void *sweeper(void *arg)
+{
+	(void)arg;
+	/* Yielding, or under valgrind, which runs one thread at a time, it
+	 * would leave the test's thread little time. */
+	while (sweeping) {
+		CHECK(arena_sweep() == 0);
+		sched_yield();
+	}
+	return NULL;
+}
+
+static void swept(void)
+{
+	struct scif_portID self = { .node = 0, .port = SWEPT_PORT };
+	int l = listen_on(SWEPT_PORT, 4), rounds = 300;
+	pthread_t t;
+
+	sweeping = true;
+	CHECK(pthread_create(&t, NULL, sweeper, NULL) == 0);
+	for (int i = 0; i < rounds; i++) {
+		int kc, ks, c, s;
+
+		pair(l, &self, &kc, &ks);
+		pair(l, &self, &c, &s);
+		ping_pong(c, s);
+		/* Retired on one side or the other, by turns: there is something
+		 * to punch in the arena whose last close comes next. */
+		if (i % 2)
+			CHECK(scif_close(c) == 0 && scif_close(s) == 0);
+		else
+			CHECK(scif_close(s) == 0 && scif_close(c) == 0);
+		CHECK(scif_close(kc) == 0 && scif_close(ks) == 0);
+		CHECK(arena_count() == 0 && count_maps_of(ARENA_MEMFD) == 0);
+	}
+	sweeping = false;
+	CHECK(pthread_join(t, NULL) == 0);
+	CHECK(scif_close(l) == 0);
+	printf("# swept: %d last closes beside a sweeping thread, each left no arena mapped\n", rounds);
+}
+
 int main(int argc, char **argv)
 {
 	char port[16];
@@ -272,6 +318,7 @@ int main(int argc, char **argv)
 	apart();
 	forked();
 	retired();
+	swept();
 	CHECK(kill(pid, SIGKILL) == 0);
 	expect_signal(pid, SIGKILL);
 	CHECK(close(ready) == 0);
