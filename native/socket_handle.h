@@ -77,7 +77,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   };
   static constexpr int kFlushRing = 0, kFlushDone = 1, kFlushLane = 2;
   static constexpr size_t kReadSize = 64 * 1024;  // as node:net reads: below malloc's mmap threshold
-  static constexpr size_t kCopyBelow = kReadSize / 4;  // smaller reads are copied out, the buffer reused
+  static constexpr size_t kReadRoom = kReadSize / 4;  // a read buffer with less room left is retired
 
   // Verbs (JS).
   Napi::Value Open(const Napi::CallbackInfo& info);
@@ -154,7 +154,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
     }
   }
   void WindowDone(int status, void* mem, off_t offset, size_t size);
-  void Deliver(const uint8_t* data, size_t len, Napi::Buffer<uint8_t>* whole, size_t offset, bool* handed);
+  void Deliver(const uint8_t* data, size_t len, Napi::Buffer<uint8_t>* whole, size_t offset);
   bool DeliverRma(uint32_t pos, uint32_t len);
   bool EmitRun();
   bool HandOutRun();
@@ -182,7 +182,11 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   bool wrote_ = false;        // since the last read
 
   FrameDecoder decoder_;
+  // Reads fill it from read_off_ on, and hand out pieces of it: a part
+  // handed out is never read into again (read_off_ only grows; a buffer
+  // with less than kReadRoom left is retired for a new one).
   Napi::Reference<Napi::Buffer<uint8_t>> read_buf_;
+  size_t read_off_ = 0;
 
   Tx tx_ = Tx::kIdle;
   bool tx_async_ = false;

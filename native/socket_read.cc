@@ -24,16 +24,18 @@ bool SocketHandle::ReadSome() {
   Napi::Env env = Env();
   for (int i = 0; i < kCallsPerRound && ((reading_ && !rx_failed_) || ControlReading()) && Connected(); i++) {
     Napi::HandleScope scope(env);
-    if (read_buf_.IsEmpty()) {
+    if (read_buf_.IsEmpty() || kReadSize - read_off_ < kReadRoom) {
       // Raw napi: node-addon-api makes a failure fatal, and making a Buffer
       // fails when the environment goes away (or memory runs out).
       void* data;
       napi_value made;
       if (napi_create_buffer(env, kReadSize, &data, &made) != napi_ok) return ReadFailed(-ENOMEM);
       read_buf_ = Napi::Persistent(Napi::Buffer<uint8_t>(env, made));
+      read_off_ = 0;
     }
     Napi::Buffer<uint8_t> buf = read_buf_.Value();
-    int n = api_->recv(epd_, buf.Data(), static_cast<int>(kReadSize), 0);
+    size_t at = read_off_, room = kReadSize - at;
+    int n = api_->recv(epd_, buf.Data() + at, static_cast<int>(room), 0);
     // A node waking from low power: its descriptor says so again when it can.
     if (n < 0 && errno == EAGAIN) return true;
     if (n < 0) {
@@ -56,16 +58,18 @@ bool SocketHandle::ReadSome() {
     wrote_ = false;
     // Frame by frame up to each control frame or FIN: what came before it
     // is handed out first.
-    uint8_t* p = buf.Data();
+    uint8_t* p = buf.Data() + at;
     size_t r = 0;
-    bool handed = false;
+    // What this read filled is the reader's now, pieces of it handed out
+    // as they are (8-aligned, the next read's place).
+    read_off_ = (at + static_cast<size_t>(n) + 7) & ~static_cast<size_t>(7);
     while (r < static_cast<size_t>(n)) {
       FrameDecoder::Result f = decoder_.Decode(p + r, static_cast<size_t>(n) - r);
       if (f.length > 0) {
         // Stream order: the chunks before this frame's bytes go first.
         if (!EmitRun()) return true;
         stats_.received_messages += f.length;
-        Deliver(p + r + f.offset, f.length, &buf, r + f.offset, &handed);
+        Deliver(p + r + f.offset, f.length, &buf, at + r + f.offset);
       }
       r += f.consumed;
       if (!Connected()) return true;
@@ -78,8 +82,7 @@ bool SocketHandle::ReadSome() {
       if (!Connected()) return true;
     }
     if (!EmitRun()) return true;
-    if (handed) read_buf_.Reset();  // handed to JS; the next read takes a new one
-    if (static_cast<size_t>(n) < kReadSize) {  // the ring ran dry
+    if (static_cast<size_t>(n) < room) {  // the ring ran dry
       FlushCredit();
       return true;
     }
@@ -88,28 +91,18 @@ bool SocketHandle::ReadSome() {
   return !((reading_ && !rx_failed_) || ControlReading()) || !Connected();
 }
 
-// Stream bytes, in order: to the reader, or held while it is paused. Large
-// pieces are handed out in the read buffer itself (*handed).
-void SocketHandle::Deliver(const uint8_t* data, size_t len, Napi::Buffer<uint8_t>* whole, size_t offset,
-                           bool* handed) {
+// Stream bytes, in order: to the reader, as a piece of the read buffer
+// (node:net's reads cost a Buffer each too, but one made in JS: a Buffer made
+// here, copied, was a share of a small message's round trip), or held while
+// it is paused.
+void SocketHandle::Deliver(const uint8_t* data, size_t len, Napi::Buffer<uint8_t>* whole, size_t offset) {
   Napi::Env env = Env();
   if (!reading_ || !held_.empty()) {
     held_.emplace_back(Held::kData, std::vector<uint8_t>(data, data + len));
     held_bytes_ += len;
     return;
   }
-  if (len >= kCopyBelow && whole) {
-    *handed = true;
-    Emit(Hook::kRead, {Num(env, static_cast<double>(len)), *whole, Num(env, static_cast<double>(offset))});
-    return;
-  }
-  void* copy_data;
-  napi_value copy;
-  if (napi_create_buffer_copy(env, len, data, &copy_data, &copy) != napi_ok) {
-    ReadFailed(-ENOMEM);
-    return;
-  }
-  Emit(Hook::kRead, {Num(env, static_cast<double>(len)), copy, Num(env, 0)});
+  Emit(Hook::kRead, {Num(env, static_cast<double>(len)), *whole, Num(env, static_cast<double>(offset))});
 }
 
 // A chunk the peer wrote into our window: copied out and credited, or held

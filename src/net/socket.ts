@@ -307,7 +307,9 @@ export class Socket extends tcp.Socket {
       base._read.call(this, size);
     } else if (this.connecting || !state.handle) {
       this.once('connect', () => this._read(size));
-    } else if (!state.onread) {
+    } else if (!state.onread && !state.reading) {
+      // As node:net's: only if the handle is not reading already (a stream
+      // asks after every chunk it is given).
       startReading(this, state);
     }
   }
