@@ -78,6 +78,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   static constexpr int kFlushRing = 0, kFlushDone = 1, kFlushLane = 2;
   static constexpr size_t kReadSize = 64 * 1024;  // as node:net reads: below malloc's mmap threshold
   static constexpr size_t kReadRoom = kReadSize / 4;  // a read buffer with less room left is retired
+  static constexpr size_t kReadKeep = 4 * 1024;  // ...and one read into this far, once the ring runs dry
 
   // Verbs (JS).
   Napi::Value Open(const Napi::CallbackInfo& info);
@@ -155,6 +156,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   }
   void WindowDone(int status, void* mem, off_t offset, size_t size);
   void Deliver(const uint8_t* data, size_t len, Napi::Buffer<uint8_t>* whole, size_t offset);
+  void Drained();
   bool DeliverRma(uint32_t pos, uint32_t len);
   bool EmitRun();
   bool HandOutRun();
