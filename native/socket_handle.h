@@ -155,7 +155,7 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
     }
   }
   void WindowDone(int status, void* mem, off_t offset, size_t size);
-  void Deliver(const uint8_t* data, size_t len, Napi::Buffer<uint8_t>* whole, size_t offset);
+  void Deliver(const Napi::Buffer<uint8_t>& buf, size_t offset, size_t len);
   void Drained();
   bool DeliverRma(uint32_t pos, uint32_t len);
   bool EmitRun();
@@ -186,7 +186,8 @@ class SocketHandle : public Napi::ObjectWrap<SocketHandle>, public LoopEndpoint,
   FrameDecoder decoder_;
   // Reads fill it from read_off_ on, and hand out pieces of it: a part
   // handed out is never read into again (read_off_ only grows; a buffer
-  // with less than kReadRoom left is retired for a new one).
+  // with less than kReadRoom left, or read into past kReadKeep when the
+  // ring runs dry, is retired for a new one).
   Napi::Reference<Napi::Buffer<uint8_t>> read_buf_;
   size_t read_off_ = 0;
 

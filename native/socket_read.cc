@@ -69,7 +69,7 @@ bool SocketHandle::ReadSome() {
         // Stream order: the chunks before this frame's bytes go first.
         if (!EmitRun()) return true;
         stats_.received_messages += f.length;
-        Deliver(p + r + f.offset, f.length, &buf, at + r + f.offset);
+        Deliver(buf, at + r + f.offset, f.length);
       }
       r += f.consumed;
       if (!Connected()) return true;
@@ -103,14 +103,15 @@ void SocketHandle::Drained() {
 // (node:net's reads cost a Buffer each too, but one made in JS: a Buffer made
 // here, copied, was a share of a small message's round trip), or held while
 // it is paused.
-void SocketHandle::Deliver(const uint8_t* data, size_t len, Napi::Buffer<uint8_t>* whole, size_t offset) {
+void SocketHandle::Deliver(const Napi::Buffer<uint8_t>& buf, size_t offset, size_t len) {
   Napi::Env env = Env();
   if (!reading_ || !held_.empty()) {
+    const uint8_t* data = buf.Data() + offset;
     held_.emplace_back(Held::kData, std::vector<uint8_t>(data, data + len));
     held_bytes_ += len;
     return;
   }
-  Emit(Hook::kRead, {Num(env, static_cast<double>(len)), *whole, Num(env, static_cast<double>(offset))});
+  Emit(Hook::kRead, {Num(env, static_cast<double>(len)), buf, Num(env, static_cast<double>(offset))});
 }
 
 // A chunk the peer wrote into our window: copied out and credited, or held
