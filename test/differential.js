@@ -394,18 +394,26 @@ scenario('maxConnections: the dropped client, across processes', async (t, tr) =
   return result();
 });
 
-scenario('end(cb) then destroy() with writes queued behind a paused reader', async (t, tr) => {
+// Two 8 MiB writes queued behind a reader paused on connect; stop(c, note)
+// ends the writer's socket its way, then the reader resumes and both close.
+async function queuedBehindPausedReader(t, tr, stop) {
   const { agent, connect, note, result, connected } = await setup(t, tr, { options: { pauseOnConnect: true } });
   const c = connect();
   await connected();
   for (let i = 0; i < 2; i++) write(note, c, { $fill: 8 << 20 }, `w${i}`);
-  c.end((err) => note(c, `cb:end:${err ? err.code : 'ok'}`));
-  c.destroy();
-  note(c, `after destroy: ${flags(c)}`);
+  stop(c, note);
   await agent.until('c0', 'close');
   await agent.call('s0', 'resume');
   await agent.until('s0', 'close');
-  const r = await result();
+  return { c, r: await result() };
+}
+
+scenario('end(cb) then destroy() with writes queued behind a paused reader', async (t, tr) => {
+  const { r } = await queuedBehindPausedReader(t, tr, (c, note) => {
+    c.end((err) => note(c, `cb:end:${err ? err.code : 'ok'}`));
+    c.destroy();
+    note(c, `after destroy: ${flags(c)}`);
+  });
   return { clients: r.clients.map((s) => s.log), server: r.server.sockets.map((s) => s.log) };
 });
 
@@ -532,16 +540,10 @@ scenario('empty writes between others, then end(cb)', async (t, tr) => {
 });
 
 scenario('resetAndDestroy() with writes queued', async (t, tr) => {
-  const { agent, connect, note, result, connected } = await setup(t, tr, { options: { pauseOnConnect: true } });
-  const c = connect();
-  await connected();
-  for (let i = 0; i < 2; i++) write(note, c, { $fill: 8 << 20 }, `w${i}`);
-  c.resetAndDestroy();
-  note(c, `after reset: ${flags(c)}`);
-  await agent.until('c0', 'close');
-  await agent.call('s0', 'resume');
-  await agent.until('s0', 'close');
-  const r = await result();
+  const { c, r } = await queuedBehindPausedReader(t, tr, (c, note) => {
+    c.resetAndDestroy();
+    note(c, `after reset: ${flags(c)}`);
+  });
   // The writer's side only: over TCP loopback the reset of a sender whose
   // data the paused reader's full window refused may be lost (the reader then
   // reads what it had and an orderly end), a quirk of TCP's, not a behaviour.

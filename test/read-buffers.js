@@ -5,6 +5,7 @@ require('./fixtures/fabric');
 const t = require('tap');
 const crypto = require('node:crypto');
 const net = require('..');
+const { once } = require('./helpers');
 
 function listen(server) {
   return new Promise((resolve, reject) => {
@@ -47,7 +48,7 @@ async function conversation(t, { pauseEvery = 0 } = {}) {
   });
   const port = await listen(server);
   const c = net.connect(port);
-  await new Promise((r) => c.once('connect', r));
+  await once(c, 'connect');
   let acks = 0;
   let wake = null;
   c.on('data', (d) => {
@@ -99,7 +100,7 @@ t.test('onread: what the callback takes is copied into its own buffer', async (t
       },
     },
   });
-  await new Promise((r) => c.once('connect', r));
+  await once(c, 'connect');
   for (const m of sent) c.write(m);
   await allCame;
   c.destroy();
