@@ -19,7 +19,7 @@
  * directory is 0700); root may, as it may anything.
  *
  * What it costs the acceptor: a getsockopt and the read of one fdinfo file
- * per connection (microseconds); each node's registry is looked up once, and
+ * per connection (microseconds; the last few callers' are kept open); each node's registry is looked up once, and
  * again only before a claim on it is refused. The caller's uid is compared
  * with the fabric directory's owner, which open_dir (fabric.c) made sure was
  * our euid, rather than with a geteuid() per connection: the 0700 directory
@@ -95,6 +95,96 @@ int fabric_nonce(uint64_t *nonce)
 	return err;
 }
 
+/* ---- callers' fdinfo, kept open ----
+ * Opening, reading and closing a caller's fdinfo for every connection was
+ * three system calls where one does: the last few callers' files stay open
+ * and are read again from offset 0, where the kernel writes them anew
+ * (seq_file). A kept file believes nothing it should not: once its process
+ * is gone, reading it fails (ESRCH) even when the pid is taken again, the
+ * file being the old task's; a caller's descriptor closed or reused reads as
+ * a fresh open of the path would. All the same, only "held" is taken from a
+ * kept file; anything else is asked again of a fresh open. A forked child
+ * closes what it inherited: its table is its parent's copy. */
+#define KEPT_FDINFO 8
+
+struct kept_fdinfo {
+	pid_t pid;
+	int pfd;
+	int fd;		/* -1: a free slot */
+};
+
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct kept_fdinfo kept[KEPT_FDINFO];
+static unsigned kept_next;	/* the slot taken when none is free */
+static pthread_once_t kept_once = PTHREAD_ONCE_INIT;
+
+static void kept_prepare(void)
+{
+	pthread_mutex_lock(&kept_lock);
+}
+
+static void kept_parent(void)
+{
+	pthread_mutex_unlock(&kept_lock);
+}
+
+static void kept_child(void)
+{
+	for (unsigned i = 0; i < KEPT_FDINFO; i++) {
+		if (kept[i].fd >= 0)
+			close(kept[i].fd);
+		kept[i].fd = -1;
+	}
+	pthread_mutex_unlock(&kept_lock);
+}
+
+static void kept_init(void)
+{
+	for (unsigned i = 0; i < KEPT_FDINFO; i++)
+		kept[i].fd = -1;
+	pthread_atfork(kept_prepare, kept_parent, kept_child);
+}
+
+/* Takes pid's kept fdinfo of pfd out of the table, so that no other thread
+ * reads it meanwhile: its descriptor, or -1. */
+static int kept_take(pid_t pid, int pfd)
+{
+	int fd = -1;
+
+	pthread_once(&kept_once, kept_init);
+	pthread_mutex_lock(&kept_lock);
+	for (unsigned i = 0; i < KEPT_FDINFO; i++) {
+		if (kept[i].fd >= 0 && kept[i].pid == pid && kept[i].pfd == pfd) {
+			fd = kept[i].fd;
+			kept[i].fd = -1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&kept_lock);
+	return fd;
+}
+
+/* Keeps fd as pid's fdinfo of pfd: in a free slot, or in the place of the
+ * one kept longest. */
+static void kept_put(pid_t pid, int pfd, int fd)
+{
+	unsigned i = 0;
+	int old = -1;
+
+	pthread_mutex_lock(&kept_lock);
+	while (i < KEPT_FDINFO && kept[i].fd >= 0)
+		i++;
+	if (i == KEPT_FDINFO) {
+		i = kept_next;
+		kept_next = (kept_next + 1) % KEPT_FDINFO;
+		old = kept[i].fd;
+	}
+	kept[i] = (struct kept_fdinfo){ .pid = pid, .pfd = pfd, .fd = fd };
+	pthread_mutex_unlock(&kept_lock);
+	if (old >= 0)
+		close(old);
+}
+
 /* ---- claims ---- */
 
 /* Whether one fdinfo "lock:" line is a lock on byte port of the file dev:ino. */
@@ -115,23 +205,21 @@ static bool locks_port(const char *line, dev_t dev, ino_t ino, uint16_t port)
 	       inode == (unsigned long long)ino && start <= port && port <= end;
 }
 
-/* 1 if pid's descriptor pfd holds a lock on the port's byte of st's file,
- * 0 if not, -errno if its fdinfo cannot be read. Read without stdio: no
- * fstat, and no read past the line that answers (one read, usually). */
-static int holds_port(pid_t pid, int pfd, const struct stat *st, uint16_t port)
+/* 1 if the open fdinfo file fd lists a lock on the port's byte of st's
+ * file, 0 if not, -errno if it cannot be read. Read from its start without
+ * stdio, and no further than the line that answers (one read, usually). */
+static int fdinfo_locks_port(int fd, const struct stat *st, uint16_t port)
 {
-	char path[64], buf[4096];
+	char buf[4096];
 	size_t have = 0;
-	ssize_t n;
-	int fd, found = 0;
+	off_t at = 0;
+	ssize_t n = 0;
+	int found = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, pfd);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	while (!found && (n = read(fd, buf + have, sizeof(buf) - 1 - have)) > 0) {
+	while (!found && (n = pread(fd, buf + have, sizeof(buf) - 1 - have, at)) > 0) {
 		char *line = buf, *end;
 
+		at += n;
 		have += (size_t)n;
 		buf[have] = '\0';
 		while (!found && (end = strchr(line, '\n'))) {
@@ -146,8 +234,34 @@ static int holds_port(pid_t pid, int pfd, const struct stat *st, uint16_t port)
 			have = 0;
 		memmove(buf, line, have);
 	}
+	return found || n == 0 ? found : -errno;
+}
+
+/* 1 if pid's descriptor pfd holds a lock on the port's byte of st's file,
+ * 0 if not, -errno if its fdinfo cannot be opened. */
+static int holds_port(pid_t pid, int pfd, const struct stat *st, uint16_t port)
+{
+	char path[64];
+	int fd = kept_take(pid, pfd), found;
+
+	if (fd >= 0) {
+		if (fdinfo_locks_port(fd, st, port) == 1) {
+			kept_put(pid, pfd, fd);
+			return 1;
+		}
+		close(fd);	/* its process gone, or the answer no: ask anew */
+	}
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, pfd);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	found = fdinfo_locks_port(fd, st, port);
+	if (found == 1) {
+		kept_put(pid, pfd, fd);
+		return 1;
+	}
 	close(fd);
-	return found;
+	return 0;	/* not held, or unreadable once open: refused, as before */
 }
 
 static bool pid_capable(pid_t pid, int cap)

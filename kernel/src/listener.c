@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,6 +49,45 @@
 
 /* ---- callers in the queue ---- */
 
+/* A caller is taken with a descriptor of its own. A process out of them
+ * would leave it waiting, unanswered, for as long as it stays out; libuv
+ * keeps a spare descriptor to take and drop node:net's TCP callers with, and
+ * so does the fabric: one per process, opened with its first listener. Out
+ * of descriptors, it is let go to take one caller and tell it EMFILE (or
+ * ENFILE) by name, and opened again. */
+static _Atomic int spare_fd = -1;
+
+static void spare_open(void)
+{
+	int fd, none = -1;
+
+	if (atomic_load_explicit(&spare_fd, memory_order_acquire) >= 0)
+		return;
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && !atomic_compare_exchange_strong_explicit(&spare_fd, &none, fd, memory_order_acq_rel,
+								  memory_order_acquire))
+		close(fd);	/* another thread's is there */
+}
+
+static void refuse_with_spare(struct endpoint *lep, int err)
+{
+	int spare = atomic_exchange_explicit(&spare_fd, -1, memory_order_acq_rel), fd;
+	struct fabric_caller caller;
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+
+	if (spare < 0)
+		return;
+	close(spare);
+	fd = accept4(lep->fd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC);
+	if (fd >= 0) {
+		if (!fabric_parse_caller(lep->fabric, &sa, len, &caller))
+			caller.flags = 0;
+		conn_refuse(fd, err, caller.flags);
+	}
+	spare_open();
+}
+
 int conn_take_caller(struct endpoint *lep, int *fd, struct fabric_caller *caller)
 {
 	struct sockaddr_un sa;
@@ -59,11 +99,15 @@ int conn_take_caller(struct endpoint *lep, int *fd, struct fabric_caller *caller
 	 * may take the caller that made it readable. */
 	*fd = accept4(lep->fd, (struct sockaddr *)&sa, &len, 0);
 	if (*fd < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED)
+		int err = errno;
+
+		if (err == EAGAIN || err == EWOULDBLOCK || err == ECONNABORTED)
 			return 0;
 		/* EMFILE and ENFILE as they are: MPSS's scif_accept opens the
 		 * device for the new endpoint first, and says what open says. */
-		return -errno;
+		if (err == EMFILE || err == ENFILE)
+			refuse_with_spare(lep, err);
+		return -err;
 	}
 	if (!fabric_parse_caller(lep->fabric, &sa, len, caller))
 		*caller = (struct fabric_caller){ .flags = 0 };	/* not ours: nothing sent ahead */
@@ -169,6 +213,7 @@ static int listen_locked(struct endpoint *ep, int backlog)
 	ep->named = true;
 	ep->state = EP_LISTENING;
 	fabric_port_share(f, ep->port);
+	spare_open();
 	return 0;
 }
 
@@ -301,6 +346,7 @@ static struct endpoint *adopt(struct fabric *f, int fd, uint16_t port)
 	ep_hold(ep);
 	/* Its holders hear of the directory going, this one too. */
 	(void)fabric_watch_dir(f);
+	spare_open();
 	return ep;
 }
 

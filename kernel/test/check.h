@@ -540,7 +540,9 @@ static inline int count_fds(bool (*counts)(const char *target))
  * the service thread's epoll set, the process's inbox - and what is not a
  * connection's - window memfds (registrations' and the peer's, which the
  * service thread receives as they are announced), a listener's wake-up for
- * its blocked acceptors, an acceptor's arenas of queue pairs.
+ * its blocked acceptors, an acceptor's arenas of queue pairs, the fdinfo
+ * files of its last few callers (identity.c) and the descriptor a listening
+ * process keeps spare (listener.c).
  */
 static inline bool is_connection_fd(const char *target)
 {
@@ -548,6 +550,8 @@ static inline bool is_connection_fd(const char *target)
 
 	return !(strcmp(target, "anon_inode:[eventpoll]") == 0 ||
 		 strcmp(target, "anon_inode:[eventfd]") == 0 || strstr(target, WINDOW_MEMFD) ||
+		 (strncmp(target, "/proc/", 6) == 0 && strstr(target, "/fdinfo/")) ||
+		 strcmp(target, "/dev/null") == 0 ||
 		 strstr(target, ARENA_MEMFD) || (sscanf(target, "socket:[%lu]", &ino) == 1 && is_inbox_socket(ino)));
 }
 

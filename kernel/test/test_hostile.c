@@ -134,6 +134,23 @@ static int role_forge(const char *arg)
 	return err == -EPROTO || err == -EACCES ? 0 : 3;
 }
 
+/* A caller as it should be, that stays: connects to port arg, reports its
+ * own port, and holds the connection until the acceptor closes it. */
+static int role_holder(const char *arg)
+{
+	struct scif_portID to = { .node = 0, .port = (uint16_t)atoi(arg) };
+	int epd = scif_open(), port;
+	char c;
+
+	CHECK(epd >= 0);
+	port = scif_connect(epd, &to);
+	CHECK(port >= SCIF_PORT_RSVD);
+	report_ready(port);
+	(void)scif_recv(epd, &c, 1, SCIF_RECV_BLOCK);	/* the end, or the reset */
+	CHECK(scif_close(epd) == 0);
+	return 0;
+}
+
 /* In a fabric of its own: the directory removed under a running process.
  * A connect from an endpoint opened before says why it fails, not only
  * ECONNREFUSED (test_fabric_removed has the rest: listeners told, the
@@ -389,8 +406,31 @@ static void forged_callers(uint16_t port)
 		expect_exit(pid, 0);
 		close(ready);
 	}
+	{
+		/* Another caller's port, that caller connected and its fdinfo
+		 * kept open by the acceptor (identity.c): refused all the same. */
+		struct scif_portID peer;
+		char arg[48];
+		int hready, ready, held, epd, none;
+		pid_t holder, pid;
+
+		snprintf(arg, sizeof(arg), "%u", port);
+		holder = spawn_role(1, "holder", arg, &hready);
+		CHECK(scif_accept(l, &peer, &epd, SCIF_ACCEPT_SYNC) == 0);
+		held = await_ready(hready);
+		CHECK(peer.node == 1 && peer.port == held);
+		snprintf(arg, sizeof(arg), "%u:1:%d", port, held);
+		pid = spawn_role(1, "forge", arg, &ready);
+		CHECK(await_ready(ready) == 1);
+		CHECK_ERR(scif_accept(l, &peer, &none, 0), EAGAIN);
+		expect_exit(pid, 0);
+		close(ready);
+		CHECK(scif_close(epd) == 0);
+		expect_exit(holder, 0);
+		close(hready);
+	}
 	CHECK(scif_close(l) == 0);
-	printf("# forged callers (an admin port, a port nobody holds, another's port) were refused\n");
+	printf("# forged callers (an admin port, a port nobody holds, another's port, another caller's) were refused\n");
 }
 
 /* The cap on queue-pair memory: past it the acceptor refuses (ENOMEM on
@@ -506,6 +546,8 @@ int main(int argc, char **argv)
 			return role_good(argv[2]);
 		if (strcmp(argv[1], "forge") == 0)
 			return role_forge(argv[2]);
+		if (strcmp(argv[1], "holder") == 0)
+			return role_holder(argv[2]);
 		if (strcmp(argv[1], "dir-removed") == 0)
 			return role_dir_removed(argv[2]);
 		return 2;
