@@ -19,11 +19,12 @@
  * directory is 0700); root may, as it may anything.
  *
  * What it costs the acceptor: a getsockopt and the read of one fdinfo file
- * per connection (microseconds; the last few callers' are kept open); each node's registry is looked up once, and
- * again only before a claim on it is refused. The caller's uid is compared
- * with the fabric directory's owner, which open_dir (fabric.c) made sure was
- * our euid, rather than with a geteuid() per connection: the 0700 directory
- * lets in its owner and root, and so does the check.
+ * per connection (microseconds; the last few callers' stay open); each
+ * node's registry is looked up once, and again only before a claim on it is
+ * refused. The caller's uid is compared with the fabric directory's owner,
+ * which open_dir (fabric.c) made sure was our euid, rather than with a
+ * geteuid() per connection: the 0700 directory lets in its owner and root,
+ * and so does the check.
  */
 #include <errno.h>
 #include <pthread.h>

@@ -69,49 +69,51 @@ static void spare_open(void)
 		close(fd);	/* another thread's is there */
 }
 
-static void refuse_with_spare(struct endpoint *lep, int err)
+/* Takes the next caller off the queue: its descriptor (flags as accept4's),
+ * or -errno (-EAGAIN: there is none). */
+static int take_caller(struct endpoint *lep, int flags, struct fabric_caller *caller)
 {
-	int spare = atomic_exchange_explicit(&spare_fd, -1, memory_order_acq_rel), fd;
-	struct fabric_caller caller;
 	struct sockaddr_un sa;
 	socklen_t len = sizeof(sa);
+	int fd = accept4(lep->fd, (struct sockaddr *)&sa, &len, flags);
 
-	if (spare < 0)
-		return;
-	close(spare);
-	fd = accept4(lep->fd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC);
-	if (fd >= 0) {
-		if (!fabric_parse_caller(lep->fabric, &sa, len, &caller))
-			caller.flags = 0;
-		conn_refuse(fd, err, caller.flags);
-	}
-	spare_open();
+	if (fd < 0)
+		return errno == EWOULDBLOCK || errno == ECONNABORTED ? -EAGAIN : -errno;
+	if (!fabric_parse_caller(lep->fabric, &sa, len, caller))
+		*caller = (struct fabric_caller){ .flags = 0 };	/* not ours: nothing sent ahead */
+	return fd;
 }
 
 int conn_take_caller(struct endpoint *lep, int *fd, struct fabric_caller *caller)
 {
-	struct sockaddr_un sa;
-	socklen_t len = sizeof(sa);
+	int err, spare;
 
 	/* Not close-on-exec: the driver's accepted descriptors are not (its
 	 * libscif opens them without O_CLOEXEC; only scif_open sets it). The
 	 * listener is non-blocking (listen_locked, adopt): another process
 	 * may take the caller that made it readable. */
-	*fd = accept4(lep->fd, (struct sockaddr *)&sa, &len, 0);
-	if (*fd < 0) {
-		int err = errno;
-
-		if (err == EAGAIN || err == EWOULDBLOCK || err == ECONNABORTED)
-			return 0;
-		/* EMFILE and ENFILE as they are: MPSS's scif_accept opens the
-		 * device for the new endpoint first, and says what open says. */
-		if (err == EMFILE || err == ENFILE)
-			refuse_with_spare(lep, err);
-		return -err;
+	err = take_caller(lep, 0, caller);
+	if (err >= 0) {
+		*fd = err;
+		return 1;
 	}
-	if (!fabric_parse_caller(lep->fabric, &sa, len, caller))
-		*caller = (struct fabric_caller){ .flags = 0 };	/* not ours: nothing sent ahead */
-	return 1;
+	*fd = -1;
+	if (err == -EAGAIN)
+		return 0;
+	/* EMFILE and ENFILE as they are: MPSS's scif_accept opens the device
+	 * for the new endpoint first, and says what open says. */
+	if ((err == -EMFILE || err == -ENFILE) &&
+	    (spare = atomic_exchange_explicit(&spare_fd, -1, memory_order_acq_rel)) >= 0) {
+		struct fabric_caller other;
+		int taken;
+
+		close(spare);
+		taken = take_caller(lep, SOCK_CLOEXEC, &other);
+		if (taken >= 0)
+			conn_refuse(taken, -err, other.flags);
+		spare_open();
+	}
+	return err;
 }
 
 void conn_answer_no(int fd, int status, uint32_t request)

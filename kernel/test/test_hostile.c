@@ -381,6 +381,23 @@ static void victim_bad_ring(const char *role, uint16_t port)
 	printf("# %s ring: the connect failed with EPROTO before mapping it\n", role);
 }
 
+/* A caller on node 1 claiming "node:port" (claim) is refused by listener l
+ * on port: nothing to accept, as if it had not come. */
+static void refused_claim(int l, uint16_t port, const char *claim)
+{
+	char arg[48];
+	struct scif_portID peer;
+	int epd, ready;
+	pid_t pid;
+
+	snprintf(arg, sizeof(arg), "%u:%s", port, claim);
+	pid = spawn_role(1, "forge", arg, &ready);
+	CHECK(await_ready(ready) == 1);
+	CHECK_ERR(scif_accept(l, &peer, &epd, 0), EAGAIN);
+	expect_exit(pid, 0);
+	close(ready);
+}
+
 /* Callers claiming ports they do not hold are refused; the listener takes
  * the next caller as if they had not come. */
 static void forged_callers(uint16_t port)
@@ -390,45 +407,27 @@ static void forged_callers(uint16_t port)
 		"1:5000",	/* a port nobody holds */
 		"0:%u",		/* the listener's own port: held, but not by the caller */
 	};
-	int l = listen_on(port, 4);
+	struct scif_portID peer;
+	char claim[32];
+	int l = listen_on(port, 4), hready, held, epd;
+	pid_t holder;
 
 	for (size_t i = 0; i < sizeof(claims) / sizeof(claims[0]); i++) {
-		char claim[32], arg[48];
-		struct scif_portID peer;
-		int epd, ready;
-		pid_t pid;
-
 		snprintf(claim, sizeof(claim), claims[i], port);
-		snprintf(arg, sizeof(arg), "%u:%s", port, claim);
-		pid = spawn_role(1, "forge", arg, &ready);
-		CHECK(await_ready(ready) == 1);
-		CHECK_ERR(scif_accept(l, &peer, &epd, 0), EAGAIN);
-		expect_exit(pid, 0);
-		close(ready);
+		refused_claim(l, port, claim);
 	}
-	{
-		/* Another caller's port, that caller connected and its fdinfo
-		 * kept open by the acceptor (identity.c): refused all the same. */
-		struct scif_portID peer;
-		char arg[48];
-		int hready, ready, held, epd, none;
-		pid_t holder, pid;
-
-		snprintf(arg, sizeof(arg), "%u", port);
-		holder = spawn_role(1, "holder", arg, &hready);
-		CHECK(scif_accept(l, &peer, &epd, SCIF_ACCEPT_SYNC) == 0);
-		held = await_ready(hready);
-		CHECK(peer.node == 1 && peer.port == held);
-		snprintf(arg, sizeof(arg), "%u:1:%d", port, held);
-		pid = spawn_role(1, "forge", arg, &ready);
-		CHECK(await_ready(ready) == 1);
-		CHECK_ERR(scif_accept(l, &peer, &none, 0), EAGAIN);
-		expect_exit(pid, 0);
-		close(ready);
-		CHECK(scif_close(epd) == 0);
-		expect_exit(holder, 0);
-		close(hready);
-	}
+	/* Another caller's port, that caller connected and its fdinfo kept
+	 * open by the acceptor (identity.c): refused all the same. */
+	snprintf(claim, sizeof(claim), "%u", port);
+	holder = spawn_role(1, "holder", claim, &hready);
+	CHECK(scif_accept(l, &peer, &epd, SCIF_ACCEPT_SYNC) == 0);
+	held = await_ready(hready);
+	CHECK(peer.node == 1 && peer.port == held);
+	snprintf(claim, sizeof(claim), "1:%d", held);
+	refused_claim(l, port, claim);
+	CHECK(scif_close(epd) == 0);
+	expect_exit(holder, 0);
+	close(hready);
 	CHECK(scif_close(l) == 0);
 	printf("# forged callers (an admin port, a port nobody holds, another's port, another caller's) were refused\n");
 }
