@@ -78,7 +78,7 @@ static int take_caller(struct endpoint *lep, int flags, struct fabric_caller *ca
 	int fd = accept4(lep->fd, (struct sockaddr *)&sa, &len, flags);
 
 	if (fd < 0)
-		return errno == EWOULDBLOCK || errno == ECONNABORTED ? -EAGAIN : -errno;
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED ? -EAGAIN : -errno;
 	if (!fabric_parse_caller(lep->fabric, &sa, len, caller))
 		*caller = (struct fabric_caller){ .flags = 0 };	/* not ours: nothing sent ahead */
 	return fd;
